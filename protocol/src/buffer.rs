@@ -1,0 +1,142 @@
+//! The receive buffer that sits between a socket and a [`Decoder`].
+
+use crate::{Decoded, Decoder};
+
+/// The least free space [`FrameBuffer::space`] hands out for one read.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Bytes received but not yet decoded, and the decoder that eats them.
+///
+/// The owner reads from its socket straight into [`space`](Self::space), tells
+/// the buffer how much arrived with [`filled`](Self::filled), then calls
+/// [`next_item`](Self::next_item) until it returns `Ok(None)`. The buffer only
+/// grows as far as the decoder makes it wait for bytes, so a decoder with a
+/// size limit bounds the memory of its stream.
+#[derive(Debug)]
+pub struct FrameBuffer<D> {
+    decoder: D,
+    /// Always initialised up to its length; `start..end` is the undecoded data.
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl<D: Decoder> FrameBuffer<D> {
+    /// An empty buffer feeding `decoder`.
+    pub fn new(decoder: D) -> Self {
+        FrameBuffer {
+            decoder,
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+        }
+    }
+
+    /// Free space to read into; at least a few kilobytes. Follow a read with
+    /// [`filled`](Self::filled).
+    pub fn space(&mut self) -> &mut [u8] {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+        if self.buf.len() - self.end < READ_CHUNK {
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            }
+            if self.buf.len() - self.end < READ_CHUNK {
+                let want = (self.end + READ_CHUNK).max(self.buf.len() * 2);
+                self.buf.resize(want, 0);
+            }
+        }
+        &mut self.buf[self.end..]
+    }
+
+    /// Records that `n` bytes were read into the slice [`space`](Self::space)
+    /// returned.
+    pub fn filled(&mut self, n: usize) {
+        self.end = (self.end + n).min(self.buf.len());
+    }
+
+    /// Appends bytes that arrived by other means.
+    pub fn extend(&mut self, bytes: &[u8]) {
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let space = self.space();
+            let n = space.len().min(rest.len());
+            space[..n].copy_from_slice(&rest[..n]);
+            self.filled(n);
+            rest = &rest[n..];
+        }
+    }
+
+    /// The next whole item, `Ok(None)` when more bytes are needed, or the
+    /// decoder's fatal error.
+    pub fn next_item(&mut self) -> Result<Option<D::Item>, D::Error> {
+        loop {
+            match self.decoder.decode(&self.buf[self.start..self.end])? {
+                Decoded::Item(item, used) => {
+                    self.consume(used);
+                    return Ok(Some(item));
+                }
+                Decoded::Skip(used) => self.consume(used),
+                Decoded::Incomplete => return Ok(None),
+            }
+        }
+    }
+
+    /// The bytes received and not yet decoded.
+    pub fn pending(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    fn consume(&mut self, used: usize) {
+        // A decoder never reports more than it was given; clamp all the same so
+        // that a decoder bug cannot turn into a slice panic on peer input.
+        debug_assert!(used <= self.end - self.start);
+        self.start = (self.start + used).min(self.end);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::line::LineDecoder;
+
+    fn drain(frames: &mut FrameBuffer<LineDecoder>) -> Vec<crate::line::Line> {
+        let mut out = Vec::new();
+        while let Some(item) = frames.next_item().unwrap() {
+            out.push(item);
+        }
+        out
+    }
+
+    #[test]
+    fn reads_into_space_and_decodes() {
+        let mut frames = FrameBuffer::new(LineDecoder::new(10));
+        let space = frames.space();
+        space[..6].copy_from_slice(b"ab\ncd\n");
+        frames.filled(6);
+        assert_eq!(
+            drain(&mut frames),
+            vec![
+                crate::line::Line::Text(b"ab".to_vec()),
+                crate::line::Line::Text(b"cd".to_vec())
+            ]
+        );
+        assert!(frames.pending().is_empty());
+    }
+
+    #[test]
+    fn keeps_partial_items_across_many_refills() {
+        let mut frames = FrameBuffer::new(LineDecoder::new(100_000));
+        let line = vec![b'x'; 50_000];
+        for chunk in line.chunks(999) {
+            frames.extend(chunk);
+            assert!(drain(&mut frames).is_empty());
+        }
+        frames.extend(b"\n");
+        assert_eq!(drain(&mut frames), vec![crate::line::Line::Text(line)]);
+    }
+}

@@ -1,0 +1,236 @@
+//! The connection table: what the dispatcher knows of every open connection,
+//! and the only way a dialect talks to clients.
+//!
+//! A dialect never sees a socket. It sends bytes to a [`ConnId`] with
+//! [`Conns::send`], ends a connection with [`Conns::close`], and prints status
+//! lines with [`Conns::status`]. Sending never blocks: a client whose queue
+//! would overflow is cut off on the spot and reported back to the dialect as
+//! disconnected once the current handler returns.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::outbox::{outbox, Bytes, Drain, Outbox};
+use crate::status;
+
+/// Names one connection for its whole life. Unlike the socket's file
+/// descriptor, which the kernel reuses, an id is never reused, so an event
+/// from a connection that is already gone can never reach its successor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+/// One open connection, as the dispatcher holds it.
+#[derive(Debug)]
+pub struct Conn {
+    fd: i32,
+    addr: SocketAddr,
+    outbox: Outbox,
+    /// Kept so that the dispatcher can cut a connection (shutdown is not a
+    /// blocking call) while its writer may be stuck in `write`. `None` in
+    /// dispatcher tests, which have no sockets.
+    socket: Option<Arc<TcpStream>>,
+    registered: bool,
+}
+
+impl Conn {
+    /// A connection over `socket`, and the writer's end of its queue.
+    pub fn new(fd: i32, addr: SocketAddr, sendq: usize, socket: Arc<TcpStream>) -> (Conn, Drain) {
+        let (mut conn, drain) = Conn::detached(fd, addr, sendq);
+        conn.socket = Some(socket);
+        (conn, drain)
+    }
+
+    /// A connection with no socket: the test reads what is sent from the
+    /// returned [`Drain`].
+    pub fn detached(fd: i32, addr: SocketAddr, sendq: usize) -> (Conn, Drain) {
+        let (outbox, drain) = outbox(sendq);
+        let conn = Conn {
+            fd,
+            addr,
+            outbox,
+            socket: None,
+            registered: false,
+        };
+        (conn, drain)
+    }
+
+    /// The peer's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Ends the connection at once: drop its queue and wake both its threads.
+    fn cut(&self) {
+        self.outbox.close_now();
+        if let Some(socket) = &self.socket {
+            let _ = socket.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// Every open connection, owned by the dispatcher thread.
+#[derive(Debug)]
+pub struct Conns {
+    map: HashMap<ConnId, Conn>,
+    /// Connections cut while a handler ran (their queue overflowed); the
+    /// dispatcher reports them to the dialect when the handler returns.
+    dropped: Vec<ConnId>,
+    /// Login deadlines in accept order; as the timeout is the same for all,
+    /// this is also deadline order.
+    deadlines: VecDeque<(Instant, ConnId)>,
+    login_timeout: Duration,
+    /// File descriptors of connections removed during the current event, so
+    /// that status lines about their departure still name them.
+    departed: HashMap<ConnId, i32>,
+}
+
+impl Conns {
+    /// An empty table whose connections must register within `login_timeout`.
+    pub fn new(login_timeout: Duration) -> Conns {
+        Conns {
+            map: HashMap::new(),
+            dropped: Vec::new(),
+            deadlines: VecDeque::new(),
+            login_timeout,
+            departed: HashMap::new(),
+        }
+    }
+
+    /// Adds a newly accepted connection.
+    pub fn insert(&mut self, id: ConnId, conn: Conn) {
+        self.deadlines
+            .push_back((Instant::now() + self.login_timeout, id));
+        self.map.insert(id, conn);
+    }
+
+    /// Whether `id` is open.
+    pub fn contains(&self, id: ConnId) -> bool {
+        self.map.contains_key(&id)
+    }
+
+    /// The ids of every open connection, in no particular order.
+    pub fn ids(&self) -> Vec<ConnId> {
+        self.map.keys().copied().collect()
+    }
+
+    /// The socket file descriptor of `id` (-1 once it is gone), for status
+    /// lines.
+    pub fn fd(&self, id: ConnId) -> i32 {
+        match self.map.get(&id) {
+            Some(conn) => conn.fd,
+            None => self.departed.get(&id).copied().unwrap_or(-1),
+        }
+    }
+
+    /// The peer address of `id`.
+    pub fn addr(&self, id: ConnId) -> Option<SocketAddr> {
+        self.map.get(&id).map(|c| c.addr)
+    }
+
+    /// Prints the status line `fd N: <what>` for `id`.
+    pub fn status(&self, id: ConnId, what: fmt::Arguments<'_>) {
+        status::print(format_args!("fd {}: {what}", self.fd(id)));
+    }
+
+    /// Marks `id` as registered (joined, logged in, named): the login timeout
+    /// no longer applies to it.
+    pub fn set_registered(&mut self, id: ConnId) {
+        if let Some(conn) = self.map.get_mut(&id) {
+            conn.registered = true;
+        }
+    }
+
+    /// Queues `msg` for `id`. A client whose queue would overflow is cut off
+    /// and reported to the dialect as disconnected after the current handler.
+    /// Sending to a connection that is gone does nothing.
+    pub fn send(&mut self, id: ConnId, msg: &Bytes) {
+        let Some(conn) = self.map.get(&id) else {
+            return;
+        };
+        if conn.outbox.push(msg).is_err() {
+            let limit = conn.outbox.limit();
+            self.status(
+                id,
+                format_args!("send queue exceeded ({limit} bytes), disconnecting"),
+            );
+            self.drop_conn(id);
+        }
+    }
+
+    /// Queues `msg` for `id`; for replies to one client.
+    pub fn reply(&mut self, id: ConnId, msg: Vec<u8>) {
+        self.send(id, &Bytes::from(msg));
+    }
+
+    /// Closes `id` once what is queued for it is written. The dialect has
+    /// already forgotten the connection: no disconnect is reported for it.
+    pub fn close(&mut self, id: ConnId) {
+        if let Some(conn) = self.map.remove(&id) {
+            conn.outbox.close_when_drained();
+            self.departed.insert(id, conn.fd);
+        }
+    }
+
+    /// Cuts `id` at once and reports it to the dialect as disconnected.
+    pub fn drop_conn(&mut self, id: ConnId) {
+        if let Some(conn) = self.map.remove(&id) {
+            conn.cut();
+            self.departed.insert(id, conn.fd);
+            self.dropped.push(id);
+        }
+    }
+
+    /// The next connection cut by [`send`](Self::send) or
+    /// [`drop_conn`](Self::drop_conn) that the dialect has not yet been told
+    /// of.
+    pub(crate) fn next_dropped(&mut self) -> Option<ConnId> {
+        self.dropped.pop()
+    }
+
+    /// Forgets the descriptors of connections that left during the event
+    /// just handled.
+    pub(crate) fn end_event(&mut self) {
+        self.departed.clear();
+    }
+
+    /// When the earliest unregistered connection's login time runs out.
+    pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
+        while let Some(&(deadline, id)) = self.deadlines.front() {
+            match self.map.get(&id) {
+                Some(conn) if !conn.registered => return Some(deadline),
+                _ => {
+                    self.deadlines.pop_front();
+                }
+            }
+        }
+        None
+    }
+
+    /// Cuts every unregistered connection whose login time has run out.
+    pub(crate) fn expire_logins(&mut self, now: Instant) {
+        while let Some(deadline) = self.next_deadline() {
+            if deadline > now {
+                break;
+            }
+            if let Some((_, id)) = self.deadlines.pop_front() {
+                self.status(id, format_args!("login timeout, closing"));
+                self.drop_conn(id);
+            }
+        }
+    }
+
+    /// Closes every connection at shutdown, after what is queued is written.
+    pub(crate) fn close_all(&mut self) {
+        for (_, conn) in self.map.drain() {
+            conn.outbox.close_when_drained();
+            if let Some(socket) = &conn.socket {
+                // A client that does not read must not hold up the exit.
+                let _ = socket.set_write_timeout(Some(Duration::from_millis(500)));
+                let _ = socket.shutdown(Shutdown::Read);
+            }
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! The dispatcher: one thread that owns all dialect state and changes it in
+//! one place.
+//!
+//! Reader threads, the acceptor, the signal thread and the stdin thread send
+//! [`Event`]s; [`Dispatcher::handle`] applies each one to the [`Dialect`] and
+//! the connection table. Nothing here blocks on a socket: replies go into
+//! per-connection queues that the writer threads drain.
+
+use std::time::Instant;
+
+use chat_protocol::Decoder;
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+
+use crate::conns::{Conn, ConnId, Conns};
+
+/// What a dialect decodes from its clients.
+pub type Request<D> = <<D as Dialect>::Decoder as Decoder>::Item;
+/// A fault after which a dialect's client stream cannot be followed.
+pub type Malformed<D> = <<D as Dialect>::Decoder as Decoder>::Error;
+
+/// One dialect's server side: its codec and how it answers.
+///
+/// This is the whole interface between the core and a dialect. Every method
+/// runs on the dispatcher thread; `conns` is how the dialect reaches clients.
+pub trait Dialect: Send + 'static {
+    /// Decodes one client's stream; a fresh clone serves each connection.
+    type Decoder: Decoder<Item: Send, Error: Send> + Clone + Send + 'static;
+
+    /// Whether the server reads commands from its stdin for this dialect.
+    const READS_STDIN: bool = false;
+
+    /// The decoder for a new connection.
+    fn decoder(&self) -> Self::Decoder;
+
+    /// A connection was accepted.
+    fn connected(&mut self, _conns: &mut Conns, _id: ConnId) {}
+
+    /// A client sent a request.
+    fn request(&mut self, conns: &mut Conns, id: ConnId, request: Request<Self>);
+
+    /// A client sent something after which its stream cannot be followed.
+    /// Send the dialect's error reply; the core then reports the connection
+    /// as [`disconnected`](Self::disconnected) and closes it once the reply
+    /// is written.
+    fn malformed(&mut self, conns: &mut Conns, id: ConnId, error: Malformed<Self>) {
+        conns.status(id, format_args!("malformed input: {error}"));
+    }
+
+    /// A connection ended without the dialect closing it (the peer closed or
+    /// reset it, its queue overflowed, its login time ran out, its input was
+    /// malformed): forget it and tell the others, as for a clean quit.
+    fn disconnected(&mut self, conns: &mut Conns, id: ConnId);
+
+    /// The server is shutting down: tell the clients where the dialect has a
+    /// way to, and write out any file it keeps. Nobody is told that others
+    /// left.
+    fn shutdown(&mut self, _conns: &mut Conns) {}
+
+    /// A line typed on the server's stdin (only when
+    /// [`READS_STDIN`](Self::READS_STDIN)).
+    fn stdin(&mut self, _conns: &mut Conns, _line: &str) {}
+}
+
+/// Everything the dispatcher reacts to.
+pub enum Event<D: Dialect> {
+    /// The acceptor took a new connection.
+    Connected(ConnId, Conn),
+    /// A reader decoded a request.
+    Request(ConnId, Request<D>),
+    /// A reader met input it cannot follow; it has stopped reading.
+    Malformed(ConnId, Malformed<D>),
+    /// A reader saw end of stream or an error; it has stopped.
+    Closed(ConnId),
+    /// A line from the server's stdin.
+    Stdin(String),
+    /// SIGINT or SIGTERM.
+    Shutdown,
+}
+
+/// Whether the dispatcher goes on after an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Stop,
+}
+
+/// The dialect and the connection table, and the loop that feeds them.
+pub struct Dispatcher<D> {
+    pub dialect: D,
+    pub conns: Conns,
+}
+
+impl<D: Dialect> Dispatcher<D> {
+    pub fn new(dialect: D, conns: Conns) -> Self {
+        Dispatcher { dialect, conns }
+    }
+
+    /// Handles events until shutdown or until every sender is gone, cutting
+    /// connections whose login time runs out in between.
+    pub fn run(mut self, events: Receiver<Event<D>>) {
+        loop {
+            let event = match self.conns.next_deadline() {
+                Some(deadline) => match events.recv_deadline(deadline) {
+                    Ok(event) => event,
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.conns.expire_logins(Instant::now());
+                        self.report_dropped();
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                },
+                None => match events.recv() {
+                    Ok(event) => event,
+                    Err(_) => break,
+                },
+            };
+            if self.handle(event) == Flow::Stop {
+                break;
+            }
+        }
+    }
+
+    /// Applies one event.
+    pub fn handle(&mut self, event: Event<D>) -> Flow {
+        let conns = &mut self.conns;
+        match event {
+            Event::Connected(id, conn) => {
+                let addr = conn.addr();
+                conns.insert(id, conn);
+                conns.status(id, format_args!("connection from {addr}"));
+                self.dialect.connected(conns, id);
+            }
+            Event::Request(id, request) => {
+                if conns.contains(id) {
+                    self.dialect.request(conns, id, request);
+                }
+            }
+            Event::Malformed(id, error) => {
+                if conns.contains(id) {
+                    self.dialect.malformed(conns, id, error);
+                    if conns.contains(id) {
+                        self.dialect.disconnected(conns, id);
+                        conns.close(id);
+                    }
+                }
+            }
+            Event::Closed(id) => {
+                if conns.contains(id) {
+                    conns.status(id, format_args!("connection closed"));
+                    self.dialect.disconnected(conns, id);
+                    conns.close(id);
+                }
+            }
+            Event::Stdin(line) => self.dialect.stdin(conns, &line),
+            Event::Shutdown => {
+                self.dialect.shutdown(conns);
+                conns.close_all();
+                return Flow::Stop;
+            }
+        }
+        self.report_dropped();
+        Flow::Continue
+    }
+
+    /// Tells the dialect of connections cut while it ran; telling it may cut
+    /// more (a departure announcement can overflow another queue).
+    fn report_dropped(&mut self) {
+        while let Some(id) = self.conns.next_dropped() {
+            self.dialect.disconnected(&mut self.conns, id);
+        }
+        self.conns.end_event();
+    }
+}

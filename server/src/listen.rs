@@ -1,0 +1,292 @@
+//! The listener, the per-connection threads, and orderly shutdown: the part
+//! of the core that touches sockets, the same for every dialect.
+//!
+//! The main thread accepts. For each connection it registers the connection
+//! with the dispatcher, then starts a writer thread (draining the connection's
+//! [`Outbox`](crate::outbox::Outbox)) and a reader thread (decoding with the
+//! dialect's codec and sending events). Both share one socket through an
+//! `Arc`, so a connection costs one file descriptor.
+//!
+//! Shutdown (SIGINT, SIGTERM) follows the order of the async-std chat
+//! tutorial: stop accepting, let the dispatcher tell the clients and close
+//! every queue, let the writers finish (for at most a moment), exit 0.
+
+use std::io::{self, Read};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use chat_protocol::FrameBuffer;
+use crossbeam_channel::{bounded, Sender};
+
+use crate::conns::{Conn, ConnId, Conns};
+use crate::dispatch::{Dialect, Dispatcher, Event};
+use crate::outbox::Drain;
+use crate::status;
+
+/// Stack size of reader and writer threads. They hold no large buffers on
+/// the stack (the receive buffer is on the heap), and small stacks keep
+/// thousands of idle connections cheap.
+const CONN_STACK: usize = 64 * 1024;
+/// Events waiting for the dispatcher. When it falls behind, readers wait
+/// here: back-pressure on the flooders, never on other clients' sockets.
+const EVENT_QUEUE: usize = 16 * 1024;
+/// How long shutdown waits for writers to flush their last bytes.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
+/// How long an idle socket waits before TCP keepalive probes start, so that
+/// peers that vanished without a FIN or RST are found.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
+
+/// The options every server takes.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub bind: IpAddr,
+    pub port: u16,
+    pub login_timeout: Duration,
+    pub max_connections: usize,
+    pub sendq: usize,
+}
+
+/// Counts live connections and, through its token, keeps shutdown waiting
+/// until both threads of every connection are gone.
+struct Slot {
+    live: Arc<AtomicUsize>,
+    _alive: Sender<()>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.live.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Binds, serves `dialect` until SIGINT or SIGTERM, and returns the exit code.
+pub fn serve<D: Dialect>(options: &Options, dialect: D) -> ExitCode {
+    let addr = SocketAddr::new(options.bind, options.port);
+    let listener = match TcpListener::bind(addr) {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("error: cannot listen on {addr}: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let local = listener.local_addr().unwrap_or(addr);
+    status::print(format_args!("Server listening on {local}"));
+
+    let (events, inbox) = bounded::<Event<D>>(EVENT_QUEUE);
+    let decoder = dialect.decoder();
+    let dispatcher = Dispatcher::new(dialect, Conns::new(options.login_timeout));
+    let dispatcher = match thread::Builder::new()
+        .name("dispatcher".into())
+        .spawn(move || dispatcher.run(inbox))
+    {
+        Ok(handle) => handle,
+        Err(e) => {
+            eprintln!("error: cannot start the dispatcher: {e}");
+            return ExitCode::from(1);
+        }
+    };
+
+    let stopping = Arc::new(AtomicBool::new(false));
+    if let Err(e) = watch_signals(&listener, events.clone(), stopping.clone()) {
+        eprintln!("error: cannot install signal handlers: {e}");
+        return ExitCode::from(1);
+    }
+    if D::READS_STDIN {
+        read_stdin(events.clone());
+    }
+
+    let (alive, all_gone) = bounded::<()>(0);
+    let live = Arc::new(AtomicUsize::new(0));
+    let mut next_id = 0u64;
+    for stream in listener.incoming() {
+        if stopping.load(Ordering::Acquire) {
+            break;
+        }
+        let stream = match stream {
+            Ok(stream) => stream,
+            Err(e) => {
+                // EMFILE and friends: the listener stays usable; give the
+                // process a moment to free descriptors rather than spin.
+                log::warn!("accept failed: {e}");
+                thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+        };
+        let fd = stream.as_raw_fd();
+        if live.load(Ordering::Acquire) >= options.max_connections {
+            status::print(format_args!(
+                "fd {fd}: too many connections ({}), closing",
+                options.max_connections
+            ));
+            continue;
+        }
+        live.fetch_add(1, Ordering::AcqRel);
+        let slot = Arc::new(Slot {
+            live: live.clone(),
+            _alive: alive.clone(),
+        });
+        next_id += 1;
+        start_connection(
+            ConnId(next_id),
+            stream,
+            options,
+            decoder.clone(),
+            &events,
+            slot,
+        );
+    }
+    drop(listener);
+
+    // The signal thread has sent Shutdown; the dispatcher tells the clients
+    // and closes every queue, and the writers end when they have written.
+    drop(events);
+    drop(alive);
+    let _ = dispatcher.join();
+    let deadline = Instant::now() + SHUTDOWN_GRACE;
+    let _ = all_gone.recv_deadline(deadline);
+    ExitCode::SUCCESS
+}
+
+/// Sets up one accepted connection and its two threads.
+fn start_connection<D: Dialect>(
+    id: ConnId,
+    stream: TcpStream,
+    options: &Options,
+    decoder: D::Decoder,
+    events: &Sender<Event<D>>,
+    slot: Arc<Slot>,
+) {
+    let fd = stream.as_raw_fd();
+    let addr = match stream.peer_addr() {
+        Ok(addr) => addr,
+        Err(e) => {
+            log::debug!("fd {fd}: peer gone before setup: {e}");
+            return;
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    let keepalive = socket2::TcpKeepalive::new().with_time(KEEPALIVE_IDLE);
+    let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive);
+
+    let socket = Arc::new(stream);
+    let (conn, drain) = Conn::new(fd, addr, options.sendq, socket.clone());
+    if events.send(Event::Connected(id, conn)).is_err() {
+        return;
+    }
+
+    let writer = {
+        let (socket, slot) = (socket.clone(), slot.clone());
+        thread::Builder::new()
+            .name(format!("writer-{fd}"))
+            .stack_size(CONN_STACK)
+            .spawn(move || write_loop(drain, &socket, slot))
+    };
+    if let Err(e) = writer {
+        log::error!("fd {fd}: cannot start a writer thread, closing: {e}");
+        let _ = events.send(Event::Closed(id));
+        return;
+    }
+    let reader = {
+        let events = events.clone();
+        thread::Builder::new()
+            .name(format!("reader-{fd}"))
+            .stack_size(CONN_STACK)
+            .spawn(move || read_loop(id, &socket, decoder, events, slot))
+    };
+    if let Err(e) = reader {
+        log::error!("fd {fd}: cannot start a reader thread, closing: {e}");
+        let _ = events.send(Event::Closed(id));
+    }
+}
+
+/// The writer thread: drain the queue into the socket, then shut the socket
+/// so that the reader wakes up and the peer sees the end.
+fn write_loop(drain: Drain, socket: &TcpStream, _slot: Arc<Slot>) {
+    if let Err(e) = drain.run(socket) {
+        log::debug!("fd {}: write failed: {e}", socket.as_raw_fd());
+    }
+    let _ = socket.shutdown(std::net::Shutdown::Both);
+}
+
+/// The reader thread: decode the socket's bytes and send them to the
+/// dispatcher until end of stream, an error, or a fatal decoding error.
+fn read_loop<D: Dialect>(
+    id: ConnId,
+    mut socket: &TcpStream,
+    decoder: D::Decoder,
+    events: Sender<Event<D>>,
+    _slot: Arc<Slot>,
+) {
+    let mut frames = FrameBuffer::new(decoder);
+    loop {
+        let n = match socket.read(frames.space()) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                log::debug!("fd {}: read failed: {e}", socket.as_raw_fd());
+                break;
+            }
+        };
+        frames.filled(n);
+        loop {
+            let event = match frames.next_item() {
+                Ok(Some(request)) => Event::Request(id, request),
+                Ok(None) => break,
+                Err(error) => {
+                    let _ = events.send(Event::Malformed(id, error));
+                    return;
+                }
+            };
+            if events.send(event).is_err() {
+                return;
+            }
+        }
+    }
+    let _ = events.send(Event::Closed(id));
+}
+
+/// Starts the thread that turns SIGINT and SIGTERM into an orderly shutdown:
+/// stop the acceptor, then tell the dispatcher.
+fn watch_signals<D: Dialect>(
+    listener: &TcpListener,
+    events: Sender<Event<D>>,
+    stopping: Arc<AtomicBool>,
+) -> io::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    let listener = listener.try_clone()?;
+    thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if signals.forever().next().is_some() {
+                stopping.store(true, Ordering::Release);
+                // Wakes the acceptor blocked in accept(); on Linux a shut-down
+                // listening socket fails accept with EINVAL.
+                let _ = socket2::SockRef::from(&listener).shutdown(std::net::Shutdown::Both);
+                let _ = events.send(Event::Shutdown);
+            }
+        })?;
+    Ok(())
+}
+
+/// Starts the thread that passes stdin lines to the dispatcher. At end of
+/// stdin it just ends: a server with a closed stdin keeps serving.
+fn read_stdin<D: Dialect>(events: Sender<Event<D>>) {
+    let spawned = thread::Builder::new().name("stdin".into()).spawn(move || {
+        for line in io::stdin().lines() {
+            let Ok(line) = line else { break };
+            if events.send(Event::Stdin(line)).is_err() {
+                break;
+            }
+        }
+    });
+    if let Err(e) = spawned {
+        log::warn!("cannot read commands from stdin: {e}");
+    }
+}

@@ -1,0 +1,176 @@
+//! lobby: one room of at most `--max-users` registered users, speaking
+//! JOIN/LIST/MESG/BCST/QUIT in text lines.
+//!
+//! Every row of the contract's table is one arm of [`Lobby::request`]; the
+//! strings live in [`chat_protocol::lobby::Reply`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chat_protocol::lobby::{encode_list, Reply, Request, RequestDecoder};
+
+use crate::conns::{ConnId, Conns};
+use crate::dispatch::Dialect;
+use crate::outbox::Bytes;
+
+/// The lobby's state: who is registered, under which name, in join order.
+#[derive(Debug)]
+pub struct Lobby {
+    max_users: usize,
+    /// Registered connections in join order (LIST answers in this order).
+    order: Vec<ConnId>,
+    names: HashMap<ConnId, Arc<str>>,
+    by_name: HashMap<Arc<str>, ConnId>,
+}
+
+impl Lobby {
+    pub fn new(max_users: usize) -> Lobby {
+        Lobby {
+            max_users,
+            order: Vec::new(),
+            names: HashMap::new(),
+            by_name: HashMap::new(),
+        }
+    }
+
+    /// Sends `reply` to `id` alone.
+    fn reply(conns: &mut Conns, id: ConnId, reply: Reply<'_>) {
+        conns.reply(id, reply.to_bytes());
+    }
+
+    /// Sends `reply`, encoded once, to every registered user but `except`.
+    fn announce(&self, conns: &mut Conns, reply: Reply<'_>, except: Option<ConnId>) {
+        let bytes = Bytes::from(reply.to_bytes());
+        for &to in &self.order {
+            if Some(to) != except {
+                conns.send(to, &bytes);
+            }
+        }
+    }
+
+    fn join(&mut self, conns: &mut Conns, id: ConnId, name: Option<String>) {
+        let Some(name) = name else {
+            conns.status(id, format_args!("JOIN refused: Invalid Username"));
+            return Self::reply(conns, id, Reply::InvalidUsername);
+        };
+        if self.order.len() >= self.max_users {
+            conns.status(
+                id,
+                format_args!("JOIN {name} refused: Too Many Users, closing"),
+            );
+            Self::reply(conns, id, Reply::TooManyUsers);
+            return conns.close(id);
+        }
+        if self.by_name.contains_key(name.as_str()) {
+            conns.status(id, format_args!("JOIN {name} refused: Username Taken"));
+            return Self::reply(conns, id, Reply::UsernameTaken);
+        }
+        conns.status(id, format_args!("JOIN {name}"));
+        let name: Arc<str> = name.into();
+        self.order.push(id);
+        self.names.insert(id, name.clone());
+        self.by_name.insert(name.clone(), id);
+        conns.set_registered(id);
+        self.announce(conns, Reply::Joined(&name), None);
+    }
+
+    /// Forgets `id`'s registration; its name, if it had one.
+    fn unregister(&mut self, id: ConnId) -> Option<Arc<str>> {
+        let name = self.names.remove(&id)?;
+        self.by_name.remove(&name);
+        self.order.retain(|&other| other != id);
+        Some(name)
+    }
+}
+
+impl Dialect for Lobby {
+    type Decoder = RequestDecoder;
+
+    fn decoder(&self) -> RequestDecoder {
+        RequestDecoder::default()
+    }
+
+    fn request(&mut self, conns: &mut Conns, id: ConnId, request: Request) {
+        let me = self.names.get(&id).cloned();
+        match (request, me) {
+            (Request::TooLong, _) => {
+                conns.status(id, format_args!("line too long"));
+                Self::reply(conns, id, Reply::TooLong);
+            }
+            (Request::Join(_), Some(me)) => {
+                conns.status(id, format_args!("JOIN refused: already registered as {me}"));
+                Self::reply(conns, id, Reply::AlreadyRegistered(&me));
+            }
+            (Request::Join(name), None) => self.join(conns, id, name),
+            (Request::List, Some(_)) => {
+                conns.status(id, format_args!("LIST"));
+                let mut out = Vec::new();
+                encode_list(self.order.iter().map(|c| &*self.names[c]), &mut out);
+                conns.reply(id, out);
+            }
+            (Request::Mesg { to, text }, Some(me)) => match self.by_name.get(to.as_str()) {
+                Some(&recipient) => {
+                    conns.status(id, format_args!("MESG {me} -> {to}"));
+                    let relay = Reply::Relay {
+                        from: &me,
+                        text: &text,
+                    };
+                    conns.reply(recipient, relay.to_bytes());
+                }
+                None => {
+                    conns.status(id, format_args!("MESG {me} -> {to}: Unknown Recipient"));
+                    Self::reply(conns, id, Reply::UnknownRecipient);
+                }
+            },
+            (Request::Bcst { text }, Some(me)) => {
+                conns.status(id, format_args!("BCST {me}"));
+                Self::reply(conns, id, Reply::Broadcasting(&me));
+                self.announce(
+                    conns,
+                    Reply::Relay {
+                        from: &me,
+                        text: &text,
+                    },
+                    Some(id),
+                );
+            }
+            (Request::Quit, Some(me)) => {
+                conns.status(id, format_args!("QUIT {me}"));
+                Self::reply(conns, id, Reply::Quitting(&me));
+                self.unregister(id);
+                conns.close(id);
+                self.announce(conns, Reply::Left(&me), None);
+            }
+            (Request::Quit, None) => {
+                conns.status(id, format_args!("QUIT (unregistered)"));
+                Self::reply(conns, id, Reply::Goodbye);
+                conns.close(id);
+            }
+            (
+                Request::List | Request::Mesg { .. } | Request::Bcst { .. } | Request::BadService,
+                None,
+            ) => {
+                conns.status(id, format_args!("request refused: Unregistered User"));
+                Self::reply(conns, id, Reply::Unregistered);
+            }
+            (Request::BadService | Request::Unknown, _) => {
+                conns.status(id, format_args!("Unknown Message"));
+                Self::reply(conns, id, Reply::UnknownMessage);
+            }
+        }
+    }
+
+    fn disconnected(&mut self, conns: &mut Conns, id: ConnId) {
+        if let Some(name) = self.unregister(id) {
+            conns.status(id, format_args!("{name} left"));
+            self.announce(conns, Reply::Left(&name), None);
+        }
+    }
+
+    fn shutdown(&mut self, conns: &mut Conns) {
+        let bytes = Bytes::from(Reply::ShuttingDown.to_bytes());
+        for id in conns.ids() {
+            conns.send(id, &bytes);
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! `chat-server`: one server binary for the five course chat dialects.
+//!
+//! The core (listener, per-connection reader and writer threads, the
+//! dispatcher that owns all state) is written once; each dialect is a module
+//! that implements [`dispatch::Dialect`]. See `docs/ARCHITECTURE.md`.
+
+mod cli;
+mod conns;
+mod dispatch;
+mod listen;
+mod lobby;
+mod outbox;
+mod status;
+
+use std::process::ExitCode;
+
+use cli::DialectArgs;
+
+/// The default outbound queue bound: 1 MiB; room's attachments need more.
+const SENDQ: usize = 1 << 20;
+const ROOM_SENDQ: usize = 64 << 20;
+
+fn main() -> ExitCode {
+    let cli = cli::parse();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    match cli.dialect {
+        DialectArgs::Lobby(args) => {
+            let options = args.common.options(args.port, SENDQ);
+            listen::serve(&options, lobby::Lobby::new(args.max_users))
+        }
+        DialectArgs::Room(args) => not_yet("room", &args.common.options(args.port, ROOM_SENDQ)),
+        DialectArgs::Channels(args) => not_yet("channels", &args.common.options(args.port, SENDQ)),
+        DialectArgs::Direct(args) => not_yet("direct", &args.common.options(args.port, SENDQ)),
+        DialectArgs::Bridge(args) => not_yet("bridge", &args.common.options(args.port, SENDQ)),
+    }
+}
+
+/// A dialect whose server is not built yet.
+fn not_yet(dialect: &str, _options: &listen::Options) -> ExitCode {
+    eprintln!("error: the {dialect} server is not implemented yet");
+    ExitCode::from(1)
+}

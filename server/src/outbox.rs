@@ -1,0 +1,254 @@
+//! The queue-and-writer pair: one per connection, shared by every dialect.
+//!
+//! The dispatcher pushes encoded messages into an [`Outbox`] and never waits;
+//! the connection's writer thread takes *everything* queued in one go and hands
+//! it to the kernel in one `writev`, because per-write system-call cost, not
+//! bytes, is what limits a chat relay. The queue is bounded in bytes: a message
+//! that would take a non-empty queue past the bound is refused, and the
+//! dispatcher disconnects that client ([`Overflow`]).
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Write};
+use std::sync::Arc;
+
+use parking_lot::{Condvar, Mutex};
+
+/// An encoded message, shared by every recipient of a broadcast.
+pub type Bytes = Arc<[u8]>;
+
+/// The push that would pass the bound; the caller disconnects the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Overflow;
+
+/// How the writer should end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Close {
+    Open,
+    /// Write what is queued, then end.
+    WhenDrained,
+    /// Drop what is queued and end at once.
+    Now,
+}
+
+#[derive(Debug)]
+struct State {
+    queue: VecDeque<Bytes>,
+    /// Bytes queued or taken by the writer and not yet written: a message
+    /// counts against the bound until it is on the wire.
+    pending: usize,
+    close: Close,
+}
+
+#[derive(Debug)]
+struct Shared {
+    state: Mutex<State>,
+    wake: Condvar,
+    limit: usize,
+}
+
+/// The dispatcher's end of a connection's queue.
+#[derive(Debug)]
+pub struct Outbox(Arc<Shared>);
+
+/// The writer's end of a connection's queue.
+#[derive(Debug)]
+pub struct Drain(Arc<Shared>);
+
+/// A queue bounded to `limit` bytes, as its two ends.
+pub fn outbox(limit: usize) -> (Outbox, Drain) {
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State {
+            queue: VecDeque::new(),
+            pending: 0,
+            close: Close::Open,
+        }),
+        wake: Condvar::new(),
+        limit,
+    });
+    (Outbox(shared.clone()), Drain(shared))
+}
+
+impl Outbox {
+    /// Queues `msg`. An empty queue takes any message; otherwise a message
+    /// that would pass the bound is refused. Never blocks.
+    pub fn push(&self, msg: &Bytes) -> Result<(), Overflow> {
+        let mut state = self.0.state.lock();
+        if state.close != Close::Open {
+            return Ok(());
+        }
+        if state.pending > 0 && state.pending + msg.len() > self.0.limit {
+            return Err(Overflow);
+        }
+        state.pending += msg.len();
+        state.queue.push_back(msg.clone());
+        drop(state);
+        self.0.wake.notify_one();
+        Ok(())
+    }
+
+    /// The bound, in bytes.
+    pub fn limit(&self) -> usize {
+        self.0.limit
+    }
+
+    /// Lets the writer finish what is queued, then end.
+    pub fn close_when_drained(&self) {
+        self.set_close(Close::WhenDrained);
+    }
+
+    /// Drops what is queued; the writer ends without writing more.
+    pub fn close_now(&self) {
+        self.set_close(Close::Now);
+    }
+
+    fn set_close(&self, close: Close) {
+        let mut state = self.0.state.lock();
+        if state.close != Close::Now {
+            state.close = close;
+        }
+        if close == Close::Now {
+            state.queue.clear();
+        }
+        drop(state);
+        self.0.wake.notify_one();
+    }
+}
+
+impl Drain {
+    /// Waits for messages and moves all of them into `batch`. `false` when the
+    /// queue is closed and nothing is left to write.
+    pub fn next_batch(&self, batch: &mut Vec<Bytes>) -> bool {
+        let mut state = self.0.state.lock();
+        loop {
+            if state.close == Close::Now {
+                return false;
+            }
+            if !state.queue.is_empty() {
+                batch.extend(state.queue.drain(..));
+                return true;
+            }
+            if state.close == Close::WhenDrained {
+                return false;
+            }
+            self.0.wake.wait(&mut state);
+        }
+    }
+
+    /// Records that `bytes` taken by [`next_batch`](Self::next_batch) are
+    /// written.
+    pub fn written(&self, bytes: usize) {
+        let mut state = self.0.state.lock();
+        state.pending = state.pending.saturating_sub(bytes);
+    }
+
+    /// Everything queued now, without waiting (for tests of the dispatcher).
+    pub fn take_now(&self) -> Vec<u8> {
+        let mut state = self.0.state.lock();
+        let bytes: Vec<u8> = state.queue.drain(..).flat_map(|m| m.to_vec()).collect();
+        state.pending = 0;
+        bytes
+    }
+
+    /// Whether the dispatcher has closed this queue (for tests).
+    pub fn is_closed(&self) -> bool {
+        self.0.state.lock().close != Close::Open
+    }
+
+    /// The writer thread's loop: drain the queue into `out` until the queue is
+    /// closed or a write fails.
+    pub fn run(self, mut out: impl Write) -> io::Result<()> {
+        let mut batch = Vec::new();
+        while self.next_batch(&mut batch) {
+            let len = batch.iter().map(|m| m.len()).sum();
+            write_all_vectored(&mut out, &batch)?;
+            batch.clear();
+            self.written(len);
+        }
+        Ok(())
+    }
+}
+
+/// Writes every message of `batch`, as few system calls as the kernel allows.
+fn write_all_vectored(out: &mut impl Write, batch: &[Bytes]) -> io::Result<()> {
+    let mut slices: Vec<IoSlice<'_>> = batch.iter().map(|m| IoSlice::new(m)).collect();
+    let mut rest = &mut slices[..];
+    while !rest.is_empty() {
+        match out.write_vectored(rest) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut rest, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(s: &str) -> Bytes {
+        Arc::from(s.as_bytes())
+    }
+
+    #[test]
+    fn empty_queue_takes_any_message_then_bound_holds() {
+        let (out, drain) = outbox(10);
+        assert_eq!(out.push(&msg("this is longer than ten")), Ok(()));
+        assert_eq!(out.push(&msg("x")), Err(Overflow));
+        assert_eq!(drain.take_now(), b"this is longer than ten");
+        assert_eq!(out.push(&msg("12345")), Ok(()));
+        assert_eq!(out.push(&msg("67890")), Ok(()));
+        assert_eq!(out.push(&msg("!")), Err(Overflow));
+    }
+
+    #[test]
+    fn a_message_counts_until_written() {
+        let (out, drain) = outbox(10);
+        out.push(&msg("12345678")).unwrap();
+        let mut batch = Vec::new();
+        assert!(drain.next_batch(&mut batch));
+        // Taken by the writer but not yet written: still counts.
+        assert_eq!(out.push(&msg("abc")), Err(Overflow));
+        drain.written(8);
+        assert_eq!(out.push(&msg("abc")), Ok(()));
+    }
+
+    #[test]
+    fn writer_drains_then_ends_when_closed() {
+        let (out, drain) = outbox(100);
+        out.push(&msg("a\n")).unwrap();
+        out.push(&msg("b\n")).unwrap();
+        out.close_when_drained();
+        let mut written = Vec::new();
+        drain.run(&mut written).unwrap();
+        assert_eq!(written, b"a\nb\n");
+    }
+
+    #[test]
+    fn close_now_drops_the_queue() {
+        let (out, drain) = outbox(100);
+        out.push(&msg("a\n")).unwrap();
+        out.close_now();
+        let mut written = Vec::new();
+        drain.run(&mut written).unwrap();
+        assert!(written.is_empty());
+    }
+
+    #[test]
+    fn writer_thread_wakes_for_each_push() {
+        let (out, drain) = outbox(1 << 20);
+        let writer = std::thread::spawn(move || {
+            let mut written = Vec::new();
+            drain.run(&mut written).unwrap();
+            written
+        });
+        for i in 0..1000 {
+            out.push(&msg(&format!("{i}\n"))).unwrap();
+        }
+        out.close_when_drained();
+        let written = writer.join().unwrap();
+        let want: String = (0..1000).map(|i| format!("{i}\n")).collect();
+        assert_eq!(written, want.as_bytes());
+    }
+}
