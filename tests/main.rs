@@ -1,1 +1,6 @@
+//! End-to-end tests: the real `chat-server` and `chat-client` binaries over
+//! real loopback sockets, compared byte for byte. One module per dialect;
+//! [`util`] holds the shared helpers (and explains conformance mode).
 
+mod lobby;
+mod util;

@@ -18,7 +18,8 @@ const DIALECTS: [&str; 5] = ["lobby", "room", "channels", "direct", "bridge"];
     version,
     about = "One chat server for five course chat dialects",
     after_help = "A bare port means lobby: `chat-server 8001` is `chat-server lobby 8001`.",
-    arg_required_else_help = true
+    arg_required_else_help = true,
+    propagate_version = true
 )]
 pub struct Cli {
     #[command(subcommand)]

@@ -125,11 +125,6 @@ impl Conns {
         }
     }
 
-    /// The peer address of `id`.
-    pub fn addr(&self, id: ConnId) -> Option<SocketAddr> {
-        self.map.get(&id).map(|c| c.addr)
-    }
-
     /// Prints the status line `fd N: <what>` for `id`.
     pub fn status(&self, id: ConnId, what: fmt::Arguments<'_>) {
         status::print(format_args!("fd {}: {what}", self.fd(id)));

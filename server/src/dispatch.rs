@@ -171,3 +171,73 @@ impl<D: Dialect> Dispatcher<D> {
         self.conns.end_event();
     }
 }
+
+/// Drives a dialect without sockets: feed it events, read what each client
+/// was sent (the way lsp-server's `Connection::memory()` tests a server).
+#[cfg(test)]
+pub mod testing {
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::outbox::Drain;
+
+    pub struct Harness<D: Dialect> {
+        pub dispatcher: Dispatcher<D>,
+        drains: HashMap<ConnId, Drain>,
+        next: u64,
+        sendq: usize,
+    }
+
+    impl<D: Dialect> Harness<D> {
+        pub fn new(dialect: D) -> Self {
+            Harness::with_sendq(dialect, 1 << 20)
+        }
+
+        /// A harness whose connections have `sendq`-byte queues.
+        pub fn with_sendq(dialect: D, sendq: usize) -> Self {
+            Harness {
+                dispatcher: Dispatcher::new(dialect, Conns::new(Duration::from_secs(60))),
+                drains: HashMap::new(),
+                next: 0,
+                sendq,
+            }
+        }
+
+        /// A new connection.
+        pub fn connect(&mut self) -> ConnId {
+            self.next += 1;
+            let id = ConnId(self.next);
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 40000 + self.next as u16));
+            let (conn, drain) = Conn::detached(100 + self.next as i32, addr, self.sendq);
+            self.drains.insert(id, drain);
+            self.dispatcher.handle(Event::Connected(id, conn));
+            id
+        }
+
+        /// `id` sends `request`.
+        pub fn request(&mut self, id: ConnId, request: Request<D>) {
+            self.dispatcher.handle(Event::Request(id, request));
+        }
+
+        /// `id`'s peer closes the connection.
+        pub fn hang_up(&mut self, id: ConnId) {
+            self.dispatcher.handle(Event::Closed(id));
+        }
+
+        /// What `id` has been sent since the last look, as text.
+        pub fn take(&mut self, id: ConnId) -> String {
+            String::from_utf8_lossy(&self.take_bytes(id)).into_owned()
+        }
+
+        /// What `id` has been sent since the last look.
+        pub fn take_bytes(&mut self, id: ConnId) -> Vec<u8> {
+            self.drains[&id].take_now()
+        }
+
+        /// Whether the server has closed (or cut) `id`.
+        pub fn is_closed(&self, id: ConnId) -> bool {
+            self.drains[&id].is_closed()
+        }
+    }
+}

@@ -174,3 +174,149 @@ impl Dialect for Lobby {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dispatch::testing::Harness;
+    use crate::dispatch::Event;
+
+    fn join(h: &mut Harness<Lobby>, name: &str) -> ConnId {
+        let id = h.connect();
+        h.request(id, Request::Join(Some(name.into())));
+        id
+    }
+
+    #[test]
+    fn join_announces_to_everyone_registered_only() {
+        let mut h = Harness::new(Lobby::new(10));
+        let lurker = h.connect();
+        let alice = join(&mut h, "Alice");
+        assert_eq!(h.take(alice), "Alice joined!\n");
+        let bob = join(&mut h, "Bob");
+        assert_eq!(h.take(alice), "Bob joined!\n");
+        assert_eq!(h.take(bob), "Bob joined!\n");
+        assert_eq!(h.take(lurker), "");
+        h.request(bob, Request::List);
+        assert_eq!(h.take(bob), "Alice\nBob\n");
+    }
+
+    #[test]
+    fn rows_in_table_order() {
+        let mut h = Harness::new(Lobby::new(2));
+        let alice = join(&mut h, "Alice");
+        h.request(alice, Request::Join(None));
+        h.request(alice, Request::Join(Some("Other".into())));
+        let anon = h.connect();
+        h.request(anon, Request::Join(None));
+        h.request(anon, Request::Join(Some("Alice".into())));
+        h.request(anon, Request::List);
+        h.request(anon, Request::BadService);
+        h.request(anon, Request::Unknown);
+        h.request(anon, Request::TooLong);
+        assert_eq!(
+            h.take(alice),
+            "Alice joined!\nAlready Registered as Alice\nAlready Registered as Alice\n"
+        );
+        assert_eq!(
+            h.take(anon),
+            "Invalid Username\nUsername Taken\n\
+             Unregistered User. Use JOIN <username> to register.\n\
+             Unregistered User. Use JOIN <username> to register.\n\
+             Unknown Message\nMessage Too Long\n"
+        );
+        let _bob = join(&mut h, "Bob");
+        h.take(alice);
+        h.request(anon, Request::Join(Some("Carol".into())));
+        assert_eq!(h.take(anon), "Too Many Users\n");
+        assert!(h.is_closed(anon));
+        assert_eq!(h.take(alice), "");
+    }
+
+    #[test]
+    fn mesg_bcst_quit_and_vanishing() {
+        let mut h = Harness::new(Lobby::new(10));
+        let alice = join(&mut h, "Alice");
+        let bob = join(&mut h, "Bob");
+        let carol = join(&mut h, "Carol");
+        for id in [alice, bob, carol] {
+            h.take(id);
+        }
+        h.request(
+            alice,
+            Request::Mesg {
+                to: "Bob".into(),
+                text: "hi".into(),
+            },
+        );
+        h.request(
+            alice,
+            Request::Mesg {
+                to: "Alice".into(),
+                text: "me".into(),
+            },
+        );
+        h.request(
+            alice,
+            Request::Mesg {
+                to: "Zed".into(),
+                text: "x".into(),
+            },
+        );
+        assert_eq!(h.take(alice), "Alice: me\nUnknown Recipient\n");
+        assert_eq!(h.take(bob), "Alice: hi\n");
+        assert_eq!(h.take(carol), "");
+        h.request(bob, Request::Bcst { text: "all".into() });
+        assert_eq!(h.take(bob), "Bob is sending a broadcast\n");
+        assert_eq!(h.take(alice), "Bob: all\n");
+        assert_eq!(h.take(carol), "Bob: all\n");
+        h.request(bob, Request::Quit);
+        assert_eq!(h.take(bob), "Bob is quitting the chat server\n");
+        assert!(h.is_closed(bob));
+        assert_eq!(h.take(alice), "Bob left\n");
+        h.hang_up(carol);
+        assert_eq!(h.take(alice), "Carol left\n");
+        h.request(alice, Request::List);
+        assert_eq!(h.take(alice), "Alice\n");
+        // The names are free again.
+        let bob2 = join(&mut h, "Bob");
+        assert_eq!(h.take(bob2), "Bob joined!\n");
+    }
+
+    #[test]
+    fn unregistered_quit_says_goodbye() {
+        let mut h = Harness::new(Lobby::new(10));
+        let anon = h.connect();
+        h.request(anon, Request::Quit);
+        assert_eq!(h.take(anon), "Goodbye\n");
+        assert!(h.is_closed(anon));
+    }
+
+    #[test]
+    fn overflow_cuts_only_the_slow_client_and_announces_it() {
+        let mut h = Harness::with_sendq(Lobby::new(10), 100);
+        let slow = join(&mut h, "Slow");
+        let fast = join(&mut h, "Fast");
+        h.take(fast);
+        let text = "x".repeat(40);
+        for _ in 0..3 {
+            h.request(fast, Request::Bcst { text: text.clone() });
+            // The fast client reads everything it is sent.
+            h.take(fast);
+        }
+        assert!(h.is_closed(slow));
+        h.request(fast, Request::List);
+        assert_eq!(h.take(fast), "Fast\n");
+    }
+
+    #[test]
+    fn shutdown_tells_every_connection() {
+        let mut h = Harness::new(Lobby::new(10));
+        let alice = join(&mut h, "Alice");
+        let anon = h.connect();
+        h.take(alice);
+        h.dispatcher.handle(Event::Shutdown);
+        assert_eq!(h.take(alice), "Server Shutting Down\n");
+        assert_eq!(h.take(anon), "Server Shutting Down\n");
+    }
+}

@@ -142,6 +142,7 @@ impl Drain {
     }
 
     /// Everything queued now, without waiting (for tests of the dispatcher).
+    #[cfg(test)]
     pub fn take_now(&self) -> Vec<u8> {
         let mut state = self.0.state.lock();
         let bytes: Vec<u8> = state.queue.drain(..).flat_map(|m| m.to_vec()).collect();
@@ -150,6 +151,7 @@ impl Drain {
     }
 
     /// Whether the dispatcher has closed this queue (for tests).
+    #[cfg(test)]
     pub fn is_closed(&self) -> bool {
         self.0.state.lock().close != Close::Open
     }

@@ -1,0 +1,81 @@
+//! What every dialect's client shares: reaching the server, printing (flushed
+//! after every write, so that piped sessions and prompts show at once), and
+//! reading stdin lines.
+
+use std::fmt;
+use std::io::{self, BufRead, Write};
+use std::net::TcpStream;
+use std::process::ExitCode;
+use std::thread;
+
+/// Connects to `host:port`, or prints `Unable to connect to <host>:<port>`
+/// on stdout and gives the exit code 1.
+pub fn connect(host: &str, port: u16) -> Result<TcpStream, ExitCode> {
+    match TcpStream::connect((host, port)) {
+        Ok(stream) => {
+            let _ = stream.set_nodelay(true);
+            Ok(stream)
+        }
+        Err(e) => {
+            log::debug!("connect to {host}:{port} failed: {e}");
+            say(format_args!("Unable to connect to {host}:{port}\n"));
+            Err(ExitCode::from(1))
+        }
+    }
+}
+
+/// Prints `text` as it is (no newline added) and flushes.
+pub fn say(text: fmt::Arguments<'_>) {
+    let mut out = io::stdout().lock();
+    let _ = out.write_fmt(text);
+    let _ = out.flush();
+}
+
+/// Prints raw bytes and flushes.
+pub fn say_bytes(bytes: &[u8]) {
+    let mut out = io::stdout().lock();
+    let _ = out.write_all(bytes);
+    let _ = out.flush();
+}
+
+/// The lines of stdin as raw bytes, without the LF and without a CR before
+/// it. Ends at end of input or on a read error.
+pub fn stdin_lines() -> impl Iterator<Item = Vec<u8>> {
+    io::stdin()
+        .lock()
+        .split(b'\n')
+        .map_while(Result::ok)
+        .map(|mut line| {
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            line
+        })
+}
+
+/// Runs `on_interrupt` on a thread of its own when SIGINT or SIGTERM arrives.
+/// Ctrl-C is one of the ways a user ends a session, so the handlers end the
+/// process with status 0.
+pub fn on_interrupt(on_interrupt: impl FnOnce() + Send + 'static) {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+        log::warn!("cannot install the Ctrl-C handler");
+        return;
+    };
+    let spawned = thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if signals.forever().next().is_some() {
+                on_interrupt();
+            }
+        });
+    if let Err(e) = spawned {
+        log::warn!("cannot start the Ctrl-C handler: {e}");
+    }
+}
+
+/// Ends the process with status 0 after flushing stdout.
+pub fn exit_ok() -> ! {
+    let _ = io::stdout().flush();
+    std::process::exit(0)
+}

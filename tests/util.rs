@@ -1,0 +1,390 @@
+//! Helpers for the end-to-end tests: start the real binaries, speak raw
+//! bytes over TCP, and wait on replies, never on sleeps.
+//!
+//! - [`Server::start`] runs `chat-server` on `127.0.0.1` with port 0, learns
+//!   the port from its first status line (`Server listening on ...`), and
+//!   collects the rest of its stdout for [`Server::expect_status`]. Dropping
+//!   it kills the process.
+//! - Conformance mode: with `CHAT_TEST_ADDR=host:port` set, [`Server::start`]
+//!   starts nothing and points the tests at that server instead, so the suite
+//!   checks any implementation of the dialect. Tests that need a server of
+//!   their own (other limits, signals, status lines) skip themselves there
+//!   with a note on stderr; see [`Server::own`].
+//! - [`Peer`] is a raw TCP client with a read timeout, so a missing reply
+//!   fails the test instead of hanging it.
+//! - [`Program`] runs `chat-client` with piped stdin and stdout.
+
+// Each dialect's tests use a different subset of these helpers.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long any single expected reply may take before the test fails.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The path of one of the workspace's binaries, built next to this test.
+pub fn bin(name: &str) -> PathBuf {
+    // The test runs as target/<profile>/deps/e2e-<hash>; the binaries are in
+    // target/<profile>.
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run the suite with `cargo test --workspace`, which builds it",
+        path.display()
+    );
+    path
+}
+
+/// The server under test: a `chat-server` process of our own, or the one
+/// named by `CHAT_TEST_ADDR`.
+pub struct Server {
+    pub addr: SocketAddr,
+    child: Option<Child>,
+    status: Option<Receiver<String>>,
+}
+
+impl Server {
+    /// The address named by `CHAT_TEST_ADDR`, when the suite runs in
+    /// conformance mode.
+    pub fn external() -> Option<SocketAddr> {
+        let addr = std::env::var("CHAT_TEST_ADDR").ok()?;
+        let resolved = addr.to_socket_addrs().ok().and_then(|mut a| a.next());
+        Some(resolved.unwrap_or_else(|| panic!("CHAT_TEST_ADDR={addr} does not resolve")))
+    }
+
+    /// Starts `chat-server <args...>` on a free loopback port (the test gives
+    /// the port argument as `0`), or uses `CHAT_TEST_ADDR`.
+    pub fn start(args: &[&str]) -> Server {
+        match Server::external() {
+            Some(addr) => Server {
+                addr,
+                child: None,
+                status: None,
+            },
+            None => Server::own(args).expect("not in conformance mode"),
+        }
+    }
+
+    /// Starts a server of our own even in conformance mode, for tests that
+    /// need particular options or its stdout. `None` in conformance mode: the
+    /// caller returns early, having said why on stderr.
+    pub fn own(args: &[&str]) -> Option<Server> {
+        if Server::external().is_some() {
+            eprintln!("conformance mode: skipped, this test needs its own server with {args:?}");
+            return None;
+        }
+        let mut child = Command::new(bin("chat-server"))
+            .args(args)
+            .args(["--bind", "127.0.0.1"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start chat-server");
+        let stdout = child.stdout.take().expect("server stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines.next().and_then(Result::ok).unwrap_or_default();
+        let addr = first
+            .rsplit(' ')
+            .next()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("first server line names no address: {first:?}"));
+        let (tx, rx) = channel();
+        thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Some(Server {
+            addr,
+            child: Some(child),
+            status: Some(rx),
+        })
+    }
+
+    /// The port as a string, for command lines.
+    pub fn port(&self) -> String {
+        self.addr.port().to_string()
+    }
+
+    /// Connects a raw client.
+    pub fn connect(&self) -> Peer {
+        Peer::connect(self.addr)
+    }
+
+    /// Waits for a status line that satisfies `want`, skipping others, and
+    /// returns it.
+    pub fn expect_status(&self, what: &str, want: impl Fn(&str) -> bool) -> String {
+        let rx = self.status.as_ref().expect("status lines of an own server");
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) if want(&line) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("no status line {what} within {TIMEOUT:?}"),
+            }
+        }
+    }
+
+    /// Sends a signal to the server process (SIGTERM = 15, SIGINT = 2).
+    pub fn signal(&self, signal: i32) {
+        let pid = self.child.as_ref().expect("own server").id();
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    }
+
+    /// Waits for the server process to exit and returns its status and the
+    /// time it took.
+    pub fn wait(&mut self) -> (ExitStatus, Duration) {
+        let child = self.child.as_mut().expect("own server");
+        let started = Instant::now();
+        let deadline = started + TIMEOUT;
+        loop {
+            if let Some(status) = child.try_wait().expect("wait for server") {
+                return (status, started.elapsed());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not exit within {TIMEOUT:?}"
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The server's thread count, from /proc.
+    pub fn threads(&self) -> usize {
+        let pid = self.child.as_ref().expect("own server").id();
+        let status =
+            std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .and_then(|n| n.trim().parse().ok())
+            .expect("Threads: line")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A raw TCP client.
+pub struct Peer {
+    pub stream: TcpStream,
+}
+
+impl Peer {
+    pub fn connect(addr: SocketAddr) -> Peer {
+        let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+        stream
+            .set_read_timeout(Some(TIMEOUT))
+            .expect("read timeout");
+        let _ = stream.set_nodelay(true);
+        Peer { stream }
+    }
+
+    /// Sends `bytes` as they are.
+    pub fn send(&mut self, bytes: impl AsRef<[u8]>) {
+        self.stream
+            .write_all(bytes.as_ref())
+            .expect("send to server");
+    }
+
+    /// Reads exactly `want.len()` bytes and checks they are `want`.
+    pub fn expect(&mut self, want: impl AsRef<[u8]>) {
+        let want = want.as_ref();
+        let got = self.read_exact(want.len());
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(want),
+            "unexpected bytes from the server"
+        );
+    }
+
+    /// Reads exactly `n` bytes.
+    pub fn read_exact(&mut self, n: usize) -> Vec<u8> {
+        let mut got = vec![0; n];
+        let mut filled = 0;
+        while filled < n {
+            match self.stream.read(&mut got[filled..]) {
+                Ok(0) => panic!(
+                    "connection closed after {filled} of {n} bytes: {:?}",
+                    String::from_utf8_lossy(&got[..filled])
+                ),
+                Ok(k) => filled += k,
+                Err(e) => panic!(
+                    "read failed after {filled} of {n} bytes ({e}): {:?}",
+                    String::from_utf8_lossy(&got[..filled])
+                ),
+            }
+        }
+        got
+    }
+
+    /// Checks that the server closes the connection with nothing more sent.
+    pub fn expect_closed(&mut self) {
+        let mut buf = [0u8; 256];
+        match self.stream.read(&mut buf) {
+            Ok(0) => {}
+            Ok(n) => panic!(
+                "expected close, got {:?}",
+                String::from_utf8_lossy(&buf[..n])
+            ),
+            // A reset is also the server closing.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Err(e) => panic!("expected close, got {e}"),
+        }
+    }
+
+    /// Closes the sending half (FIN) and keeps reading.
+    pub fn finish(&self) {
+        let _ = self.stream.shutdown(Shutdown::Write);
+    }
+
+    /// Closes the connection with RST instead of FIN: a zero linger time
+    /// makes close() abort the connection.
+    pub fn reset(self) {
+        socket2::SockRef::from(&self.stream)
+            .set_linger(Some(Duration::ZERO))
+            .expect("set SO_LINGER");
+        drop(self.stream);
+    }
+}
+
+/// A `chat-client` process with piped stdin and stdout.
+pub struct Program {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    output: Receiver<u8>,
+    seen: Vec<u8>,
+}
+
+impl Program {
+    /// Starts `chat-client <args...>`.
+    pub fn start(args: &[&str]) -> Program {
+        Program::start_in(args, None)
+    }
+
+    /// Starts `chat-client <args...>` in folder `dir`.
+    pub fn start_in(args: &[&str], dir: Option<&std::path::Path>) -> Program {
+        let mut command = Command::new(bin("chat-client"));
+        command
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let Some(dir) = dir {
+            command.current_dir(dir);
+        }
+        let mut child = command.spawn().expect("start chat-client");
+        let stdin = child.stdin.take();
+        let mut stdout = child.stdout.take().expect("client stdout");
+        let (tx, rx) = channel();
+        thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 || buf[..n].iter().any(|&b| tx.send(b).is_err()) {
+                    break;
+                }
+            }
+        });
+        Program {
+            child,
+            stdin,
+            output: rx,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Types `text` on the client's stdin.
+    pub fn type_in(&mut self, text: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        stdin
+            .write_all(text.as_bytes())
+            .expect("write to client stdin");
+        stdin.flush().expect("flush client stdin");
+    }
+
+    /// Closes the client's stdin (end of input).
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Waits until the client has printed `want` next, exactly, and consumes it.
+    pub fn expect(&mut self, want: &str) {
+        let deadline = Instant::now() + TIMEOUT;
+        while self.seen.len() < want.len() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.output.recv_timeout(left) {
+                Ok(b) => self.seen.push(b),
+                Err(_) => panic!(
+                    "client printed {:?}, expected {want:?}",
+                    String::from_utf8_lossy(&self.seen)
+                ),
+            }
+        }
+        let got: Vec<u8> = self.seen.drain(..want.len()).collect();
+        assert_eq!(String::from_utf8_lossy(&got), want, "client output");
+    }
+
+    /// Waits for the client to end, checks it printed nothing more, and
+    /// returns its exit code.
+    pub fn expect_exit(&mut self) -> i32 {
+        let deadline = Instant::now() + TIMEOUT;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait for client") {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "client did not exit within {TIMEOUT:?}"
+            );
+            thread::sleep(Duration::from_millis(10));
+        };
+        // The output thread ends at EOF; collect what is left.
+        while let Ok(b) = self.output.recv_timeout(TIMEOUT) {
+            self.seen.push(b);
+        }
+        assert_eq!(
+            String::from_utf8_lossy(&self.seen),
+            "",
+            "client printed more before exiting"
+        );
+        status.code().unwrap_or(-1)
+    }
+
+    /// The process id, for signals.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Program {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
