@@ -38,12 +38,39 @@ pub fn bin(name: &str) -> PathBuf {
         .and_then(|deps| deps.parent())
         .expect("target dir");
     let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run the suite with `cargo test --workspace`, which builds it",
-        path.display()
-    );
+    let built = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|_| panic!("{} is missing: {REBUILD}", path.display()));
+    // `cargo test -p chat-tests` alone does not rebuild the binaries; a
+    // stale one would test old code without a word.
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    for crate_dir in ["protocol", "server", "client"] {
+        if let Some(newest) = newest_source(&workspace.join(crate_dir).join("src")) {
+            assert!(
+                newest <= built,
+                "{} is older than {crate_dir}/src: {REBUILD}",
+                path.display()
+            );
+        }
+    }
     path
+}
+
+const REBUILD: &str = "run `cargo test --workspace` (or `cargo build` first), which builds it";
+
+/// The newest modification time of the files below `dir`.
+fn newest_source(dir: &std::path::Path) -> Option<std::time::SystemTime> {
+    let mut newest = None;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        let time = if path.is_dir() {
+            newest_source(&path)
+        } else {
+            entry.metadata().and_then(|m| m.modified()).ok()
+        };
+        newest = newest.max(time);
+    }
+    newest
 }
 
 /// The server under test: a `chat-server` process of our own, or the one
@@ -196,6 +223,10 @@ pub struct Peer {
     pub stream: TcpStream,
 }
 
+/// Reads one byte at a time would be slow for megabytes of lines, so
+/// [`Peer::read_line`] peeks at what has arrived and takes up to its LF.
+const PEEK: usize = 64 * 1024;
+
 impl Peer {
     pub fn connect(addr: SocketAddr) -> Peer {
         let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
@@ -242,6 +273,35 @@ impl Peer {
             }
         }
         got
+    }
+
+    /// Reads one LF-ended line and returns it without the LF.
+    pub fn read_line(&mut self) -> String {
+        let mut line = Vec::new();
+        let mut peeked = vec![0u8; PEEK];
+        loop {
+            let n = match self.stream.peek(&mut peeked) {
+                Ok(0) => panic!(
+                    "connection closed inside a line: {:?}",
+                    String::from_utf8_lossy(&line)
+                ),
+                Ok(n) => n,
+                Err(e) => panic!(
+                    "read failed inside a line ({e}): {:?}",
+                    String::from_utf8_lossy(&line)
+                ),
+            };
+            // Take up to and including the LF, or all that is there.
+            let take = peeked[..n]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(n, |i| i + 1);
+            line.extend(self.read_exact(take));
+            if line.last() == Some(&b'\n') {
+                line.pop();
+                return String::from_utf8_lossy(&line).into_owned();
+            }
+        }
     }
 
     /// Checks that the server closes the connection with nothing more sent.

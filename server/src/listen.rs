@@ -51,16 +51,29 @@ pub struct Options {
     pub sendq: usize,
 }
 
-/// Counts live connections and, through its token, keeps shutdown waiting
-/// until both threads of every connection are gone.
+/// Counts a live connection against `--max-connections` and, through its
+/// token, keeps shutdown waiting until both threads of every connection are
+/// gone.
 struct Slot {
     live: Arc<AtomicUsize>,
+    released: AtomicBool,
     _alive: Sender<()>,
+}
+
+impl Slot {
+    /// Stops counting the connection. The writer calls this just before it
+    /// shuts the socket, so that a client that has seen the end of its
+    /// connection can always connect again at once.
+    fn release(&self) {
+        if !self.released.swap(true, Ordering::AcqRel) {
+            self.live.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.live.fetch_sub(1, Ordering::AcqRel);
+        self.release();
     }
 }
 
@@ -128,6 +141,7 @@ pub fn serve<D: Dialect>(options: &Options, dialect: D) -> ExitCode {
         live.fetch_add(1, Ordering::AcqRel);
         let slot = Arc::new(Slot {
             live: live.clone(),
+            released: AtomicBool::new(false),
             _alive: alive.clone(),
         });
         next_id += 1;
@@ -206,10 +220,11 @@ fn start_connection<D: Dialect>(
 
 /// The writer thread: drain the queue into the socket, then shut the socket
 /// so that the reader wakes up and the peer sees the end.
-fn write_loop(drain: Drain, socket: &TcpStream, _slot: Arc<Slot>) {
+fn write_loop(drain: Drain, socket: &TcpStream, slot: Arc<Slot>) {
     if let Err(e) = drain.run(socket) {
         log::debug!("fd {}: write failed: {e}", socket.as_raw_fd());
     }
+    slot.release();
     let _ = socket.shutdown(std::net::Shutdown::Both);
 }
 
