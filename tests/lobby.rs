@@ -448,3 +448,22 @@ fn the_client_through_pipes_replays_the_handout_session() {
     leave(mike, "Mike");
     leave(trudy, "Trudy");
 }
+
+#[test]
+fn the_client_exits_0_on_ctrl_c_and_the_user_is_announced_as_left() {
+    let server = Server::start(&["lobby", "0"]);
+    let mut watcher = join(&server, "CcWatcher");
+    let mut client = Program::start(&["127.0.0.1", &server.port()]);
+    client.expect("Enter JOIN followed by your username: ");
+    client.type_in("JOIN CcUser\n");
+    client.expect("CcUser joined!\n");
+    watcher.expect("CcUser joined!\n");
+    let status = std::process::Command::new("kill")
+        .args(["-2", &client.pid().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+    assert_eq!(client.expect_exit(), 0);
+    watcher.expect("CcUser left\n");
+    quit(watcher, "CcWatcher");
+}
