@@ -178,3 +178,12 @@ pub fn for_seeds(count: u64, mut case: impl FnMut(&mut Rng)) {
         }
     }
 }
+
+/// A seed drawn from the input itself, so that a fuzz target splits each
+/// input the same way every time it runs it.
+pub fn seed_of(data: &[u8]) -> u64 {
+    // FNV-1a.
+    data.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}

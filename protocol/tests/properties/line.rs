@@ -1,8 +1,11 @@
 //! `line::LineDecoder`: the LF framing under lobby, room and bridge.
 
+// The fuzz target includes this file and uses only `properties`.
+#![allow(dead_code, unused_imports)]
+
 use chat_protocol::line::{Line, LineDecoder};
 
-use crate::check::{decode, for_seeds, split_invariant, Rng};
+use crate::check::{for_seeds, seed_of, split_invariant, Rng};
 
 /// Bytes that make line framing interesting: LF, CR, a space, a multi-byte
 /// character's bytes, a byte that is never UTF-8.
@@ -50,28 +53,33 @@ fn lines_round_trip_whole_and_split() {
     });
 }
 
+/// The properties that hold for any input and any limit: the split
+/// invariance of `check.rs`, lines within the limit that are given back byte
+/// for byte, over-long lines reported as such, and at most one unfinished
+/// line held. The garbage tests and the fuzz target call this.
+pub fn properties(max: usize, data: &[u8]) {
+    let cuts = Rng::new(seed_of(data)).cuts(data.len());
+    let got = split_invariant(LineDecoder::new(max), data, &cuts);
+    for (line, raw) in &got.items {
+        match line {
+            Line::Text(text) => {
+                assert!(text.len() <= max, "a line over {max} bytes got through");
+                // The line's bytes come back, with LF or CR LF after them.
+                let lf = [&text[..], b"\n"].concat();
+                let crlf = [&text[..], b"\r\n"].concat();
+                assert!(raw == &lf || raw == &crlf, "{raw:?} gave {text:?}");
+            }
+            Line::TooLong => assert!(raw.len() > max, "{raw:?} is not over {max}"),
+        }
+    }
+    assert!(got.rest <= max + 1, "{} bytes held", got.rest);
+}
+
 #[test]
 fn random_streams_obey_the_limit_whatever_the_splits() {
     for_seeds(1000, |rng| {
-        let max = 1 + rng.below(30);
         let len = rng.below(200);
-        let input = rng.text(ALPHABET, len);
-        let cuts = rng.cuts(input.len());
-        let got = split_invariant(LineDecoder::new(max), &input, &cuts);
-        for (line, raw) in &got.items {
-            match line {
-                Line::Text(text) => {
-                    assert!(text.len() <= max, "a line over {max} bytes got through");
-                    assert!(
-                        raw == &[&text[..], b"\n"].concat()
-                            || raw == &[&text[..], b"\r\n"].concat()
-                    );
-                }
-                Line::TooLong => assert!(raw.len() > max, "{raw:?} is not over {max}"),
-            }
-        }
-        // What is left is at most one unfinished line within the limit.
-        assert!(got.rest <= max + 1);
+        properties(1 + rng.below(30), &rng.text(ALPHABET, len));
     });
 }
 
@@ -79,10 +87,7 @@ fn random_streams_obey_the_limit_whatever_the_splits() {
 fn garbage_never_panics_or_overreads() {
     for_seeds(1000, |rng| {
         let len = rng.below(600);
-        let input = rng.bytes(len);
-        let cuts = rng.cuts(input.len());
-        split_invariant(LineDecoder::new(1 + rng.below(100)), &input, &cuts);
-        decode(LineDecoder::new(4096), &input, &cuts);
+        properties(1 + rng.below(100), &rng.bytes(len));
     });
 }
 

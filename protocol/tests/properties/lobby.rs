@@ -1,8 +1,11 @@
 //! lobby: `lobby::RequestDecoder`, the server's side of the text lines.
 
+// The fuzz target includes this file and uses only `properties`.
+#![allow(dead_code, unused_imports)]
+
 use chat_protocol::lobby::{Request, RequestDecoder, MAX_LINE};
 
-use crate::check::{for_seeds, split_invariant, Rng};
+use crate::check::{for_seeds, seed_of, split_invariant, Rng};
 
 const NAME_CHARS: &[u8] = b"abcXYZ019";
 /// Text may hold anything but LF; CR only where it is not the last byte.
@@ -97,26 +100,38 @@ fn near_miss(rng: &mut Rng) -> Vec<u8> {
     line
 }
 
+/// The properties that hold for any input: the split invariance of
+/// `check.rs`, decode then encode giving a valid request's line back, names
+/// that pass the rule, and the line limit. The garbage tests and the fuzz
+/// target call this.
+pub fn properties(data: &[u8]) {
+    let cuts = Rng::new(seed_of(data)).cuts(data.len());
+    let got = split_invariant(RequestDecoder::default(), data, &cuts);
+    for (request, raw) in &got.items {
+        if let Some(line) = canonical(request) {
+            let stripped = raw.strip_suffix(b"\n").expect("a request ends with LF");
+            let stripped = stripped.strip_suffix(b"\r").unwrap_or(stripped);
+            assert_eq!(
+                String::from_utf8_lossy(stripped),
+                line,
+                "{request:?} decoded from a line that is not its canonical form"
+            );
+        }
+        if let Request::Join(Some(name)) = request {
+            assert!(chat_protocol::name::LOBBY.accepts(name), "{name:?} accepted");
+        }
+        if *request != Request::TooLong {
+            assert!(raw.len() <= MAX_LINE + 2, "a {}-byte line got through", raw.len());
+        }
+    }
+    assert!(got.rest <= MAX_LINE + 1, "{} bytes held", got.rest);
+}
+
 #[test]
-fn decode_then_encode_gives_the_line_back() {
+fn near_misses_decode_then_encode_to_the_same_line() {
     for_seeds(1000, |rng| {
         let input: Vec<u8> = (0..rng.below(12)).flat_map(|_| near_miss(rng)).collect();
-        let cuts = rng.cuts(input.len());
-        let got = split_invariant(RequestDecoder::default(), &input, &cuts);
-        for (request, raw) in &got.items {
-            if let Some(line) = canonical(request) {
-                let stripped = raw.strip_suffix(b"\n").unwrap();
-                let stripped = stripped.strip_suffix(b"\r").unwrap_or(stripped);
-                assert_eq!(
-                    String::from_utf8_lossy(stripped),
-                    line,
-                    "{request:?} decoded from a line that is not its canonical form"
-                );
-            }
-            if let Request::Join(Some(name)) = request {
-                assert!(chat_protocol::name::LOBBY.accepts(name));
-            }
-        }
+        properties(&input);
     });
 }
 
@@ -135,17 +150,6 @@ fn garbage_and_long_lines_never_panic_and_respect_the_limit() {
                 input.push(b'\n');
             }
         }
-        let cuts = rng.cuts(input.len());
-        let got = split_invariant(RequestDecoder::default(), &input, &cuts);
-        for (request, raw) in &got.items {
-            if *request != Request::TooLong {
-                assert!(
-                    raw.len() <= MAX_LINE + 2,
-                    "a {}-byte line got through",
-                    raw.len()
-                );
-            }
-        }
-        assert!(got.rest <= MAX_LINE + 1, "{} bytes held", got.rest);
+        properties(&input);
     });
 }
