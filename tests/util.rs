@@ -44,7 +44,14 @@ pub fn bin(name: &str) -> PathBuf {
     // `cargo test -p chat-tests` alone does not rebuild the binaries; a
     // stale one would test old code without a word.
     let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    for crate_dir in ["protocol", "server", "client"] {
+    // Only the crates the binary is built from: a server change does not
+    // relink the client, and must not make it look stale.
+    let crate_dirs: &[&str] = match name {
+        "chat-server" => &["protocol", "server"],
+        "chat-client" => &["protocol", "client"],
+        _ => &["protocol", "server", "client"],
+    };
+    for crate_dir in crate_dirs {
         if let Some(newest) = newest_source(&workspace.join(crate_dir).join("src")) {
             assert!(
                 newest <= built,
@@ -198,14 +205,41 @@ impl Server {
 
     /// The server's thread count, from /proc.
     pub fn threads(&self) -> usize {
+        self.proc_status("Threads:")
+    }
+
+    /// Waits until the server's thread count is back to `baseline`. Polling
+    /// is the only way: no reply signals that a thread has ended.
+    pub fn await_threads(&self, baseline: usize) {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let now = self.threads();
+            if now <= baseline {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{now} threads, not back to {baseline} within {TIMEOUT:?}"
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The server's resident memory in KiB (`VmRSS`), from /proc.
+    pub fn rss_kib(&self) -> usize {
+        self.proc_status("VmRSS:")
+    }
+
+    /// A number from the server's /proc status, e.g. `Threads:`.
+    fn proc_status(&self, field: &str) -> usize {
         let pid = self.child.as_ref().expect("own server").id();
         let status =
             std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
         status
             .lines()
-            .find_map(|l| l.strip_prefix("Threads:"))
-            .and_then(|n| n.trim().parse().ok())
-            .expect("Threads: line")
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|n| n.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no {field} line in /proc/{pid}/status"))
     }
 }
 

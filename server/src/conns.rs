@@ -10,7 +10,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::sync::Arc;
+use std::os::fd::AsRawFd;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use crate::outbox::{outbox, Bytes, Drain, Outbox};
@@ -82,6 +83,13 @@ pub struct Conns {
     /// this is also deadline order.
     deadlines: VecDeque<(Instant, ConnId)>,
     login_timeout: Duration,
+    /// Connections the dialect closed while bytes were still queued for
+    /// them, with when to give up on the peer reading those bytes. A peer
+    /// that stops reading and never closes would otherwise hold its writer
+    /// (blocked in `write`), its reader and its `--max-connections` slot for
+    /// ever, out of reach of the login timeout. Weak, so that a connection
+    /// whose threads have ended is simply skipped.
+    closing: VecDeque<(Instant, Weak<TcpStream>)>,
     /// File descriptors of connections removed during the current event, so
     /// that status lines about their departure still name them.
     departed: HashMap<ConnId, i32>,
@@ -95,6 +103,7 @@ impl Conns {
             dropped: Vec::new(),
             deadlines: VecDeque::new(),
             login_timeout,
+            closing: VecDeque::new(),
             departed: HashMap::new(),
         }
     }
@@ -165,6 +174,12 @@ impl Conns {
     pub fn close(&mut self, id: ConnId) {
         if let Some(conn) = self.map.remove(&id) {
             conn.outbox.close_when_drained();
+            if let (Some(socket), true) = (&conn.socket, conn.outbox.is_pending()) {
+                // A closed connection gets as long to take its last bytes as
+                // a new one gets to register.
+                let deadline = Instant::now() + self.login_timeout;
+                self.closing.push_back((deadline, Arc::downgrade(socket)));
+            }
             self.departed.insert(id, conn.fd);
         }
     }
@@ -191,8 +206,26 @@ impl Conns {
         self.departed.clear();
     }
 
-    /// When the earliest unregistered connection's login time runs out.
+    /// When the next connection must be cut: the earliest unregistered
+    /// connection's login time, or a closed one's time to take its last
+    /// bytes.
     pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
+        while let Some((_, socket)) = self.closing.front() {
+            if socket.strong_count() > 0 {
+                break;
+            }
+            self.closing.pop_front();
+        }
+        let closing = self.closing.front().map(|&(deadline, _)| deadline);
+        let login = self.next_login_deadline();
+        match (login, closing) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// When the earliest unregistered connection's login time runs out.
+    fn next_login_deadline(&mut self) -> Option<Instant> {
         while let Some(&(deadline, id)) = self.deadlines.front() {
             match self.map.get(&id) {
                 Some(conn) if !conn.registered => return Some(deadline),
@@ -204,9 +237,29 @@ impl Conns {
         None
     }
 
+    /// Cuts every unregistered connection whose login time has run out, and
+    /// every closed one still not done writing after its time.
+    pub(crate) fn expire(&mut self, now: Instant) {
+        while let Some(&(deadline, _)) = self.closing.front() {
+            if deadline > now {
+                break;
+            }
+            if let Some((_, socket)) = self.closing.pop_front() {
+                if let Some(socket) = socket.upgrade() {
+                    log::debug!(
+                        "fd {}: peer not reading after close, cutting",
+                        socket.as_raw_fd()
+                    );
+                    let _ = socket.shutdown(Shutdown::Both);
+                }
+            }
+        }
+        self.expire_logins(now);
+    }
+
     /// Cuts every unregistered connection whose login time has run out.
-    pub(crate) fn expire_logins(&mut self, now: Instant) {
-        while let Some(deadline) = self.next_deadline() {
+    fn expire_logins(&mut self, now: Instant) {
+        while let Some(deadline) = self.next_login_deadline() {
             if deadline > now {
                 break;
             }

@@ -103,7 +103,7 @@ impl<D: Dialect> Dispatcher<D> {
                 Some(deadline) => match events.recv_deadline(deadline) {
                     Ok(event) => event,
                     Err(RecvTimeoutError::Timeout) => {
-                        self.conns.expire_logins(Instant::now());
+                        self.conns.expire(Instant::now());
                         self.report_dropped();
                         continue;
                     }

@@ -91,6 +91,11 @@ impl Outbox {
         self.0.limit
     }
 
+    /// Whether bytes are queued or being written.
+    pub fn is_pending(&self) -> bool {
+        self.0.state.lock().pending > 0
+    }
+
     /// Lets the writer finish what is queued, then end.
     pub fn close_when_drained(&self) {
         self.set_close(Close::WhenDrained);

@@ -118,10 +118,17 @@ pub fn properties(data: &[u8]) {
             );
         }
         if let Request::Join(Some(name)) = request {
-            assert!(chat_protocol::name::LOBBY.accepts(name), "{name:?} accepted");
+            assert!(
+                chat_protocol::name::LOBBY.accepts(name),
+                "{name:?} accepted"
+            );
         }
         if *request != Request::TooLong {
-            assert!(raw.len() <= MAX_LINE + 2, "a {}-byte line got through", raw.len());
+            assert!(
+                raw.len() <= MAX_LINE + 2,
+                "a {}-byte line got through",
+                raw.len()
+            );
         }
     }
     assert!(got.rest <= MAX_LINE + 1, "{} bytes held", got.rest);
