@@ -134,12 +134,12 @@ fn login_rules_each_refused_with_failure() {
         alice.expect(FAILURE);
     }
     for bad in [
-        login("lrAlice"),           // in use
-        login(""),                  // empty
-        login(&n21),                // 21 bytes
-        login("lr a"),              // whitespace
+        login("lrAlice"), // in use
+        login(""),        // empty
+        login(&n21),      // 21 bytes
+        login("lr a"),    // whitespace
         login("lr\ta"),
-        login("lr\u{2003}a"),       // Unicode whitespace
+        login("lr\u{2003}a"), // Unicode whitespace
         login("lr\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}a"), // 21 bytes, 11 chars
     ] {
         other.send(bad);
@@ -169,7 +169,14 @@ fn sendto_rules_and_a_message_to_oneself() {
     alice.send(sendto("stBob", "only this"));
     alice.expect(OK);
     bob.send(sendto("stBob", "mark"));
-    bob.expect([relayed("stAlice", "only this"), relayed("stBob", "mark"), OK.to_vec()].concat());
+    bob.expect(
+        [
+            relayed("stAlice", "only this"),
+            relayed("stBob", "mark"),
+            OK.to_vec(),
+        ]
+        .concat(),
+    );
 }
 
 #[test]
@@ -205,15 +212,30 @@ fn malformed_bodies_and_unknown_types_get_response_2_and_go_on() {
     unknown_at_limit.resize(5 + 70_000, b'z');
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("login: no name", b"\x01\x00\x00\x00\x00".to_vec()),
-        ("login: name overruns", b"\x01\x00\x00\x00\x03\x09ab".to_vec()),
-        ("login: bad utf-8", b"\x01\x00\x00\x00\x03\x02\xc3\x28".to_vec()),
+        (
+            "login: name overruns",
+            b"\x01\x00\x00\x00\x03\x09ab".to_vec(),
+        ),
+        (
+            "login: bad utf-8",
+            b"\x01\x00\x00\x00\x03\x02\xc3\x28".to_vec(),
+        ),
         ("login: bytes left", b"\x01\x00\x00\x00\x04\x02abX".to_vec()),
         ("list: body", b"\x02\x00\x00\x00\x01X".to_vec()),
         ("logout: body", b"\x04\x00\x00\x00\x02XY".to_vec()),
         ("sendto: no text", b"\x03\x00\x00\x00\x02\x01a".to_vec()),
-        ("sendto: text overruns", b"\x03\x00\x00\x00\x06\x01a\x00\x09hi".to_vec()),
-        ("sendto: bad utf-8", b"\x03\x00\x00\x00\x05\x01a\x00\x01\xff".to_vec()),
-        ("sendto: bytes left", b"\x03\x00\x00\x00\x06\x01a\x00\x01hi".to_vec()),
+        (
+            "sendto: text overruns",
+            b"\x03\x00\x00\x00\x06\x01a\x00\x09hi".to_vec(),
+        ),
+        (
+            "sendto: bad utf-8",
+            b"\x03\x00\x00\x00\x05\x01a\x00\x01\xff".to_vec(),
+        ),
+        (
+            "sendto: bytes left",
+            b"\x03\x00\x00\x00\x06\x01a\x00\x01hi".to_vec(),
+        ),
         ("type 0x00", b"\x00\x00\x00\x00\x00".to_vec()),
         ("type 0x05 with body", b"\x05\x00\x00\x00\x03abc".to_vec()),
         ("a server type", b"\x82\x00\x00\x00\x01\x00".to_vec()),
@@ -265,7 +287,10 @@ fn wait_logged_out(peer: &mut Peer, who: &str) {
         }
         // Still there: the ping was delivered and answered with OK.
         assert_eq!(reply, OK);
-        assert!(std::time::Instant::now() < deadline, "{who} still logged in");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{who} still logged in"
+        );
     }
 }
 
@@ -421,7 +446,11 @@ fn client_sends_65535_bytes_and_refuses_65536_with_bad_message() {
     alice.expect("Success\n");
     bob.type_in("login c6Bob\n");
     bob.expect("Success\n");
-    let long: String = "The quick brown fox. ".chars().cycle().take(65_535).collect();
+    let long: String = "The quick brown fox. "
+        .chars()
+        .cycle()
+        .take(65_535)
+        .collect();
     alice.type_in(&format!("sendto c6Bob {long}\n"));
     bob.expect(&format!("c6Alice: {long}\n"));
     alice.expect("Success\n");

@@ -54,9 +54,7 @@ impl Refusal {
 /// kept exactly as typed.
 fn parse(line: &str) -> Result<Option<Command>, Refusal> {
     let line = line.trim_start();
-    let (cmd, rest) = line
-        .split_once(char::is_whitespace)
-        .unwrap_or((line, ""));
+    let (cmd, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
     let no_args = |request: Command| {
         if rest.trim().is_empty() {
             Ok(Some(request))

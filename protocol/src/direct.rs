@@ -124,10 +124,17 @@ impl std::error::Error for FrameError {}
 /// One decoded frame: what it says, or why its body could not be read.
 pub type Parsed<T> = Result<T, BodyError>;
 
-/// Splits the frame at the front of `buf`: its type, its body and the bytes
-/// it used, `None` until it is whole. The header alone decides a length over
-/// `max`.
-fn split_frame(buf: &[u8], max: u32) -> Result<Option<(u8, &[u8], usize)>, FrameError> {
+/// A whole frame at the front of the input, body not yet parsed.
+struct RawFrame<'a> {
+    kind: u8,
+    body: &'a [u8],
+    /// Header and body: how far the input moves on.
+    used: usize,
+}
+
+/// Splits the frame at the front of `buf`, `None` until it is whole. The
+/// header alone decides a length over `max`.
+fn split_frame(buf: &[u8], max: u32) -> Result<Option<RawFrame<'_>>, FrameError> {
     let Some((&[kind, a, b, c, d], rest)) = buf.split_first_chunk::<HEADER>() else {
         return Ok(None);
     };
@@ -137,7 +144,11 @@ fn split_frame(buf: &[u8], max: u32) -> Result<Option<(u8, &[u8], usize)>, Frame
     }
     // len <= max, which fits in usize on every platform this builds for.
     let len = len as usize;
-    Ok(rest.get(..len).map(|body| (kind, body, HEADER + len)))
+    Ok(rest.get(..len).map(|body| RawFrame {
+        kind,
+        body,
+        used: HEADER + len,
+    }))
 }
 
 /// Reads the fields of one body from front to back.
@@ -352,7 +363,7 @@ impl Decoder for RequestDecoder {
 
     fn decode(&mut self, buf: &[u8]) -> Result<Decoded<Parsed<Request>>, FrameError> {
         Ok(match split_frame(buf, MAX_REQUEST_BODY)? {
-            Some((kind, body, used)) => Decoded::Item(Request::parse(kind, body), used),
+            Some(f) => Decoded::Item(Request::parse(f.kind, f.body), f.used),
             None => Decoded::Incomplete,
         })
     }
@@ -370,7 +381,7 @@ impl Decoder for ReplyDecoder {
 
     fn decode(&mut self, buf: &[u8]) -> Result<Decoded<Parsed<Reply>>, FrameError> {
         Ok(match split_frame(buf, MAX_REPLY_BODY)? {
-            Some((kind, body, used)) => Decoded::Item(Reply::parse(kind, body), used),
+            Some(f) => Decoded::Item(Reply::parse(f.kind, f.body), f.used),
             None => Decoded::Incomplete,
         })
     }
@@ -447,7 +458,10 @@ mod tests {
                 relay("Alice", "hi there"),
                 b"\x83\x00\x00\x00\x10\x05Alice\x00\x08hi there".to_vec(),
             ),
-            (relay("a", ""), b"\x83\x00\x00\x00\x04\x01a\x00\x00".to_vec()),
+            (
+                relay("a", ""),
+                b"\x83\x00\x00\x00\x04\x01a\x00\x00".to_vec(),
+            ),
         ]
     }
 
@@ -530,7 +544,11 @@ mod tests {
         let want: Vec<_> = requests.into_iter().map(Ok).collect();
         assert_eq!(decode_requests(&stream, stream.len()), Ok(want.clone()));
         for step in [1, 2, 3, 4, 5, 6, 7, 4096, 65_540] {
-            assert_eq!(decode_requests(&stream, step), Ok(want.clone()), "step {step}");
+            assert_eq!(
+                decode_requests(&stream, step),
+                Ok(want.clone()),
+                "step {step}"
+            );
         }
         // Two frames whose boundary falls at every position of a read.
         let short = [login("Al").to_bytes(), sendto("Bo", "yo").to_bytes()].concat();
@@ -543,14 +561,22 @@ mod tests {
                     got.push(item);
                 }
             }
-            assert_eq!(got, vec![Ok(login("Al")), Ok(sendto("Bo", "yo"))], "at {at}");
+            assert_eq!(
+                got,
+                vec![Ok(login("Al")), Ok(sendto("Bo", "yo"))],
+                "at {at}"
+            );
         }
 
         let (replies, bytes): (Vec<_>, Vec<_>) = reply_rows().into_iter().unzip();
         let stream = bytes.concat();
         let want: Vec<_> = replies.into_iter().map(Ok).collect();
         for step in [1, 2, 3, 5, 7, stream.len()] {
-            assert_eq!(decode_replies(&stream, step), Ok(want.clone()), "step {step}");
+            assert_eq!(
+                decode_replies(&stream, step),
+                Ok(want.clone()),
+                "step {step}"
+            );
         }
     }
 
@@ -611,7 +637,10 @@ mod tests {
         at_limit.resize(HEADER + MAX_REQUEST_BODY as usize, b'x');
         assert_eq!(
             RequestDecoder.decode(&at_limit),
-            Ok(Decoded::Item(Err(BodyError::UnknownType(5)), at_limit.len()))
+            Ok(Decoded::Item(
+                Err(BodyError::UnknownType(5)),
+                at_limit.len()
+            ))
         );
         // ... one more is fatal on the header alone, whatever the type.
         for kind in [kind::LOGIN, kind::SENDTO, 0x7f] {

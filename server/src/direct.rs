@@ -39,24 +39,21 @@ impl Direct {
     }
 
     /// Refuses a request with RESPONSE 1, saying why on the status line.
-    fn refuse(conns: &mut Conns, id: ConnId, what: std::fmt::Arguments<'_>) {
-        conns.status(id, format_args!("{what}: Failure"));
+    fn refuse(conns: &mut Conns, id: ConnId, what: std::fmt::Arguments<'_>, why: &str) {
+        conns.status(id, format_args!("{what}: Failure ({why})"));
         Self::respond(conns, id, Outcome::Failure);
     }
 
     fn login(&mut self, conns: &mut Conns, id: ConnId, name: String) {
         if let Some(me) = self.names.get(&id) {
-            return Self::refuse(
-                conns,
-                id,
-                format_args!("LOGIN {name:?} refused: already logged in as {me}"),
-            );
+            let why = format!("already logged in as {me}");
+            return Self::refuse(conns, id, format_args!("LOGIN {name:?}"), &why);
         }
         if !name::DIRECT.accepts(&name) {
-            return Self::refuse(conns, id, format_args!("LOGIN {name:?} refused: bad name"));
+            return Self::refuse(conns, id, format_args!("LOGIN {name:?}"), "bad name");
         }
         if self.by_name.contains_key(name.as_str()) {
-            return Self::refuse(conns, id, format_args!("LOGIN {name} refused: name in use"));
+            return Self::refuse(conns, id, format_args!("LOGIN {name}"), "name in use");
         }
         conns.status(id, format_args!("LOGIN {name}"));
         let name: Arc<str> = name.into();
@@ -69,18 +66,11 @@ impl Direct {
 
     fn sendto(&mut self, conns: &mut Conns, id: ConnId, to: &str, text: &str) {
         let Some(me) = self.names.get(&id).cloned() else {
-            return Self::refuse(
-                conns,
-                id,
-                format_args!("SENDTO {to:?} refused: not logged in"),
-            );
+            return Self::refuse(conns, id, format_args!("SENDTO {to:?}"), "not logged in");
         };
         let Some(&recipient) = self.by_name.get(to) else {
-            return Self::refuse(
-                conns,
-                id,
-                format_args!("SENDTO {me} -> {to:?} refused: no such user"),
-            );
+            let what = format_args!("SENDTO {me} -> {to:?}");
+            return Self::refuse(conns, id, what, "no such user");
         };
         conns.status(id, format_args!("SENDTO {me} -> {to}"));
         let mut out = Vec::new();
@@ -132,7 +122,7 @@ impl Dialect for Direct {
                     conns.status(id, format_args!("LOGOUT {name}"));
                     Self::respond(conns, id, Outcome::Ok);
                 }
-                None => Self::refuse(conns, id, format_args!("LOGOUT refused: not logged in")),
+                None => Self::refuse(conns, id, format_args!("LOGOUT"), "not logged in"),
             },
             Err(error) => Self::malformed_frame(conns, id, error),
         }
@@ -229,7 +219,10 @@ mod tests {
         h.request(alice, sendto("Zed", "hi"));
         assert_eq!(h.take_bytes(alice), FAILURE);
         h.request(alice, sendto("Bob", "hi Bob"));
-        assert_eq!(h.take_bytes(bob), b"\x83\x00\x00\x00\x0e\x05Alice\x00\x06hi Bob");
+        assert_eq!(
+            h.take_bytes(bob),
+            b"\x83\x00\x00\x00\x0e\x05Alice\x00\x06hi Bob"
+        );
         assert_eq!(h.take_bytes(alice), OK);
         h.request(alice, sendto("Alice", "me"));
         assert_eq!(
