@@ -253,6 +253,9 @@ impl Peer {
             String::from_utf8_lossy(want),
             "unexpected bytes from the server"
         );
+        // Lossy text hides which invalid byte was sent (0x81 and 0x82 both
+        // show as U+FFFD); binary dialects need the bytes compared too.
+        assert_eq!(got, want, "unexpected bytes from the server");
     }
 
     /// Reads exactly `n` bytes.
@@ -408,6 +411,25 @@ impl Program {
         }
         let got: Vec<u8> = self.seen.drain(..want.len()).collect();
         assert_eq!(String::from_utf8_lossy(&got), want, "client output");
+    }
+
+    /// Waits for the client's next line and returns it without its LF.
+    pub fn expect_line(&mut self) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(end) = self.seen.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.seen.drain(..=end).collect();
+                return String::from_utf8_lossy(&line[..end]).into_owned();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.output.recv_timeout(left) {
+                Ok(b) => self.seen.push(b),
+                Err(_) => panic!(
+                    "client printed {:?}, expected a whole line",
+                    String::from_utf8_lossy(&self.seen)
+                ),
+            }
+        }
     }
 
     /// Waits for the client to end, checks it printed nothing more, and

@@ -6,6 +6,7 @@
 
 mod cli;
 mod conns;
+mod direct;
 mod dispatch;
 mod listen;
 mod lobby;
@@ -30,7 +31,10 @@ fn main() -> ExitCode {
         }
         DialectArgs::Room(args) => not_yet("room", &args.common.options(args.port, ROOM_SENDQ)),
         DialectArgs::Channels(args) => not_yet("channels", &args.common.options(args.port, SENDQ)),
-        DialectArgs::Direct(args) => not_yet("direct", &args.common.options(args.port, SENDQ)),
+        DialectArgs::Direct(args) => listen::serve(
+            &args.common.options(args.port, SENDQ),
+            direct::Direct::new(),
+        ),
         DialectArgs::Bridge(args) => not_yet("bridge", &args.common.options(args.port, SENDQ)),
     }
 }
