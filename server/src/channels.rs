@@ -365,6 +365,30 @@ mod tests {
     }
 
     #[test]
+    fn a_long_relay_counts_as_one_message_against_the_queue() {
+        // An empty queue takes any one message, however many records.
+        let mut h = Harness::with_sendq(Channels::new(), RECORD + 1);
+        let a = named(&mut h, "A");
+        let b = named(&mut h, "B");
+        say(&mut h, a, "/create x");
+        say(&mut h, b, "/join x");
+        take(&mut h, a);
+        say(&mut h, b, &"z".repeat(RECORD));
+        assert_eq!(take(&mut h, a).len(), 2);
+        assert!(!h.is_closed(a));
+        // A second one while the first is unread is over the bound.
+        say(&mut h, b, "one");
+        say(&mut h, b, "two");
+        assert!(h.is_closed(a));
+        assert_eq!(take(&mut h, b), ["A has left"]);
+        say(&mut h, b, "/join");
+        assert_eq!(
+            take(&mut h, b),
+            ["/join command must be followed by the name of a channel to join."]
+        );
+    }
+
+    #[test]
     fn list_with_no_channels_sends_nothing() {
         let mut h = Harness::new(Channels::new());
         let a = named(&mut h, "A");
