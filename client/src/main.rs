@@ -4,6 +4,7 @@
 //! after every write, so that `printf '...' | chat-client ...` is a scripted
 //! session. Shared pieces live in [`term`]; each dialect is a module.
 
+mod channels;
 mod direct;
 mod lobby;
 mod term;
@@ -97,8 +98,9 @@ fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     match cli.dialect {
         DialectArgs::Lobby(args) => lobby::run(&args.host, args.port),
+        DialectArgs::Channels(args) => channels::run(&args.name, &args.host, args.port),
         DialectArgs::Direct(args) => direct::run(&args.host, args.port),
-        DialectArgs::Room(_) | DialectArgs::Channels(_) | DialectArgs::Bridge(_) => {
+        DialectArgs::Room(_) | DialectArgs::Bridge(_) => {
             eprintln!("error: this dialect's client is not implemented yet");
             ExitCode::from(1)
         }

@@ -4,6 +4,7 @@
 //! dispatcher that owns all state) is written once; each dialect is a module
 //! that implements [`dispatch::Dialect`]. See `docs/ARCHITECTURE.md`.
 
+mod channels;
 mod cli;
 mod conns;
 mod direct;
@@ -30,7 +31,10 @@ fn main() -> ExitCode {
             listen::serve(&options, lobby::Lobby::new(args.max_users))
         }
         DialectArgs::Room(args) => not_yet("room", &args.common.options(args.port, ROOM_SENDQ)),
-        DialectArgs::Channels(args) => not_yet("channels", &args.common.options(args.port, SENDQ)),
+        DialectArgs::Channels(args) => listen::serve(
+            &args.common.options(args.port, SENDQ),
+            channels::Channels::new(),
+        ),
         DialectArgs::Direct(args) => listen::serve(
             &args.common.options(args.port, SENDQ),
             direct::Direct::new(),
