@@ -18,6 +18,7 @@
 //! optional CR), [`name`] (username rules) and [`FrameBuffer`] (the receive
 //! buffer every reader uses).
 
+pub mod bridge;
 pub mod line;
 pub mod lobby;
 pub mod name;
