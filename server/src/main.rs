@@ -4,6 +4,7 @@
 //! dispatcher that owns all state) is written once; each dialect is a module
 //! that implements [`dispatch::Dialect`]. See `docs/ARCHITECTURE.md`.
 
+mod bridge;
 mod cli;
 mod conns;
 mod dispatch;
@@ -31,7 +32,13 @@ fn main() -> ExitCode {
         DialectArgs::Room(args) => not_yet("room", &args.common.options(args.port, ROOM_SENDQ)),
         DialectArgs::Channels(args) => not_yet("channels", &args.common.options(args.port, SENDQ)),
         DialectArgs::Direct(args) => not_yet("direct", &args.common.options(args.port, SENDQ)),
-        DialectArgs::Bridge(args) => not_yet("bridge", &args.common.options(args.port, SENDQ)),
+        DialectArgs::Bridge(args) => match bridge::Bridge::open(&args.registry) {
+            Ok(bridge) => listen::serve(&args.common.options(args.port, SENDQ), bridge),
+            Err(e) => {
+                eprintln!("error: cannot read {}: {e}", args.registry.display());
+                ExitCode::from(1)
+            }
+        },
     }
 }
 
