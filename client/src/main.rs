@@ -4,6 +4,7 @@
 //! after every write, so that `printf '...' | chat-client ...` is a scripted
 //! session. Shared pieces live in [`term`]; each dialect is a module.
 
+mod bridge;
 mod lobby;
 mod term;
 
@@ -78,14 +79,14 @@ struct ChannelsArgs {
 #[derive(Debug, Args)]
 struct BridgeArgs {
     /// Your client ID (1 to 32 ASCII letters and digits)
-    #[arg(long)]
+    #[arg(long, value_parser = bridge::parse_id)]
     id: String,
     /// The port this client listens on for a peer (`--port=PORT`)
     #[arg(long)]
     port: u16,
     /// The rendezvous server, as IP:PORT
-    #[arg(long, value_name = "IP:PORT")]
-    server: String,
+    #[arg(long, value_name = "IP:PORT", value_parser = bridge::parse_server)]
+    server: bridge::ServerAddr,
     /// Print every message sent and received
     #[arg(short)]
     v: bool,
@@ -96,10 +97,8 @@ fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     match cli.dialect {
         DialectArgs::Lobby(args) => lobby::run(&args.host, args.port),
-        DialectArgs::Room(_)
-        | DialectArgs::Channels(_)
-        | DialectArgs::Direct(_)
-        | DialectArgs::Bridge(_) => {
+        DialectArgs::Bridge(args) => bridge::run(&args.id, args.port, args.server, args.v),
+        DialectArgs::Room(_) | DialectArgs::Channels(_) | DialectArgs::Direct(_) => {
             eprintln!("error: this dialect's client is not implemented yet");
             ExitCode::from(1)
         }
