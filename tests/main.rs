@@ -2,5 +2,6 @@
 //! real loopback sockets, compared byte for byte. One module per dialect;
 //! [`util`] holds the shared helpers (and explains conformance mode).
 
+mod bridge;
 mod lobby;
 mod util;

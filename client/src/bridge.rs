@@ -364,7 +364,7 @@ impl Client {
                 Ok(Some(other)) => log::warn!("ignored {} from the peer", other.kind()),
                 Ok(None) => self.vanished(&peer),
                 Err(e) => {
-                    log::warn!("the peer's stream broke: {e}");
+                    log::debug!("the peer's stream broke: {e}");
                     self.vanished(&peer);
                 }
             }
