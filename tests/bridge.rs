@@ -401,6 +401,9 @@ fn verbose_shows_every_message_sent_and_received() {
     carol.expect("< QUIT\n< \n");
     assert_eq!(carol.expect_exit(), 0);
     peer.expect_closed();
+    // Carol waited at the server; pair her off so nobody is left waiting.
+    ask(&server, &register("Dan", "7000"), &regack("Dan", "7000"));
+    ask(&server, &bridge("Dan"), &bridgeack("Carol", &port));
 }
 
 #[test]
