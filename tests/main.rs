@@ -2,6 +2,7 @@
 //! real loopback sockets, compared byte for byte. One module per dialect;
 //! [`util`] holds the shared helpers (and explains conformance mode).
 
+mod bridge;
 mod channels;
 mod direct;
 mod lobby;

@@ -13,6 +13,7 @@
 //! - [`Peer`] is a raw TCP client with a read timeout, so a missing reply
 //!   fails the test instead of hanging it.
 //! - [`Program`] runs `chat-client` with piped stdin and stdout.
+//! - [`TempDir`] is a fresh folder for a test's files, removed on drop.
 
 // Each dialect's tests use a different subset of these helpers.
 #![allow(dead_code)]
@@ -21,6 +22,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -79,6 +81,8 @@ pub struct Server {
     pub addr: SocketAddr,
     child: Option<Child>,
     status: Option<Receiver<String>>,
+    /// The server's stdin, for servers started with [`Server::own_with_stdin`].
+    stdin: Option<ChildStdin>,
 }
 
 impl Server {
@@ -98,6 +102,7 @@ impl Server {
                 addr,
                 child: None,
                 status: None,
+                stdin: None,
             },
             None => Server::own(args).expect("not in conformance mode"),
         }
@@ -107,6 +112,16 @@ impl Server {
     /// need particular options or its stdout. `None` in conformance mode: the
     /// caller returns early, having said why on stderr.
     pub fn own(args: &[&str]) -> Option<Server> {
+        Server::spawn(args, Stdio::null())
+    }
+
+    /// Like [`Server::own`], with a pipe to the server's stdin for
+    /// [`Server::type_in`].
+    pub fn own_with_stdin(args: &[&str]) -> Option<Server> {
+        Server::spawn(args, Stdio::piped())
+    }
+
+    fn spawn(args: &[&str], stdin: Stdio) -> Option<Server> {
         if Server::external().is_some() {
             eprintln!("conformance mode: skipped, this test needs its own server with {args:?}");
             return None;
@@ -114,11 +129,12 @@ impl Server {
         let mut child = Command::new(bin("chat-server"))
             .args(args)
             .args(["--bind", "127.0.0.1"])
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start chat-server");
+        let server_stdin = child.stdin.take();
         let stdout = child.stdout.take().expect("server stdout");
         let mut lines = BufReader::new(stdout).lines();
         let first = lines.next().and_then(Result::ok).unwrap_or_default();
@@ -139,7 +155,22 @@ impl Server {
             addr,
             child: Some(child),
             status: Some(rx),
+            stdin: server_stdin,
         })
+    }
+
+    /// Types `text` on the server's stdin.
+    pub fn type_in(&mut self, text: &str) {
+        let stdin = self.stdin.as_mut().expect("a server started with stdin");
+        stdin
+            .write_all(text.as_bytes())
+            .expect("write to server stdin");
+        stdin.flush().expect("flush server stdin");
+    }
+
+    /// The next status line, whatever it is.
+    pub fn next_status(&self) -> String {
+        self.expect_status("at all", |_| true)
     }
 
     /// The port as a string, for command lines.
@@ -468,5 +499,34 @@ impl Drop for Program {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A fresh, empty folder under the system's temporary folder, removed (with
+/// what is in it) on drop.
+pub struct TempDir {
+    pub path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new(test: &str) -> TempDir {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("chat-tests-{}-{n}-{test}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create a temporary folder");
+        TempDir { path }
+    }
+
+    /// A path inside the folder, as a string for command lines.
+    pub fn file(&self, name: &str) -> String {
+        self.path.join(name).to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
     }
 }

@@ -4,6 +4,7 @@
 //! after every write, so that `printf '...' | chat-client ...` is a scripted
 //! session. Shared pieces live in [`term`]; each dialect is a module.
 
+mod bridge;
 mod channels;
 mod direct;
 mod lobby;
@@ -80,14 +81,14 @@ struct ChannelsArgs {
 #[derive(Debug, Args)]
 struct BridgeArgs {
     /// Your client ID (1 to 32 ASCII letters and digits)
-    #[arg(long)]
+    #[arg(long, value_parser = bridge::parse_id)]
     id: String,
     /// The port this client listens on for a peer (`--port=PORT`)
     #[arg(long)]
     port: u16,
     /// The rendezvous server, as IP:PORT
-    #[arg(long, value_name = "IP:PORT")]
-    server: String,
+    #[arg(long, value_name = "IP:PORT", value_parser = bridge::parse_server)]
+    server: bridge::ServerAddr,
     /// Print every message sent and received
     #[arg(short)]
     v: bool,
@@ -100,7 +101,8 @@ fn main() -> ExitCode {
         DialectArgs::Lobby(args) => lobby::run(&args.host, args.port),
         DialectArgs::Channels(args) => channels::run(&args.name, &args.host, args.port),
         DialectArgs::Direct(args) => direct::run(&args.host, args.port),
-        DialectArgs::Room(_) | DialectArgs::Bridge(_) => {
+        DialectArgs::Bridge(args) => bridge::run(&args.id, args.port, args.server, args.v),
+        DialectArgs::Room(_) => {
             eprintln!("error: this dialect's client is not implemented yet");
             ExitCode::from(1)
         }

@@ -18,6 +18,7 @@
 //! optional CR), [`name`] (username rules) and [`FrameBuffer`] (the receive
 //! buffer every reader uses).
 
+pub mod bridge;
 pub mod channels;
 pub mod direct;
 pub mod line;

@@ -4,6 +4,7 @@
 //! dispatcher that owns all state) is written once; each dialect is a module
 //! that implements [`dispatch::Dialect`]. See `docs/ARCHITECTURE.md`.
 
+mod bridge;
 mod channels;
 mod cli;
 mod conns;
@@ -39,7 +40,13 @@ fn main() -> ExitCode {
             &args.common.options(args.port, SENDQ),
             direct::Direct::new(),
         ),
-        DialectArgs::Bridge(args) => not_yet("bridge", &args.common.options(args.port, SENDQ)),
+        DialectArgs::Bridge(args) => match bridge::Bridge::open(&args.registry) {
+            Ok(bridge) => listen::serve(&args.common.options(args.port, SENDQ), bridge),
+            Err(e) => {
+                eprintln!("error: cannot read {}: {e}", args.registry.display());
+                ExitCode::from(1)
+            }
+        },
     }
 }
 
