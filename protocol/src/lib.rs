@@ -21,6 +21,7 @@
 pub mod line;
 pub mod lobby;
 pub mod name;
+pub mod room;
 
 mod buffer;
 
