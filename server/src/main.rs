@@ -10,6 +10,7 @@ mod dispatch;
 mod listen;
 mod lobby;
 mod outbox;
+mod room;
 mod status;
 
 use std::process::ExitCode;
@@ -28,7 +29,22 @@ fn main() -> ExitCode {
             let options = args.common.options(args.port, SENDQ);
             listen::serve(&options, lobby::Lobby::new(args.max_users))
         }
-        DialectArgs::Room(args) => not_yet("room", &args.common.options(args.port, ROOM_SENDQ)),
+        DialectArgs::Room(args) => {
+            let options = args.common.options(args.port, ROOM_SENDQ);
+            let config = room::Config {
+                max_users: args.max_users,
+                downloads: args.downloads,
+                max_attachment: args.max_attachment,
+                history: args.history,
+            };
+            match room::Room::open(config) {
+                Ok(room) => listen::serve(&options, room),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         DialectArgs::Channels(args) => not_yet("channels", &args.common.options(args.port, SENDQ)),
         DialectArgs::Direct(args) => not_yet("direct", &args.common.options(args.port, SENDQ)),
         DialectArgs::Bridge(args) => not_yet("bridge", &args.common.options(args.port, SENDQ)),
