@@ -5,6 +5,7 @@
 //! session. Shared pieces live in [`term`]; each dialect is a module.
 
 mod lobby;
+mod room;
 mod term;
 
 use std::ffi::OsString;
@@ -96,10 +97,8 @@ fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     match cli.dialect {
         DialectArgs::Lobby(args) => lobby::run(&args.host, args.port),
-        DialectArgs::Room(_)
-        | DialectArgs::Channels(_)
-        | DialectArgs::Direct(_)
-        | DialectArgs::Bridge(_) => {
+        DialectArgs::Room(args) => room::run(&args.host, args.port, &args.downloads),
+        DialectArgs::Channels(_) | DialectArgs::Direct(_) | DialectArgs::Bridge(_) => {
             eprintln!("error: this dialect's client is not implemented yet");
             ExitCode::from(1)
         }

@@ -607,7 +607,7 @@ mod tests {
         let two = format!("USERNAME: {0}\nFILENAME: {0}\n\n", "v".repeat(5000));
         let (_, error) = decode(two.as_bytes(), usize::MAX, 0);
         assert_eq!(error, Some(Malformed::HeaderTooLong));
-        let many = "\n".repeat(1) + &"x".repeat(MAX_HEADER);
+        let many = format!("\n{}", "x".repeat(MAX_HEADER));
         let (items, error) = decode(many.as_bytes(), 1, 0);
         assert_eq!((items.len(), error), (1, Some(Malformed::HeaderTooLong)));
     }
