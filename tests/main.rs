@@ -3,4 +3,5 @@
 //! [`util`] holds the shared helpers (and explains conformance mode).
 
 mod lobby;
+mod room;
 mod util;
