@@ -61,10 +61,13 @@ pub fn like(got: &[u8], want: &[u8]) -> bool {
     let mut i = 0;
     while i < want.len() {
         if want[i..].starts_with(TIME.as_bytes()) {
-            let shape_ok = got[i..i + TIME.len()]
-                .iter()
-                .enumerate()
-                .all(|(k, &b)| if k % 3 == 2 { b == b':' } else { b.is_ascii_digit() });
+            let shape_ok = got[i..i + TIME.len()].iter().enumerate().all(|(k, &b)| {
+                if k % 3 == 2 {
+                    b == b':'
+                } else {
+                    b.is_ascii_digit()
+                }
+            });
             if !shape_ok {
                 return false;
             }
@@ -90,10 +93,8 @@ impl TempDir {
         use std::sync::atomic::{AtomicUsize, Ordering};
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!(
-            "chat-tests-{}-{n}-{name}",
-            std::process::id()
-        ));
+        let path =
+            std::env::temp_dir().join(format!("chat-tests-{}-{n}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).expect("create a scratch folder");
         TempDir { path }
