@@ -18,12 +18,7 @@ const EMPTY_BRIDGEACK: &str = "BRIDGEACK\r\nclientID: \r\nIP: \r\nPort: \r\n\r\n
 
 /// A bridge server with a registry of its own (or the conformance server).
 fn start(dir: &TempDir) -> Server {
-    Server::start(&[
-        "bridge",
-        "--port=0",
-        "--registry",
-        &dir.file("registry.txt"),
-    ])
+    Server::start(&["bridge", "--port=0", "--registry", &dir.arg("registry.txt")])
 }
 
 fn register(id: &str, port: &str) -> String {
@@ -251,8 +246,7 @@ fn anything_else_closes_the_connection_and_the_server_goes_on() {
 #[test]
 fn a_block_that_never_ends_is_cut_off() {
     let dir = TempDir::new("bridge-endless");
-    let Some(server) = Server::own(&["bridge", "--port=0", "--registry", &dir.file("r.txt")])
-    else {
+    let Some(server) = Server::own(&["bridge", "--port=0", "--registry", &dir.arg("r.txt")]) else {
         return;
     };
     let mut peer = server.connect();
@@ -276,7 +270,7 @@ fn a_block_that_never_ends_is_cut_off() {
 #[test]
 fn status_lines_and_info() {
     let dir = TempDir::new("bridge-info");
-    let registry = dir.file("registry.txt");
+    let registry = dir.arg("registry.txt");
     let Some(mut server) = Server::own_with_stdin(&["bridge", "--port=0", "--registry", &registry])
     else {
         return;
@@ -316,7 +310,7 @@ fn status_lines_and_info() {
 #[test]
 fn the_registry_survives_a_kill_9_and_a_restart() {
     let dir = TempDir::new("bridge-restart");
-    let registry = dir.file("registry.txt");
+    let registry = dir.arg("registry.txt");
     let args = ["bridge", "--port=0", "--registry", &registry];
     let Some(server) = Server::own(&args) else {
         return;

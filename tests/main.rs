@@ -6,4 +6,5 @@ mod bridge;
 mod channels;
 mod direct;
 mod lobby;
+mod room;
 mod util;

@@ -13,7 +13,9 @@
 //! - [`Peer`] is a raw TCP client with a read timeout, so a missing reply
 //!   fails the test instead of hanging it.
 //! - [`Program`] runs `chat-client` with piped stdin and stdout.
-//! - [`TempDir`] is a fresh folder for a test's files, removed on drop.
+//! - [`like`] compares bytes in which the server's clock shows: the
+//!   placeholder `HH:MM:SS` in what is expected matches any time of that
+//!   shape. [`TempDir`] is a scratch folder removed on drop.
 
 // Each dialect's tests use a different subset of these helpers.
 #![allow(dead_code)]
@@ -73,6 +75,73 @@ fn newest_source(dir: &std::path::Path) -> Option<std::time::SystemTime> {
         newest = newest.max(time);
     }
     newest
+}
+
+/// What [`like`] reads as "any time of day".
+pub const TIME: &str = "HH:MM:SS";
+
+/// Whether `got` is `want` with every `HH:MM:SS` in `want` standing for two
+/// digits, a colon, two digits, a colon and two digits.
+pub fn like(got: &[u8], want: &[u8]) -> bool {
+    if got.len() != want.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < want.len() {
+        if want[i..].starts_with(TIME.as_bytes()) {
+            let shape_ok = got[i..i + TIME.len()].iter().enumerate().all(|(k, &b)| {
+                if k % 3 == 2 {
+                    b == b':'
+                } else {
+                    b.is_ascii_digit()
+                }
+            });
+            if !shape_ok {
+                return false;
+            }
+            i += TIME.len();
+        } else {
+            if got[i] != want[i] {
+                return false;
+            }
+            i += 1;
+        }
+    }
+    true
+}
+
+/// A scratch folder of its own under the system's temporary folder, removed
+/// (with what is in it) on drop.
+pub struct TempDir {
+    pub path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("chat-tests-{}-{n}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create a scratch folder");
+        TempDir { path }
+    }
+
+    /// A path inside the folder.
+    pub fn join(&self, rel: &str) -> PathBuf {
+        self.path.join(rel)
+    }
+
+    /// The path inside the folder as a command-line argument.
+    pub fn arg(&self, rel: &str) -> String {
+        self.join(rel).to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
 }
 
 /// The server under test: a `chat-server` process of our own, or the one
@@ -289,6 +358,18 @@ impl Peer {
         assert_eq!(got, want, "unexpected bytes from the server");
     }
 
+    /// Reads exactly `want.len()` bytes and checks they are [`like`] `want`.
+    pub fn expect_like(&mut self, want: impl AsRef<[u8]>) {
+        let want = want.as_ref();
+        let got = self.read_exact(want.len());
+        assert!(
+            like(&got, want),
+            "unexpected bytes from the server:\n got {:?}\nwant {:?}",
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(want)
+        );
+    }
+
     /// Reads exactly `n` bytes.
     pub fn read_exact(&mut self, n: usize) -> Vec<u8> {
         let mut got = vec![0; n];
@@ -429,38 +510,66 @@ impl Program {
 
     /// Waits until the client has printed `want` next, exactly, and consumes it.
     pub fn expect(&mut self, want: &str) {
+        let got = self.take(want.len());
+        assert_eq!(String::from_utf8_lossy(&got), want, "client output");
+    }
+
+    /// Waits until the client has printed something [`like`] `want` next,
+    /// and consumes it.
+    pub fn expect_like(&mut self, want: &str) {
+        let got = self.take(want.len());
+        assert!(
+            like(&got, want.as_bytes()),
+            "client output:\n got {:?}\nwant {want:?}",
+            String::from_utf8_lossy(&got)
+        );
+    }
+
+    /// Waits until the client has printed `marker` and returns everything
+    /// up to and including it.
+    pub fn read_until(&mut self, marker: &str) -> String {
         let deadline = Instant::now() + TIMEOUT;
-        while self.seen.len() < want.len() {
+        loop {
+            if let Some(at) = self
+                .seen
+                .windows(marker.len())
+                .position(|w| w == marker.as_bytes())
+            {
+                let got: Vec<u8> = self.seen.drain(..at + marker.len()).collect();
+                return String::from_utf8_lossy(&got).into_owned();
+            }
             let left = deadline.saturating_duration_since(Instant::now());
             match self.output.recv_timeout(left) {
                 Ok(b) => self.seen.push(b),
                 Err(_) => panic!(
-                    "client printed {:?}, expected {want:?}",
+                    "client printed {:?}, expected {marker:?} in it",
                     String::from_utf8_lossy(&self.seen)
                 ),
             }
         }
-        let got: Vec<u8> = self.seen.drain(..want.len()).collect();
-        assert_eq!(String::from_utf8_lossy(&got), want, "client output");
     }
 
     /// Waits for the client's next line and returns it without its LF.
     pub fn expect_line(&mut self) -> String {
+        let mut line = self.read_until("\n");
+        line.pop();
+        line
+    }
+
+    /// Waits for the next `n` bytes of output and consumes them.
+    fn take(&mut self, n: usize) -> Vec<u8> {
         let deadline = Instant::now() + TIMEOUT;
-        loop {
-            if let Some(end) = self.seen.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = self.seen.drain(..=end).collect();
-                return String::from_utf8_lossy(&line[..end]).into_owned();
-            }
+        while self.seen.len() < n {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.output.recv_timeout(left) {
                 Ok(b) => self.seen.push(b),
                 Err(_) => panic!(
-                    "client printed {:?}, expected a whole line",
+                    "client printed {:?}, expected {n} bytes",
                     String::from_utf8_lossy(&self.seen)
                 ),
             }
         }
+        self.seen.drain(..n).collect()
     }
 
     /// Waits for the client to end, checks it printed nothing more, and
@@ -499,34 +608,5 @@ impl Drop for Program {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// A fresh, empty folder under the system's temporary folder, removed (with
-/// what is in it) on drop.
-pub struct TempDir {
-    pub path: PathBuf,
-}
-
-impl TempDir {
-    pub fn new(test: &str) -> TempDir {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path =
-            std::env::temp_dir().join(format!("chat-tests-{}-{n}-{test}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("create a temporary folder");
-        TempDir { path }
-    }
-
-    /// A path inside the folder, as a string for command lines.
-    pub fn file(&self, name: &str) -> String {
-        self.path.join(name).to_string_lossy().into_owned()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
     }
 }

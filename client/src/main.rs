@@ -8,6 +8,7 @@ mod bridge;
 mod channels;
 mod direct;
 mod lobby;
+mod room;
 mod term;
 
 use std::ffi::OsString;
@@ -99,13 +100,10 @@ fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     match cli.dialect {
         DialectArgs::Lobby(args) => lobby::run(&args.host, args.port),
+        DialectArgs::Room(args) => room::run(&args.host, args.port, &args.downloads),
         DialectArgs::Channels(args) => channels::run(&args.name, &args.host, args.port),
         DialectArgs::Direct(args) => direct::run(&args.host, args.port),
         DialectArgs::Bridge(args) => bridge::run(&args.id, args.port, args.server, args.v),
-        DialectArgs::Room(_) => {
-            eprintln!("error: this dialect's client is not implemented yet");
-            ExitCode::from(1)
-        }
     }
 }
 

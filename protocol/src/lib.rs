@@ -24,6 +24,7 @@ pub mod direct;
 pub mod line;
 pub mod lobby;
 pub mod name;
+pub mod room;
 
 mod buffer;
 

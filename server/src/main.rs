@@ -13,6 +13,7 @@ mod dispatch;
 mod listen;
 mod lobby;
 mod outbox;
+mod room;
 mod status;
 
 use std::process::ExitCode;
@@ -31,7 +32,22 @@ fn main() -> ExitCode {
             let options = args.common.options(args.port, SENDQ);
             listen::serve(&options, lobby::Lobby::new(args.max_users))
         }
-        DialectArgs::Room(args) => not_yet("room", &args.common.options(args.port, ROOM_SENDQ)),
+        DialectArgs::Room(args) => {
+            let options = args.common.options(args.port, ROOM_SENDQ);
+            let config = room::Config {
+                max_users: args.max_users,
+                downloads: args.downloads,
+                max_attachment: args.max_attachment,
+                history: args.history,
+            };
+            match room::Room::open(config) {
+                Ok(room) => listen::serve(&options, room),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         DialectArgs::Channels(args) => listen::serve(
             &args.common.options(args.port, SENDQ),
             channels::Channels::new(),
@@ -48,10 +64,4 @@ fn main() -> ExitCode {
             }
         },
     }
-}
-
-/// A dialect whose server is not built yet.
-fn not_yet(dialect: &str, _options: &listen::Options) -> ExitCode {
-    eprintln!("error: the {dialect} server is not implemented yet");
-    ExitCode::from(1)
 }

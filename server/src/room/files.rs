@@ -1,0 +1,160 @@
+//! The room's two kinds of files: the `--history` file and the attachments in
+//! the downloads folder.
+//!
+//! These run on the dispatcher thread. A file write can stall it for as long
+//! as the disk takes (an attachment is at most `--max-attachment` bytes);
+//! for a course server that is an accepted cost, and it keeps every state
+//! change in one place. What never happens here is waiting on a socket.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use chat_protocol::room::free_name;
+
+/// The history file: read back once at start, then appended to per entry.
+#[derive(Debug)]
+pub struct HistoryFile {
+    path: PathBuf,
+    file: File,
+}
+
+impl HistoryFile {
+    /// Opens (or creates) `path` and returns it with the history it holds.
+    /// A last entry cut off by a crash (no final LF) is dropped with a
+    /// warning, and cut from the file too, so the next entry starts on a
+    /// line of its own.
+    pub fn open(path: &Path) -> io::Result<(HistoryFile, Vec<u8>)> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)?;
+        let mut history = Vec::new();
+        file.read_to_end(&mut history)?;
+        let whole = history
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |lf| lf + 1);
+        if whole < history.len() {
+            log::warn!(
+                "{}: ignoring a torn last line ({} bytes without a line end)",
+                path.display(),
+                history.len() - whole
+            );
+            history.truncate(whole);
+            file.set_len(whole as u64)?;
+        }
+        let history_file = HistoryFile {
+            path: path.to_owned(),
+            file,
+        };
+        Ok((history_file, history))
+    }
+
+    /// Appends one entry. A failed write costs the file that entry, not the
+    /// chat: it is logged and the room goes on.
+    pub fn append(&mut self, entry: &[u8]) {
+        if let Err(e) = self.file.write_all(entry) {
+            log::warn!("{}: cannot append to the history: {e}", self.path.display());
+        }
+    }
+
+    /// Makes sure what was appended is on disk (at shutdown).
+    pub fn sync(&mut self) {
+        if let Err(e) = self.file.sync_data() {
+            log::warn!("{}: cannot sync the history: {e}", self.path.display());
+        }
+    }
+}
+
+/// Stores `bytes` as the attachment `filename` in `dir` (created if
+/// missing), under the name the contract's rules give: base name only, never
+/// overwriting. The bytes go to a temporary file first, renamed when
+/// complete, so nobody ever sees half a file under the stored name. Returns
+/// the stored name and its path.
+pub fn store(dir: &Path, filename: &str, bytes: &[u8]) -> io::Result<(String, PathBuf)> {
+    fs::create_dir_all(dir)?;
+    let (temp, mut file) = temp_file(dir)?;
+    let written = file.write_all(bytes).and_then(|()| file.sync_data());
+    drop(file);
+    let stored = written.and_then(|()| {
+        let name = free_name(filename, |name| dir.join(name).exists());
+        let path = dir.join(&name);
+        fs::rename(&temp, &path)?;
+        Ok((name, path))
+    });
+    if stored.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    stored
+}
+
+/// A new file in `dir` for an attachment being written; `create_new`, so it
+/// can never clobber a stored attachment that happens to share the name.
+fn temp_file(dir: &Path) -> io::Result<(PathBuf, File)> {
+    let mut n = std::process::id();
+    loop {
+        let path = dir.join(format!(".incoming-{n}.part"));
+        match OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(file) => return Ok((path, file)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => n = n.wrapping_add(1),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+pub mod tests {
+    use super::*;
+
+    /// A fresh folder under the system's temporary folder.
+    pub fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "chat-room-{name}-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn store_never_overwrites_and_leaves_no_temporary_file() {
+        let dir = scratch("store").join("downloads");
+        let (a, _) = store(&dir, "x/../a.txt", b"one").unwrap();
+        let (b, path) = store(&dir, "a.txt", b"two").unwrap();
+        let (c, _) = store(&dir, "..", b"three").unwrap();
+        assert_eq!(
+            (a.as_str(), b.as_str(), c.as_str()),
+            ("a.txt", "a-2.txt", "attachment")
+        );
+        assert_eq!(path, dir.join("a-2.txt"));
+        assert_eq!(fs::read(dir.join("a.txt")).unwrap(), b"one");
+        assert_eq!(fs::read(dir.join("a-2.txt")).unwrap(), b"two");
+        let mut names: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["a-2.txt", "a.txt", "attachment"]);
+        let _ = fs::remove_dir_all(dir.parent().unwrap());
+    }
+
+    #[test]
+    fn history_file_drops_a_torn_last_line() {
+        let dir = scratch("history");
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("history.txt");
+        fs::write(&path, "[10:00:00] A: one\ntwo\n[10:00:01] B: tor").unwrap();
+        let (mut file, history) = HistoryFile::open(&path).unwrap();
+        assert_eq!(history, b"[10:00:00] A: one\ntwo\n");
+        file.append(b"[10:00:02] C: three\n");
+        drop(file);
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            "[10:00:00] A: one\ntwo\n[10:00:02] C: three\n"
+        );
+        let _ = fs::remove_dir_all(dir);
+    }
+}
