@@ -7,13 +7,12 @@
 //! printing until the server closes. It does not check the name itself: the
 //! server's answer to a bad one is the error the user sees.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{Shutdown, TcpStream};
 use std::process::ExitCode;
 use std::thread;
 
 use chat_protocol::channels::{self, RecordDecoder, PROMPT, WIPE};
-use chat_protocol::FrameBuffer;
 
 use crate::term;
 
@@ -36,16 +35,9 @@ pub fn run(name: &str, host: &str, port: u16) -> ExitCode {
     }
     term::say(format_args!("{PROMPT}"));
 
-    let printer = match stream.try_clone() {
-        Ok(socket) => {
-            let (host, port) = (host.to_owned(), port);
-            thread::Builder::new()
-                .name("printer".into())
-                .spawn(move || print_server_records(socket, &host, port))
-        }
-        Err(e) => Err(e),
-    };
-    if let Err(e) = printer {
+    let server = host.to_owned();
+    let printer = move |socket| print_server_records(socket, &server, port);
+    if let Err(e) = term::spawn_with_clone(&stream, "printer", printer) {
         log::error!("cannot read from the server: {e}");
         return ExitCode::from(1);
     }
@@ -67,17 +59,10 @@ pub fn run(name: &str, host: &str, port: u16) -> ExitCode {
 
 /// Prints every record over the prompt until the server closes, then ends
 /// the process.
-fn print_server_records(mut socket: TcpStream, host: &str, port: u16) -> ! {
-    let mut frames = FrameBuffer::new(RecordDecoder);
-    loop {
-        match socket.read(frames.space()) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => frames.filled(n),
-        }
-        while let Ok(Some(text)) = frames.next_item() {
-            term::say(format_args!("{WIPE}{text}\n{PROMPT}"));
-        }
-    }
+fn print_server_records(socket: TcpStream, host: &str, port: u16) -> ! {
+    let Ok(()) = term::read_frames(&socket, RecordDecoder, |text| {
+        term::say(format_args!("{WIPE}{text}\n{PROMPT}"));
+    });
     disconnected(host, port);
     term::exit_ok()
 }

@@ -8,13 +8,13 @@
 //! client closes its sending half and keeps printing until the server
 //! closes; it does not check that every request got its reply.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{Shutdown, TcpStream};
 use std::process::ExitCode;
 use std::thread;
 
 use chat_protocol::direct::{Outcome, Reply, ReplyDecoder, Request, MAX_TEXT};
-use chat_protocol::{name, FrameBuffer};
+use chat_protocol::name;
 
 use crate::term;
 
@@ -103,13 +103,8 @@ pub fn run(host: &str, port: u16) -> ExitCode {
     };
     term::on_interrupt(|| term::exit_ok());
 
-    let printer = match stream.try_clone() {
-        Ok(socket) => thread::Builder::new()
-            .name("printer".into())
-            .spawn(move || print_server_frames(socket)),
-        Err(e) => Err(e),
-    };
-    if let Err(e) = printer {
+    if let Err(e) = term::spawn_with_clone(&stream, "printer", |socket| print_server_frames(socket))
+    {
         log::error!("cannot read from the server: {e}");
         return ExitCode::from(1);
     }
@@ -139,24 +134,13 @@ pub fn run(host: &str, port: u16) -> ExitCode {
 }
 
 /// Prints every server frame until the server closes, then ends the process.
-fn print_server_frames(mut socket: TcpStream) -> ! {
-    let mut frames = FrameBuffer::new(ReplyDecoder);
-    loop {
-        match socket.read(frames.space()) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => frames.filled(n),
-        }
-        loop {
-            match frames.next_item() {
-                Ok(Some(Ok(reply))) => term::say_bytes(&show(&reply)),
-                Ok(Some(Err(error))) => log::warn!("skipped a frame from the server: {error}"),
-                Ok(None) => break,
-                Err(error) => {
-                    log::error!("cannot follow the server any more: {error}");
-                    term::exit_ok();
-                }
-            }
-        }
+fn print_server_frames(socket: TcpStream) -> ! {
+    let read = term::read_frames(&socket, ReplyDecoder, |frame| match frame {
+        Ok(reply) => term::say_bytes(&show(&reply)),
+        Err(error) => log::warn!("skipped a frame from the server: {error}"),
+    });
+    if let Err(error) = read {
+        log::error!("cannot follow the server any more: {error}");
     }
     term::exit_ok()
 }

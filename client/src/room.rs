@@ -12,14 +12,14 @@
 //! the user is typing. Received attachments are stored like the server
 //! stores them, in this client's own downloads folder.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::thread;
 
-use chat_protocol::room::{attachment_text, entry_text, free_name, Kind, Message, MessageDecoder};
+use chat_protocol::room::{attachment_text, entry_text, Kind, Message, MessageDecoder};
 use chat_protocol::FrameBuffer;
 use crossbeam_channel::{select, unbounded, Receiver};
 
@@ -352,8 +352,8 @@ impl Client {
             Kind::Text => show_line(&timestamp, &username, entry_text(&payload)),
             Kind::NewUser | Kind::QuitAccept => show_line(&timestamp, "Server", &payload),
             Kind::Attachment => {
-                let text = match store(&self.downloads, &filename, &payload) {
-                    Ok(path) if std::str::from_utf8(&payload).is_err() => format!(
+                let text = match chat_files::store(&self.downloads, &filename, &payload) {
+                    Ok((_, path)) if std::str::from_utf8(&payload).is_err() => format!(
                         "{username} sent {filename} ({} bytes), saved to {}",
                         payload.len(),
                         path.display()
@@ -384,37 +384,4 @@ fn show_line(time: &str, user: &str, text: &[u8]) {
     out.extend_from_slice(text);
     out.push(b'\n');
     term::say_bytes(&out);
-}
-
-/// Saves a received attachment in `dir` (created if missing) under the
-/// contract's naming rules, through a temporary file renamed when complete,
-/// as the server stores its copy; returns the path written.
-fn store(dir: &Path, filename: &str, bytes: &[u8]) -> io::Result<PathBuf> {
-    fs::create_dir_all(dir)?;
-    let (temp, mut file) = temp_file(dir)?;
-    let written = file.write_all(bytes);
-    drop(file);
-    let stored = written.and_then(|()| {
-        let path = dir.join(free_name(filename, |name| dir.join(name).exists()));
-        fs::rename(&temp, &path)?;
-        Ok(path)
-    });
-    if stored.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
-    stored
-}
-
-/// A new file for an attachment being written; `create_new`, so that it
-/// never clobbers a saved attachment.
-fn temp_file(dir: &Path) -> io::Result<(PathBuf, File)> {
-    let mut n = std::process::id();
-    loop {
-        let path = dir.join(format!(".incoming-{n}.part"));
-        match OpenOptions::new().write(true).create_new(true).open(&path) {
-            Ok(file) => return Ok((path, file)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => n = n.wrapping_add(1),
-            Err(e) => return Err(e),
-        }
-    }
 }

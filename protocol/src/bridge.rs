@@ -386,7 +386,6 @@ impl Decoder for MessageDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::FrameBuffer;
     use Message::*;
 
     fn contact(id: &str, ip: &str, port: &str) -> Contact {
@@ -396,19 +395,7 @@ mod tests {
     /// Decodes `input` fed in pieces of `step` bytes: the messages, and the
     /// error that ended the stream, if any.
     fn decode_all(input: &[u8], step: usize) -> (Vec<Message>, Option<Error>) {
-        let mut frames = FrameBuffer::new(MessageDecoder::default());
-        let mut out = Vec::new();
-        for piece in input.chunks(step.max(1)) {
-            frames.extend(piece);
-            loop {
-                match frames.next_item() {
-                    Ok(Some(message)) => out.push(message),
-                    Ok(None) => break,
-                    Err(e) => return (out, Some(e)),
-                }
-            }
-        }
-        (out, None)
+        crate::buffer::decode_in_pieces(MessageDecoder::default(), input, step)
     }
 
     #[test]

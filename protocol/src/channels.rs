@@ -232,7 +232,6 @@ impl Reply<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::FrameBuffer;
 
     /// `text` padded to one record, written out by hand.
     fn rec(text: &str) -> Vec<u8> {
@@ -243,15 +242,7 @@ mod tests {
     }
 
     fn decode_all(input: &[u8], step: usize) -> Vec<String> {
-        let mut frames = FrameBuffer::new(RecordDecoder);
-        let mut out = Vec::new();
-        for piece in input.chunks(step) {
-            frames.extend(piece);
-            while let Some(text) = frames.next_item().unwrap() {
-                out.push(text);
-            }
-        }
-        out
+        crate::buffer::decode_in_pieces(RecordDecoder, input, step).0
     }
 
     #[test]

@@ -390,7 +390,6 @@ impl Decoder for ReplyDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::FrameBuffer;
 
     fn login(name: &str) -> Request {
         Request::Login(name.into())
@@ -466,27 +465,13 @@ mod tests {
     }
 
     fn decode_requests(input: &[u8], step: usize) -> Result<Vec<Parsed<Request>>, FrameError> {
-        let mut frames = FrameBuffer::new(RequestDecoder);
-        let mut out = Vec::new();
-        for piece in input.chunks(step.max(1)) {
-            frames.extend(piece);
-            while let Some(item) = frames.next_item()? {
-                out.push(item);
-            }
-        }
-        Ok(out)
+        let (items, error) = crate::buffer::decode_in_pieces(RequestDecoder, input, step);
+        error.map_or(Ok(items), Err)
     }
 
     fn decode_replies(input: &[u8], step: usize) -> Result<Vec<Parsed<Reply>>, FrameError> {
-        let mut frames = FrameBuffer::new(ReplyDecoder);
-        let mut out = Vec::new();
-        for piece in input.chunks(step.max(1)) {
-            frames.extend(piece);
-            while let Some(item) = frames.next_item()? {
-                out.push(item);
-            }
-        }
-        Ok(out)
+        let (items, error) = crate::buffer::decode_in_pieces(ReplyDecoder, input, step);
+        error.map_or(Ok(items), Err)
     }
 
     #[test]
@@ -553,7 +538,7 @@ mod tests {
         // Two frames whose boundary falls at every position of a read.
         let short = [login("Al").to_bytes(), sendto("Bo", "yo").to_bytes()].concat();
         for at in 0..=short.len() {
-            let mut frames = FrameBuffer::new(RequestDecoder);
+            let mut frames = crate::FrameBuffer::new(RequestDecoder);
             let mut got = Vec::new();
             for piece in [&short[..at], &short[at..]] {
                 frames.extend(piece);

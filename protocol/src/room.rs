@@ -420,7 +420,6 @@ pub fn free_name(filename: &str, mut taken: impl FnMut(&str) -> bool) -> String 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::FrameBuffer;
 
     const FULL_JOIN: &str = "REPORT_REQUEST_FLAG: 0\nREPORT_RESPONSE_FLAG: 0\n\
         JOIN_REQUEST_FLAG: 1\nJOIN_REJECT_FLAG: 0\nJOIN_ACCEPT_FLAG: 0\n\
@@ -431,19 +430,7 @@ mod tests {
     /// Decodes `input` fed in pieces of `step` bytes: the messages, and the
     /// error that stopped the stream if any.
     fn decode(input: &[u8], step: usize, max: u64) -> (Vec<Message>, Option<Malformed>) {
-        let mut frames = FrameBuffer::new(MessageDecoder::new(max));
-        let mut out = Vec::new();
-        for piece in input.chunks(step.max(1)) {
-            frames.extend(piece);
-            loop {
-                match frames.next_item() {
-                    Ok(Some(message)) => out.push(message),
-                    Ok(None) => break,
-                    Err(e) => return (out, Some(e)),
-                }
-            }
-        }
-        (out, None)
+        crate::buffer::decode_in_pieces(MessageDecoder::new(max), input, step)
     }
 
     #[test]

@@ -6,11 +6,13 @@
 //! for a course server that is an accepted cost, and it keeps every state
 //! change in one place. What never happens here is waiting on a socket.
 
-use std::fs::{self, File, OpenOptions};
+#[cfg(test)]
+use std::fs;
+use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use chat_protocol::room::free_name;
+pub use chat_files::store;
 
 /// The history file: read back once at start, then appended to per entry.
 #[derive(Debug)]
@@ -64,42 +66,6 @@ impl HistoryFile {
     pub fn sync(&mut self) {
         if let Err(e) = self.file.sync_data() {
             log::warn!("{}: cannot sync the history: {e}", self.path.display());
-        }
-    }
-}
-
-/// Stores `bytes` as the attachment `filename` in `dir` (created if
-/// missing), under the name the contract's rules give: base name only, never
-/// overwriting. The bytes go to a temporary file first, renamed when
-/// complete, so nobody ever sees half a file under the stored name. Returns
-/// the stored name and its path.
-pub fn store(dir: &Path, filename: &str, bytes: &[u8]) -> io::Result<(String, PathBuf)> {
-    fs::create_dir_all(dir)?;
-    let (temp, mut file) = temp_file(dir)?;
-    let written = file.write_all(bytes).and_then(|()| file.sync_data());
-    drop(file);
-    let stored = written.and_then(|()| {
-        let name = free_name(filename, |name| dir.join(name).exists());
-        let path = dir.join(&name);
-        fs::rename(&temp, &path)?;
-        Ok((name, path))
-    });
-    if stored.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
-    stored
-}
-
-/// A new file in `dir` for an attachment being written; `create_new`, so it
-/// can never clobber a stored attachment that happens to share the name.
-fn temp_file(dir: &Path) -> io::Result<(PathBuf, File)> {
-    let mut n = std::process::id();
-    loop {
-        let path = dir.join(format!(".incoming-{n}.part"));
-        match OpenOptions::new().write(true).create_new(true).open(&path) {
-            Ok(file) => return Ok((path, file)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => n = n.wrapping_add(1),
-            Err(e) => return Err(e),
         }
     }
 }
