@@ -48,7 +48,8 @@ pub fn bin(name: &str) -> PathBuf {
     // `cargo test -p chat-tests` alone does not rebuild the binaries; a
     // stale one would test old code without a word.
     let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    for crate_dir in ["protocol", "server", "client"] {
+    let own = name.trim_start_matches("chat-");
+    for crate_dir in ["protocol", "files", own] {
         if let Some(newest) = newest_source(&workspace.join(crate_dir).join("src")) {
             assert!(
                 newest <= built,

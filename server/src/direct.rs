@@ -6,7 +6,6 @@
 //! [`chat_protocol::direct`]. There is nothing to announce: nobody is told
 //! when others log in or out, so a vanished client is simply logged out.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use chat_protocol::direct::{
@@ -17,14 +16,13 @@ use chat_protocol::name;
 
 use crate::conns::{ConnId, Conns};
 use crate::dispatch::Dialect;
+use crate::roster::Roster;
 
 /// Who is logged in, under which name, in login order.
 #[derive(Debug, Default)]
 pub struct Direct {
     /// Logged-in connections in login order (LIST answers in this order).
-    order: Vec<ConnId>,
-    names: HashMap<ConnId, Arc<str>>,
-    by_name: HashMap<Arc<str>, ConnId>,
+    roster: Roster,
 }
 
 impl Direct {
@@ -45,30 +43,28 @@ impl Direct {
     }
 
     fn login(&mut self, conns: &mut Conns, id: ConnId, name: String) {
-        if let Some(me) = self.names.get(&id) {
+        if let Some(me) = self.roster.name(id) {
             let why = format!("already logged in as {me}");
             return Self::refuse(conns, id, format_args!("LOGIN {name:?}"), &why);
         }
         if !name::DIRECT.accepts(&name) {
             return Self::refuse(conns, id, format_args!("LOGIN {name:?}"), "bad name");
         }
-        if self.by_name.contains_key(name.as_str()) {
+        if self.roster.id(&name).is_some() {
             return Self::refuse(conns, id, format_args!("LOGIN {name}"), "name in use");
         }
         conns.status(id, format_args!("LOGIN {name}"));
         let name: Arc<str> = name.into();
-        self.order.push(id);
-        self.names.insert(id, name.clone());
-        self.by_name.insert(name, id);
+        self.roster.add(id, name);
         conns.set_registered(id);
         Self::respond(conns, id, Outcome::Ok);
     }
 
     fn sendto(&mut self, conns: &mut Conns, id: ConnId, to: &str, text: &str) {
-        let Some(me) = self.names.get(&id).cloned() else {
+        let Some(me) = self.roster.name(id) else {
             return Self::refuse(conns, id, format_args!("SENDTO {to:?}"), "not logged in");
         };
-        let Some(&recipient) = self.by_name.get(to) else {
+        let Some(recipient) = self.roster.id(to) else {
             let what = format_args!("SENDTO {me} -> {to:?}");
             return Self::refuse(conns, id, what, "no such user");
         };
@@ -93,10 +89,7 @@ impl Direct {
 
     /// Forgets `id`'s login; its name, if it had one.
     fn logout(&mut self, id: ConnId) -> Option<Arc<str>> {
-        let name = self.names.remove(&id)?;
-        self.by_name.remove(&name);
-        self.order.retain(|&other| other != id);
-        Some(name)
+        self.roster.remove(id)
     }
 }
 
@@ -113,7 +106,7 @@ impl Dialect for Direct {
             Ok(Request::List) => {
                 conns.status(id, format_args!("LIST"));
                 let mut out = Vec::new();
-                encode_list(self.order.iter().map(|c| &*self.names[c]), &mut out);
+                encode_list(self.roster.names(), &mut out);
                 conns.reply(id, out);
             }
             Ok(Request::SendTo { to, text }) => self.sendto(conns, id, &to, &text),

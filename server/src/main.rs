@@ -14,6 +14,7 @@ mod listen;
 mod lobby;
 mod outbox;
 mod room;
+mod roster;
 mod status;
 
 use std::process::ExitCode;
