@@ -86,28 +86,6 @@ pub mod tests {
     }
 
     #[test]
-    fn store_never_overwrites_and_leaves_no_temporary_file() {
-        let dir = scratch("store").join("downloads");
-        let (a, _) = store(&dir, "x/../a.txt", b"one").unwrap();
-        let (b, path) = store(&dir, "a.txt", b"two").unwrap();
-        let (c, _) = store(&dir, "..", b"three").unwrap();
-        assert_eq!(
-            (a.as_str(), b.as_str(), c.as_str()),
-            ("a.txt", "a-2.txt", "attachment")
-        );
-        assert_eq!(path, dir.join("a-2.txt"));
-        assert_eq!(fs::read(dir.join("a.txt")).unwrap(), b"one");
-        assert_eq!(fs::read(dir.join("a-2.txt")).unwrap(), b"two");
-        let mut names: Vec<_> = fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        names.sort();
-        assert_eq!(names, ["a-2.txt", "a.txt", "attachment"]);
-        let _ = fs::remove_dir_all(dir.parent().unwrap());
-    }
-
-    #[test]
     fn history_file_drops_a_torn_last_line() {
         let dir = scratch("history");
         fs::create_dir_all(&dir).unwrap();
