@@ -3,5 +3,9 @@
 //! [`util`] holds the shared helpers (and explains conformance mode).
 
 mod abuse;
+mod bridge;
+mod channels;
+mod direct;
 mod lobby;
+mod room;
 mod util;

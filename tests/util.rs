@@ -13,6 +13,9 @@
 //! - [`Peer`] is a raw TCP client with a read timeout, so a missing reply
 //!   fails the test instead of hanging it.
 //! - [`Program`] runs `chat-client` with piped stdin and stdout.
+//! - [`like`] compares bytes in which the server's clock shows: the
+//!   placeholder `HH:MM:SS` in what is expected matches any time of that
+//!   shape. [`TempDir`] is a scratch folder removed on drop.
 
 // Each dialect's tests use a different subset of these helpers.
 #![allow(dead_code)]
@@ -21,6 +24,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -44,14 +48,8 @@ pub fn bin(name: &str) -> PathBuf {
     // `cargo test -p chat-tests` alone does not rebuild the binaries; a
     // stale one would test old code without a word.
     let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    // Only the crates the binary is built from: a server change does not
-    // relink the client, and must not make it look stale.
-    let crate_dirs: &[&str] = match name {
-        "chat-server" => &["protocol", "server"],
-        "chat-client" => &["protocol", "client"],
-        _ => &["protocol", "server", "client"],
-    };
-    for crate_dir in crate_dirs {
+    let own = name.trim_start_matches("chat-");
+    for crate_dir in ["protocol", "files", own] {
         if let Some(newest) = newest_source(&workspace.join(crate_dir).join("src")) {
             assert!(
                 newest <= built,
@@ -80,12 +78,81 @@ fn newest_source(dir: &std::path::Path) -> Option<std::time::SystemTime> {
     newest
 }
 
+/// What [`like`] reads as "any time of day".
+pub const TIME: &str = "HH:MM:SS";
+
+/// Whether `got` is `want` with every `HH:MM:SS` in `want` standing for two
+/// digits, a colon, two digits, a colon and two digits.
+pub fn like(got: &[u8], want: &[u8]) -> bool {
+    if got.len() != want.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < want.len() {
+        if want[i..].starts_with(TIME.as_bytes()) {
+            let shape_ok = got[i..i + TIME.len()].iter().enumerate().all(|(k, &b)| {
+                if k % 3 == 2 {
+                    b == b':'
+                } else {
+                    b.is_ascii_digit()
+                }
+            });
+            if !shape_ok {
+                return false;
+            }
+            i += TIME.len();
+        } else {
+            if got[i] != want[i] {
+                return false;
+            }
+            i += 1;
+        }
+    }
+    true
+}
+
+/// A scratch folder of its own under the system's temporary folder, removed
+/// (with what is in it) on drop.
+pub struct TempDir {
+    pub path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("chat-tests-{}-{n}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create a scratch folder");
+        TempDir { path }
+    }
+
+    /// A path inside the folder.
+    pub fn join(&self, rel: &str) -> PathBuf {
+        self.path.join(rel)
+    }
+
+    /// The path inside the folder as a command-line argument.
+    pub fn arg(&self, rel: &str) -> String {
+        self.join(rel).to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
 /// The server under test: a `chat-server` process of our own, or the one
 /// named by `CHAT_TEST_ADDR`.
 pub struct Server {
     pub addr: SocketAddr,
     child: Option<Child>,
     status: Option<Receiver<String>>,
+    /// The server's stdin, for servers started with [`Server::own_with_stdin`].
+    stdin: Option<ChildStdin>,
 }
 
 impl Server {
@@ -105,6 +172,7 @@ impl Server {
                 addr,
                 child: None,
                 status: None,
+                stdin: None,
             },
             None => Server::own(args).expect("not in conformance mode"),
         }
@@ -114,6 +182,16 @@ impl Server {
     /// need particular options or its stdout. `None` in conformance mode: the
     /// caller returns early, having said why on stderr.
     pub fn own(args: &[&str]) -> Option<Server> {
+        Server::spawn(args, Stdio::null())
+    }
+
+    /// Like [`Server::own`], with a pipe to the server's stdin for
+    /// [`Server::type_in`].
+    pub fn own_with_stdin(args: &[&str]) -> Option<Server> {
+        Server::spawn(args, Stdio::piped())
+    }
+
+    fn spawn(args: &[&str], stdin: Stdio) -> Option<Server> {
         if Server::external().is_some() {
             eprintln!("conformance mode: skipped, this test needs its own server with {args:?}");
             return None;
@@ -121,11 +199,12 @@ impl Server {
         let mut child = Command::new(bin("chat-server"))
             .args(args)
             .args(["--bind", "127.0.0.1"])
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start chat-server");
+        let server_stdin = child.stdin.take();
         let stdout = child.stdout.take().expect("server stdout");
         let mut lines = BufReader::new(stdout).lines();
         let first = lines.next().and_then(Result::ok).unwrap_or_default();
@@ -146,7 +225,22 @@ impl Server {
             addr,
             child: Some(child),
             status: Some(rx),
+            stdin: server_stdin,
         })
+    }
+
+    /// Types `text` on the server's stdin.
+    pub fn type_in(&mut self, text: &str) {
+        let stdin = self.stdin.as_mut().expect("a server started with stdin");
+        stdin
+            .write_all(text.as_bytes())
+            .expect("write to server stdin");
+        stdin.flush().expect("flush server stdin");
+    }
+
+    /// The next status line, whatever it is.
+    pub fn next_status(&self) -> String {
+        self.expect_status("at all", |_| true)
     }
 
     /// The port as a string, for command lines.
@@ -286,6 +380,21 @@ impl Peer {
             String::from_utf8_lossy(&got),
             String::from_utf8_lossy(want),
             "unexpected bytes from the server"
+        );
+        // Lossy text hides which invalid byte was sent (0x81 and 0x82 both
+        // show as U+FFFD); binary dialects need the bytes compared too.
+        assert_eq!(got, want, "unexpected bytes from the server");
+    }
+
+    /// Reads exactly `want.len()` bytes and checks they are [`like`] `want`.
+    pub fn expect_like(&mut self, want: impl AsRef<[u8]>) {
+        let want = want.as_ref();
+        let got = self.read_exact(want.len());
+        assert!(
+            like(&got, want),
+            "unexpected bytes from the server:\n got {:?}\nwant {:?}",
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(want)
         );
     }
 
@@ -429,19 +538,66 @@ impl Program {
 
     /// Waits until the client has printed `want` next, exactly, and consumes it.
     pub fn expect(&mut self, want: &str) {
+        let got = self.take(want.len());
+        assert_eq!(String::from_utf8_lossy(&got), want, "client output");
+    }
+
+    /// Waits until the client has printed something [`like`] `want` next,
+    /// and consumes it.
+    pub fn expect_like(&mut self, want: &str) {
+        let got = self.take(want.len());
+        assert!(
+            like(&got, want.as_bytes()),
+            "client output:\n got {:?}\nwant {want:?}",
+            String::from_utf8_lossy(&got)
+        );
+    }
+
+    /// Waits until the client has printed `marker` and returns everything
+    /// up to and including it.
+    pub fn read_until(&mut self, marker: &str) -> String {
         let deadline = Instant::now() + TIMEOUT;
-        while self.seen.len() < want.len() {
+        loop {
+            if let Some(at) = self
+                .seen
+                .windows(marker.len())
+                .position(|w| w == marker.as_bytes())
+            {
+                let got: Vec<u8> = self.seen.drain(..at + marker.len()).collect();
+                return String::from_utf8_lossy(&got).into_owned();
+            }
             let left = deadline.saturating_duration_since(Instant::now());
             match self.output.recv_timeout(left) {
                 Ok(b) => self.seen.push(b),
                 Err(_) => panic!(
-                    "client printed {:?}, expected {want:?}",
+                    "client printed {:?}, expected {marker:?} in it",
                     String::from_utf8_lossy(&self.seen)
                 ),
             }
         }
-        let got: Vec<u8> = self.seen.drain(..want.len()).collect();
-        assert_eq!(String::from_utf8_lossy(&got), want, "client output");
+    }
+
+    /// Waits for the client's next line and returns it without its LF.
+    pub fn expect_line(&mut self) -> String {
+        let mut line = self.read_until("\n");
+        line.pop();
+        line
+    }
+
+    /// Waits for the next `n` bytes of output and consumes them.
+    fn take(&mut self, n: usize) -> Vec<u8> {
+        let deadline = Instant::now() + TIMEOUT;
+        while self.seen.len() < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.output.recv_timeout(left) {
+                Ok(b) => self.seen.push(b),
+                Err(_) => panic!(
+                    "client printed {:?}, expected {n} bytes",
+                    String::from_utf8_lossy(&self.seen)
+                ),
+            }
+        }
+        self.seen.drain(..n).collect()
     }
 
     /// Waits for the client to end, checks it printed nothing more, and

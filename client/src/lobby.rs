@@ -5,13 +5,12 @@
 //! until the server closes, so `printf 'JOIN a\nLIST\n' | chat-client ...`
 //! shows every reply.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{Shutdown, TcpStream};
 use std::process::ExitCode;
 use std::thread;
 
 use chat_protocol::line::{Line, LineDecoder};
-use chat_protocol::FrameBuffer;
 
 use crate::term;
 
@@ -27,13 +26,8 @@ pub fn run(host: &str, port: u16) -> ExitCode {
     term::on_interrupt(|| term::exit_ok());
     term::say(format_args!("Enter JOIN followed by your username: "));
 
-    let printer = match stream.try_clone() {
-        Ok(socket) => thread::Builder::new()
-            .name("printer".into())
-            .spawn(move || print_server_lines(socket)),
-        Err(e) => Err(e),
-    };
-    if let Err(e) = printer {
+    if let Err(e) = term::spawn_with_clone(&stream, "printer", |socket| print_server_lines(socket))
+    {
         log::error!("cannot read from the server: {e}");
         return ExitCode::from(1);
     }
@@ -56,23 +50,15 @@ pub fn run(host: &str, port: u16) -> ExitCode {
 }
 
 /// Prints every server line until the server closes, then ends the process.
-fn print_server_lines(mut socket: TcpStream) -> ! {
-    let mut frames = FrameBuffer::new(LineDecoder::new(MAX_SERVER_LINE));
-    loop {
-        match socket.read(frames.space()) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => frames.filled(n),
+fn print_server_lines(socket: TcpStream) -> ! {
+    let lines = LineDecoder::new(MAX_SERVER_LINE);
+    let Ok(()) = term::read_frames(&socket, lines, |line| match line {
+        Line::Text(mut text) => {
+            text.push(b'\n');
+            term::say_bytes(&text);
         }
-        while let Ok(Some(line)) = frames.next_item() {
-            match line {
-                Line::Text(mut text) => {
-                    text.push(b'\n');
-                    term::say_bytes(&text);
-                }
-                Line::TooLong => log::warn!("skipped a server line over {MAX_SERVER_LINE} bytes"),
-            }
-        }
-    }
+        Line::TooLong => log::warn!("skipped a server line over {MAX_SERVER_LINE} bytes"),
+    });
     term::say(format_args!("Disconnected from server\n"));
     term::exit_ok()
 }

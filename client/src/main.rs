@@ -4,7 +4,11 @@
 //! after every write, so that `printf '...' | chat-client ...` is a scripted
 //! session. Shared pieces live in [`term`]; each dialect is a module.
 
+mod bridge;
+mod channels;
+mod direct;
 mod lobby;
+mod room;
 mod term;
 
 use std::ffi::OsString;
@@ -78,14 +82,14 @@ struct ChannelsArgs {
 #[derive(Debug, Args)]
 struct BridgeArgs {
     /// Your client ID (1 to 32 ASCII letters and digits)
-    #[arg(long)]
+    #[arg(long, value_parser = bridge::parse_id)]
     id: String,
     /// The port this client listens on for a peer (`--port=PORT`)
     #[arg(long)]
     port: u16,
     /// The rendezvous server, as IP:PORT
-    #[arg(long, value_name = "IP:PORT")]
-    server: String,
+    #[arg(long, value_name = "IP:PORT", value_parser = bridge::parse_server)]
+    server: bridge::ServerAddr,
     /// Print every message sent and received
     #[arg(short)]
     v: bool,
@@ -96,13 +100,10 @@ fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     match cli.dialect {
         DialectArgs::Lobby(args) => lobby::run(&args.host, args.port),
-        DialectArgs::Room(_)
-        | DialectArgs::Channels(_)
-        | DialectArgs::Direct(_)
-        | DialectArgs::Bridge(_) => {
-            eprintln!("error: this dialect's client is not implemented yet");
-            ExitCode::from(1)
-        }
+        DialectArgs::Room(args) => room::run(&args.host, args.port, &args.downloads),
+        DialectArgs::Channels(args) => channels::run(&args.name, &args.host, args.port),
+        DialectArgs::Direct(args) => direct::run(&args.host, args.port),
+        DialectArgs::Bridge(args) => bridge::run(&args.id, args.port, args.server, args.v),
     }
 }
 

@@ -3,8 +3,10 @@
 //! reading stdin lines.
 
 use std::fmt;
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::net::TcpStream;
+
+use chat_protocol::{Decoder, FrameBuffer};
 use std::process::ExitCode;
 use std::thread;
 
@@ -22,6 +24,42 @@ pub fn connect(host: &str, port: u16) -> Result<TcpStream, ExitCode> {
             Err(ExitCode::from(1))
         }
     }
+}
+
+/// Reads `socket` until the peer closes it or a read fails, handing every
+/// decoded item to `each`. A fatal decoding error ends the reading early and
+/// is returned.
+pub fn read_frames<D: Decoder>(
+    mut socket: &TcpStream,
+    decoder: D,
+    mut each: impl FnMut(D::Item),
+) -> Result<(), D::Error> {
+    let mut frames = FrameBuffer::new(decoder);
+    loop {
+        match socket.read(frames.space()) {
+            Ok(0) => return Ok(()),
+            Ok(n) => frames.filled(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return Ok(()),
+        }
+        while let Some(item) = frames.next_item()? {
+            each(item);
+        }
+    }
+}
+
+/// Starts the thread `name` with a clone of `stream` of its own (the
+/// clients read the server on one thread while stdin is read on another).
+pub fn spawn_with_clone(
+    stream: &TcpStream,
+    name: &str,
+    run: impl FnOnce(TcpStream) + Send + 'static,
+) -> io::Result<()> {
+    let clone = stream.try_clone()?;
+    thread::Builder::new()
+        .name(name.into())
+        .spawn(move || run(clone))?;
+    Ok(())
 }
 
 /// Prints `text` as it is (no newline added) and flushes.

@@ -99,6 +99,30 @@ impl<D: Decoder> FrameBuffer<D> {
     }
 }
 
+/// Feeds `input` to `decoder` in pieces of `step` bytes, as reads of that
+/// size would, and collects the items up to the first fatal error. Every
+/// codec's tests use it to show that any split of a stream decodes alike.
+#[cfg(test)]
+pub(crate) fn decode_in_pieces<D: Decoder>(
+    decoder: D,
+    input: &[u8],
+    step: usize,
+) -> (Vec<D::Item>, Option<D::Error>) {
+    let mut frames = FrameBuffer::new(decoder);
+    let mut items = Vec::new();
+    for piece in input.chunks(step.max(1)) {
+        frames.extend(piece);
+        loop {
+            match frames.next_item() {
+                Ok(Some(item)) => items.push(item),
+                Ok(None) => break,
+                Err(e) => return (items, Some(e)),
+            }
+        }
+    }
+    (items, None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

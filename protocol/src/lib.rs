@@ -18,9 +18,13 @@
 //! optional CR), [`name`] (username rules) and [`FrameBuffer`] (the receive
 //! buffer every reader uses).
 
+pub mod bridge;
+pub mod channels;
+pub mod direct;
 pub mod line;
 pub mod lobby;
 pub mod name;
+pub mod room;
 
 mod buffer;
 

@@ -103,19 +103,10 @@ impl Decoder for LineDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::FrameBuffer;
 
     /// Decodes `input` fed in pieces of `step` bytes.
     fn lines(max: usize, input: &[u8], step: usize) -> Vec<Line> {
-        let mut frames = FrameBuffer::new(LineDecoder::new(max));
-        let mut out = Vec::new();
-        for piece in input.chunks(step.max(1)) {
-            frames.extend(piece);
-            while let Some(line) = frames.next_item().unwrap() {
-                out.push(line);
-            }
-        }
-        out
+        crate::buffer::decode_in_pieces(LineDecoder::new(max), input, step).0
     }
 
     fn text(s: &str) -> Line {

@@ -186,7 +186,6 @@ pub fn encode_list<'a>(names: impl IntoIterator<Item = &'a str>, out: &mut Vec<u
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::FrameBuffer;
     use Request::*;
 
     fn mesg(to: &str, text: &str) -> Request {
@@ -276,15 +275,7 @@ mod tests {
     }
 
     fn decode_all(input: &[u8], step: usize) -> Vec<Request> {
-        let mut frames = FrameBuffer::new(RequestDecoder::default());
-        let mut out = Vec::new();
-        for piece in input.chunks(step) {
-            frames.extend(piece);
-            while let Some(request) = frames.next_item().unwrap() {
-                out.push(request);
-            }
-        }
-        out
+        crate::buffer::decode_in_pieces(RequestDecoder::default(), input, step).0
     }
 
     #[test]

@@ -134,6 +134,11 @@ impl Conns {
         }
     }
 
+    /// The peer address of `id`, while it is open.
+    pub fn addr(&self, id: ConnId) -> Option<SocketAddr> {
+        self.map.get(&id).map(Conn::addr)
+    }
+
     /// Prints the status line `fd N: <what>` for `id`.
     pub fn status(&self, id: ConnId, what: fmt::Arguments<'_>) {
         status::print(format_args!("fd {}: {what}", self.fd(id)));

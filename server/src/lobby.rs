@@ -4,7 +4,6 @@
 //! Every row of the contract's table is one arm of [`Lobby::request`]; the
 //! strings live in [`chat_protocol::lobby::Reply`].
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use chat_protocol::lobby::{encode_list, Reply, Request, RequestDecoder};
@@ -12,24 +11,20 @@ use chat_protocol::lobby::{encode_list, Reply, Request, RequestDecoder};
 use crate::conns::{ConnId, Conns};
 use crate::dispatch::Dialect;
 use crate::outbox::Bytes;
+use crate::roster::Roster;
 
 /// The lobby's state: who is registered, under which name, in join order.
 #[derive(Debug)]
 pub struct Lobby {
     max_users: usize,
-    /// Registered connections in join order (LIST answers in this order).
-    order: Vec<ConnId>,
-    names: HashMap<ConnId, Arc<str>>,
-    by_name: HashMap<Arc<str>, ConnId>,
+    roster: Roster,
 }
 
 impl Lobby {
     pub fn new(max_users: usize) -> Lobby {
         Lobby {
             max_users,
-            order: Vec::new(),
-            names: HashMap::new(),
-            by_name: HashMap::new(),
+            roster: Roster::default(),
         }
     }
 
@@ -41,7 +36,7 @@ impl Lobby {
     /// Sends `reply`, encoded once, to every registered user but `except`.
     fn announce(&self, conns: &mut Conns, reply: Reply<'_>, except: Option<ConnId>) {
         let bytes = Bytes::from(reply.to_bytes());
-        for &to in &self.order {
+        for &to in self.roster.ids() {
             if Some(to) != except {
                 conns.send(to, &bytes);
             }
@@ -53,7 +48,7 @@ impl Lobby {
             conns.status(id, format_args!("JOIN refused: Invalid Username"));
             return Self::reply(conns, id, Reply::InvalidUsername);
         };
-        if self.order.len() >= self.max_users {
+        if self.roster.len() >= self.max_users {
             conns.status(
                 id,
                 format_args!("JOIN {name} refused: Too Many Users, closing"),
@@ -61,25 +56,20 @@ impl Lobby {
             Self::reply(conns, id, Reply::TooManyUsers);
             return conns.close(id);
         }
-        if self.by_name.contains_key(name.as_str()) {
+        if self.roster.id(&name).is_some() {
             conns.status(id, format_args!("JOIN {name} refused: Username Taken"));
             return Self::reply(conns, id, Reply::UsernameTaken);
         }
         conns.status(id, format_args!("JOIN {name}"));
         let name: Arc<str> = name.into();
-        self.order.push(id);
-        self.names.insert(id, name.clone());
-        self.by_name.insert(name.clone(), id);
+        self.roster.add(id, name.clone());
         conns.set_registered(id);
         self.announce(conns, Reply::Joined(&name), None);
     }
 
     /// Forgets `id`'s registration; its name, if it had one.
     fn unregister(&mut self, id: ConnId) -> Option<Arc<str>> {
-        let name = self.names.remove(&id)?;
-        self.by_name.remove(&name);
-        self.order.retain(|&other| other != id);
-        Some(name)
+        self.roster.remove(id)
     }
 }
 
@@ -91,7 +81,7 @@ impl Dialect for Lobby {
     }
 
     fn request(&mut self, conns: &mut Conns, id: ConnId, request: Request) {
-        let me = self.names.get(&id).cloned();
+        let me = self.roster.name(id);
         match (request, me) {
             (Request::TooLong, _) => {
                 conns.status(id, format_args!("line too long"));
@@ -105,11 +95,11 @@ impl Dialect for Lobby {
             (Request::List, Some(_)) => {
                 conns.status(id, format_args!("LIST"));
                 let mut out = Vec::new();
-                encode_list(self.order.iter().map(|c| &*self.names[c]), &mut out);
+                encode_list(self.roster.names(), &mut out);
                 conns.reply(id, out);
             }
-            (Request::Mesg { to, text }, Some(me)) => match self.by_name.get(to.as_str()) {
-                Some(&recipient) => {
+            (Request::Mesg { to, text }, Some(me)) => match self.roster.id(&to) {
+                Some(recipient) => {
                     conns.status(id, format_args!("MESG {me} -> {to}"));
                     let relay = Reply::Relay {
                         from: &me,

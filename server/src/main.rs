@@ -4,12 +4,17 @@
 //! dispatcher that owns all state) is written once; each dialect is a module
 //! that implements [`dispatch::Dialect`]. See `docs/ARCHITECTURE.md`.
 
+mod bridge;
+mod channels;
 mod cli;
 mod conns;
+mod direct;
 mod dispatch;
 mod listen;
 mod lobby;
 mod outbox;
+mod room;
+mod roster;
 mod status;
 
 use std::process::ExitCode;
@@ -28,15 +33,36 @@ fn main() -> ExitCode {
             let options = args.common.options(args.port, SENDQ);
             listen::serve(&options, lobby::Lobby::new(args.max_users))
         }
-        DialectArgs::Room(args) => not_yet("room", &args.common.options(args.port, ROOM_SENDQ)),
-        DialectArgs::Channels(args) => not_yet("channels", &args.common.options(args.port, SENDQ)),
-        DialectArgs::Direct(args) => not_yet("direct", &args.common.options(args.port, SENDQ)),
-        DialectArgs::Bridge(args) => not_yet("bridge", &args.common.options(args.port, SENDQ)),
+        DialectArgs::Room(args) => {
+            let options = args.common.options(args.port, ROOM_SENDQ);
+            let config = room::Config {
+                max_users: args.max_users,
+                downloads: args.downloads,
+                max_attachment: args.max_attachment,
+                history: args.history,
+            };
+            match room::Room::open(config) {
+                Ok(room) => listen::serve(&options, room),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        DialectArgs::Channels(args) => listen::serve(
+            &args.common.options(args.port, SENDQ),
+            channels::Channels::new(),
+        ),
+        DialectArgs::Direct(args) => listen::serve(
+            &args.common.options(args.port, SENDQ),
+            direct::Direct::new(),
+        ),
+        DialectArgs::Bridge(args) => match bridge::Bridge::open(&args.registry) {
+            Ok(bridge) => listen::serve(&args.common.options(args.port, SENDQ), bridge),
+            Err(e) => {
+                eprintln!("error: cannot read {}: {e}", args.registry.display());
+                ExitCode::from(1)
+            }
+        },
     }
-}
-
-/// A dialect whose server is not built yet.
-fn not_yet(dialect: &str, _options: &listen::Options) -> ExitCode {
-    eprintln!("error: the {dialect} server is not implemented yet");
-    ExitCode::from(1)
 }

@@ -1,0 +1,521 @@
+//! room: one chatroom of at most `--max-users` users, speaking header blocks
+//! with payloads; it keeps the history and relays attachments.
+//!
+//! Every row of the contract's table is an arm of [`Room::request`]. The
+//! server fills TIMESTAMP (local time, `HH:MM:SS`) on what goes into the
+//! history and nowhere else. Files (the history file, the downloads folder)
+//! live in [`files`]; this module decides what goes into them.
+
+mod files;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use chat_protocol::name;
+use chat_protocol::room::{
+    attachment_text, encode_entry, entry_text, Kind, Malformed, Message, MessageDecoder,
+};
+
+use crate::conns::{ConnId, Conns};
+use crate::dispatch::Dialect;
+use crate::outbox::Bytes;
+use files::HistoryFile;
+
+/// The name announcements and the server's own texts come from; no user may
+/// take it.
+const SERVER: &str = "Server";
+
+const REJECT_JOINED: &str = "The server rejects the join request. You have already joined.";
+const REJECT_INVALID: &str = "The server rejects the join request. The username is not valid.";
+const REJECT_FULL: &str =
+    "The server rejects the join request. The chatroom has reached its maximum capacity.";
+const REJECT_TAKEN: &str =
+    "The server rejects the join request. Another user is using this username.";
+const JOIN_FIRST: &str = "You must join the chatroom first.";
+
+/// The room's command-line settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub max_users: usize,
+    pub downloads: PathBuf,
+    pub max_attachment: u64,
+    pub history: Option<PathBuf>,
+}
+
+/// One user in the chatroom.
+#[derive(Debug)]
+struct User {
+    id: ConnId,
+    name: String,
+    /// The address it joined from, for reports.
+    addr: SocketAddr,
+}
+
+/// The room's state: who is in, in join order, and the history.
+pub struct Room {
+    config: Config,
+    users: Vec<User>,
+    /// Every entry so far: the payload of each JOIN_ACCEPT.
+    history: Vec<u8>,
+    history_file: Option<HistoryFile>,
+    /// The time of day as `HH:MM:SS`; a fixed clock in tests.
+    clock: Box<dyn FnMut() -> String + Send>,
+}
+
+impl Room {
+    /// A room with `config`; reads the history back when it has a history
+    /// file, and creates the downloads folder.
+    pub fn open(config: Config) -> Result<Room, String> {
+        let (history_file, history) = match &config.history {
+            Some(path) => {
+                let (file, history) = HistoryFile::open(path)
+                    .map_err(|e| format!("cannot open history file {}: {e}", path.display()))?;
+                (Some(file), history)
+            }
+            None => (None, Vec::new()),
+        };
+        if let Err(e) = std::fs::create_dir_all(&config.downloads) {
+            // Not fatal: storing an attachment tries again, and says why.
+            log::warn!("cannot create {}: {e}", config.downloads.display());
+        }
+        Ok(Room {
+            config,
+            users: Vec::new(),
+            history,
+            history_file,
+            clock: Box::new(|| chrono::Local::now().format("%H:%M:%S").to_string()),
+        })
+    }
+
+    fn user(&self, id: ConnId) -> Option<&User> {
+        self.users.iter().find(|u| u.id == id)
+    }
+
+    /// Adds an entry to the history (and its file), stamped now; returns the
+    /// stamp for the message that carries it.
+    fn record(&mut self, username: &str, text: &[u8]) -> String {
+        let now = (self.clock)();
+        let start = self.history.len();
+        encode_entry(&now, username, text, &mut self.history);
+        if let Some(file) = &mut self.history_file {
+            file.append(&self.history[start..]);
+        }
+        now
+    }
+
+    /// Sends `message`, encoded once, to every user in the room.
+    fn broadcast(&self, conns: &mut Conns, message: &Message) {
+        let bytes = Bytes::from(message.to_bytes());
+        for user in &self.users {
+            conns.send(user.id, &bytes);
+        }
+    }
+
+    /// A text from `Server` to `id` alone; not part of the history.
+    fn tell(conns: &mut Conns, id: ConnId, text: &str) {
+        conns.reply(id, Message::text(SERVER, text).to_bytes());
+    }
+
+    fn report(&self, conns: &mut Conns, id: ConnId) {
+        conns.status(id, format_args!("REPORT ({} users)", self.users.len()));
+        let mut payload = String::new();
+        for user in &self.users {
+            let (ip, port) = (user.addr.ip(), user.addr.port());
+            payload.push_str(&format!("{} {ip} {port}\n", user.name));
+        }
+        let response = Message::new(Kind::ReportResponse)
+            .number(self.users.len() as u64)
+            .payload(payload);
+        conns.reply(id, response.to_bytes());
+    }
+
+    fn join(&mut self, conns: &mut Conns, id: ConnId, name: String) {
+        let reject = if self.user(id).is_some() {
+            Some(REJECT_JOINED)
+        } else if !name::ROOM.accepts(&name) || name == SERVER {
+            Some(REJECT_INVALID)
+        } else if self.users.len() >= self.config.max_users {
+            Some(REJECT_FULL)
+        } else if self.users.iter().any(|u| u.name == name) {
+            Some(REJECT_TAKEN)
+        } else {
+            None
+        };
+        if let Some(reason) = reject {
+            conns.status(id, format_args!("JOIN {name:?} refused: {reason}"));
+            let reply = Message::new(Kind::JoinReject).payload(reason);
+            return conns.reply(id, reply.to_bytes());
+        }
+        let Some(addr) = conns.addr(id) else { return };
+        conns.status(id, format_args!("JOIN {name}"));
+        let accept = Message::new(Kind::JoinAccept)
+            .user(&name)
+            .payload(self.history.clone());
+        conns.reply(id, accept.to_bytes());
+        conns.set_registered(id);
+        let text = format!("{name} joined the chatroom.");
+        let now = self.record(SERVER, text.as_bytes());
+        let new_user = Message::new(Kind::NewUser)
+            .user(&name)
+            .at(&now)
+            .payload(text);
+        self.users.push(User { id, name, addr });
+        self.broadcast(conns, &new_user);
+    }
+
+    fn text(&mut self, conns: &mut Conns, id: ConnId, me: String, payload: Vec<u8>) {
+        if payload.is_empty() {
+            return conns.status(id, format_args!("empty text from {me} ignored"));
+        }
+        conns.status(id, format_args!("TEXT {me} ({} bytes)", payload.len()));
+        let now = self.record(&me, entry_text(&payload));
+        let relay = Message::text(&me, payload).at(&now);
+        self.broadcast(conns, &relay);
+    }
+
+    fn attachment(&mut self, conns: &mut Conns, id: ConnId, me: String, message: Message) {
+        let bytes = message.payload;
+        let (stored, path) = match files::store(&self.config.downloads, &message.filename, &bytes) {
+            Ok(stored) => stored,
+            Err(e) => {
+                log::warn!("cannot store an attachment from {me}: {e}");
+                conns.status(id, format_args!("ATTACHMENT {me} not stored: {e}"));
+                return Self::tell(conns, id, "The server could not store the attachment.");
+            }
+        };
+        conns.status(
+            id,
+            format_args!(
+                "ATTACHMENT {me} {:?} stored as {} ({} bytes)",
+                message.filename,
+                path.display(),
+                bytes.len()
+            ),
+        );
+        let now = self.record(&me, &attachment_text(&me, &stored, &bytes));
+        let relay = Message::new(Kind::Attachment)
+            .user(&me)
+            .file(&stored)
+            .at(&now)
+            .payload(bytes);
+        self.broadcast(conns, &relay);
+    }
+
+    /// Takes `id` out of the room and tells with QUIT_ACCEPT everyone left,
+    /// and the leaver too when it asked to quit (a connection that broke or
+    /// was cut for malformed input is not told).
+    fn leave(&mut self, conns: &mut Conns, id: ConnId, tell_leaver: bool) {
+        let Some(at) = self.users.iter().position(|u| u.id == id) else {
+            return;
+        };
+        let leaver = self.users.remove(at);
+        let text = format!("{} left the chatroom.", leaver.name);
+        let now = self.record(SERVER, text.as_bytes());
+        let quit = Message::new(Kind::QuitAccept)
+            .user(&leaver.name)
+            .at(&now)
+            .payload(text);
+        if tell_leaver {
+            conns.reply(id, quit.to_bytes());
+        }
+        self.broadcast(conns, &quit);
+    }
+}
+
+impl Dialect for Room {
+    type Decoder = MessageDecoder;
+
+    fn decoder(&self) -> MessageDecoder {
+        MessageDecoder::new(self.config.max_attachment)
+    }
+
+    fn request(&mut self, conns: &mut Conns, id: ConnId, message: Message) {
+        let me = self.user(id).map(|u| u.name.clone());
+        match (message.kind, me) {
+            (Kind::ReportRequest, _) => self.report(conns, id),
+            (Kind::JoinRequest, _) => self.join(conns, id, message.username),
+            (Kind::Text, Some(me)) => self.text(conns, id, me, message.payload),
+            (Kind::Attachment, Some(me)) => self.attachment(conns, id, me, message),
+            (Kind::QuitRequest, Some(me)) => {
+                conns.status(id, format_args!("QUIT {me}"));
+                self.leave(conns, id, true);
+                conns.close(id);
+            }
+            (kind @ (Kind::Text | Kind::Attachment | Kind::QuitRequest), None) => {
+                conns.status(id, format_args!("{kind:?} refused: not joined"));
+                Self::tell(conns, id, JOIN_FIRST);
+            }
+            // What only a server sends means nothing coming from a client.
+            (kind, _) => conns.status(id, format_args!("{kind:?} from a client ignored")),
+        }
+    }
+
+    fn malformed(&mut self, conns: &mut Conns, id: ConnId, error: Malformed) {
+        conns.status(id, format_args!("malformed message: {error}, closing"));
+        Self::tell(conns, id, &format!("Malformed message: {error}"));
+    }
+
+    fn disconnected(&mut self, conns: &mut Conns, id: ConnId) {
+        if let Some(user) = self.user(id) {
+            conns.status(id, format_args!("{} left", user.name));
+            self.leave(conns, id, false);
+        }
+    }
+
+    fn shutdown(&mut self, _conns: &mut Conns) {
+        if let Some(file) = &mut self.history_file {
+            file.sync();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dispatch::testing::Harness;
+    use chat_protocol::{Decoded, Decoder};
+
+    fn room(max_users: usize) -> Harness<Room> {
+        let dir = files::tests::scratch("dialect");
+        let mut room = Room::open(Config {
+            max_users,
+            downloads: dir.join("downloads"),
+            max_attachment: 1 << 20,
+            history: None,
+        })
+        .unwrap();
+        room.clock = Box::new(|| "12:00:00".to_owned());
+        Harness::new(room)
+    }
+
+    /// Every message `id` was sent since the last look.
+    fn take(h: &mut Harness<Room>, id: ConnId) -> Vec<Message> {
+        let bytes = h.take_bytes(id);
+        let mut decoder = MessageDecoder::new(u64::MAX);
+        let mut rest = &bytes[..];
+        let mut out = Vec::new();
+        while let Ok(Decoded::Item(message, used)) = decoder.decode(rest) {
+            out.push(message);
+            rest = &rest[used..];
+        }
+        assert!(rest.is_empty(), "undecodable tail");
+        out
+    }
+
+    fn join(h: &mut Harness<Room>, name: &str) -> ConnId {
+        let id = h.connect();
+        h.request(id, Message::new(Kind::JoinRequest).user(name));
+        id
+    }
+
+    fn new_user(name: &str) -> Message {
+        Message::new(Kind::NewUser)
+            .user(name)
+            .at("12:00:00")
+            .payload(format!("{name} joined the chatroom."))
+    }
+
+    fn reject(reason: &str) -> Message {
+        Message::new(Kind::JoinReject).payload(reason)
+    }
+
+    #[test]
+    fn join_accept_carries_the_history_then_everyone_hears_new_user() {
+        let mut h = room(3);
+        let cool = join(&mut h, "Cool");
+        assert_eq!(
+            take(&mut h, cool),
+            vec![
+                Message::new(Kind::JoinAccept).user("Cool"),
+                new_user("Cool")
+            ]
+        );
+        h.request(cool, Message::text("ignored", "Hi.").at("99:99:99"));
+        let relay = Message::text("Cool", "Hi.").at("12:00:00");
+        assert_eq!(take(&mut h, cool), vec![relay]);
+        let fun = join(&mut h, "Fun");
+        let history = "[12:00:00] Server: Cool joined the chatroom.\n[12:00:00] Cool: Hi.\n";
+        assert_eq!(
+            take(&mut h, fun),
+            vec![
+                Message::new(Kind::JoinAccept).user("Fun").payload(history),
+                new_user("Fun")
+            ]
+        );
+        assert_eq!(take(&mut h, cool), vec![new_user("Fun")]);
+    }
+
+    #[test]
+    fn reject_rows_in_table_order() {
+        let mut h = room(2);
+        let cool = join(&mut h, "Cool");
+        h.request(cool, Message::new(Kind::JoinRequest).user("bad name"));
+        let fun = join(&mut h, "Fun");
+        take(&mut h, cool);
+        take(&mut h, fun);
+        assert_eq!(take(&mut h, cool), vec![]);
+        let late = h.connect();
+        for name in ["", "a b", "Server", "Cool", "Sad"] {
+            h.request(late, Message::new(Kind::JoinRequest).user(name));
+        }
+        assert_eq!(
+            take(&mut h, late),
+            vec![
+                reject(REJECT_INVALID),
+                reject(REJECT_INVALID),
+                reject(REJECT_INVALID),
+                reject(REJECT_FULL),
+                reject(REJECT_FULL),
+            ]
+        );
+        h.request(fun, Message::new(Kind::QuitRequest));
+        h.request(late, Message::new(Kind::JoinRequest).user("Cool"));
+        h.request(
+            late,
+            Message::new(Kind::JoinRequest).user("x".repeat(33).as_str()),
+        );
+        assert_eq!(
+            take(&mut h, late),
+            vec![reject(REJECT_TAKEN), reject(REJECT_INVALID)]
+        );
+    }
+
+    #[test]
+    fn already_joined_comes_first() {
+        let mut h = room(1);
+        let cool = join(&mut h, "Cool");
+        take(&mut h, cool);
+        h.request(cool, Message::new(Kind::JoinRequest).user("bad name"));
+        assert_eq!(take(&mut h, cool), vec![reject(REJECT_JOINED)]);
+    }
+
+    #[test]
+    fn acting_before_joining_and_server_only_kinds() {
+        let mut h = room(3);
+        let anon = h.connect();
+        for kind in [Kind::Text, Kind::Attachment, Kind::QuitRequest] {
+            h.request(anon, Message::new(kind).payload("x"));
+        }
+        h.request(anon, Message::new(Kind::NewUser).user("Ghost"));
+        let first = Message::text(SERVER, JOIN_FIRST);
+        assert_eq!(
+            take(&mut h, anon),
+            vec![first.clone(), first.clone(), first]
+        );
+        assert!(!h.is_closed(anon));
+        h.request(anon, Message::new(Kind::ReportRequest));
+        assert_eq!(take(&mut h, anon), vec![Message::new(Kind::ReportResponse)]);
+    }
+
+    #[test]
+    fn report_lists_users_with_their_addresses() {
+        let mut h = room(3);
+        join(&mut h, "Cool");
+        join(&mut h, "Fun");
+        let anon = h.connect();
+        h.request(anon, Message::new(Kind::ReportRequest));
+        let want = Message::new(Kind::ReportResponse)
+            .number(2)
+            .payload("Cool 127.0.0.1 40001\nFun 127.0.0.1 40002\n");
+        assert_eq!(take(&mut h, anon), vec![want]);
+    }
+
+    #[test]
+    fn quit_and_vanishing_are_announced_alike_and_recorded() {
+        let mut h = room(3);
+        let cool = join(&mut h, "Cool");
+        let fun = join(&mut h, "Fun");
+        let fire = join(&mut h, "Fire");
+        h.request(cool, Message::text("", ""));
+        for id in [cool, fun, fire] {
+            take(&mut h, id);
+        }
+        let left = |name: &str| {
+            Message::new(Kind::QuitAccept)
+                .user(name)
+                .at("12:00:00")
+                .payload(format!("{name} left the chatroom."))
+        };
+        h.request(fire, Message::new(Kind::QuitRequest));
+        assert_eq!(take(&mut h, fire), vec![left("Fire")]);
+        assert!(h.is_closed(fire));
+        assert_eq!(take(&mut h, cool), vec![left("Fire")]);
+        h.hang_up(fun);
+        assert_eq!(take(&mut h, cool), vec![left("Fun")]);
+        let again = join(&mut h, "Fire");
+        let history = take(&mut h, again).remove(0).payload;
+        assert_eq!(
+            String::from_utf8(history).unwrap(),
+            "[12:00:00] Server: Cool joined the chatroom.\n\
+             [12:00:00] Server: Fun joined the chatroom.\n\
+             [12:00:00] Server: Fire joined the chatroom.\n\
+             [12:00:00] Server: Fire left the chatroom.\n\
+             [12:00:00] Server: Fun left the chatroom.\n"
+        );
+    }
+
+    #[test]
+    fn attachments_are_stored_relayed_and_recorded() {
+        let mut h = room(3);
+        let downloads = h.dispatcher.dialect.config.downloads.clone();
+        let cool = join(&mut h, "Cool");
+        let fun = join(&mut h, "Fun");
+        take(&mut h, cool);
+        take(&mut h, fun);
+        let up = |name: &str, bytes: &[u8]| {
+            Message::new(Kind::Attachment)
+                .file(name)
+                .payload(bytes.to_vec())
+        };
+        h.request(cool, up("attachments/../note.txt", b"line one\n"));
+        h.request(cool, up("/x/note.txt", b"\xff\xfe"));
+        let relayed = |name: &str, bytes: &[u8]| {
+            Message::new(Kind::Attachment)
+                .user("Cool")
+                .file(name)
+                .at("12:00:00")
+                .payload(bytes.to_vec())
+        };
+        let want = vec![
+            relayed("note.txt", b"line one\n"),
+            relayed("note-2.txt", b"\xff\xfe"),
+        ];
+        assert_eq!(take(&mut h, fun), want);
+        assert_eq!(take(&mut h, cool), want);
+        assert_eq!(
+            std::fs::read(downloads.join("note.txt")).unwrap(),
+            b"line one\n"
+        );
+        assert_eq!(
+            std::fs::read(downloads.join("note-2.txt")).unwrap(),
+            b"\xff\xfe"
+        );
+        assert!(h.dispatcher.dialect.history.ends_with(
+            b"[12:00:00] Cool: line one\n[12:00:00] Cool: Cool sent note-2.txt (2 bytes)\n"
+        ));
+        let _ = std::fs::remove_dir_all(downloads.parent().unwrap());
+    }
+
+    #[test]
+    fn malformed_input_gets_a_server_text() {
+        let mut h = room(3);
+        let cool = join(&mut h, "Cool");
+        let fun = join(&mut h, "Fun");
+        take(&mut h, cool);
+        take(&mut h, fun);
+        h.dispatcher.handle(crate::dispatch::Event::Malformed(
+            fun,
+            Malformed::UnknownField("X".into()),
+        ));
+        assert_eq!(
+            take(&mut h, fun),
+            vec![Message::text(SERVER, "Malformed message: unknown field X")]
+        );
+        assert!(h.is_closed(fun));
+        let left = Message::new(Kind::QuitAccept)
+            .user("Fun")
+            .at("12:00:00")
+            .payload("Fun left the chatroom.");
+        assert_eq!(take(&mut h, cool), vec![left]);
+    }
+}
