@@ -11,3 +11,7 @@
 mod check;
 mod line;
 mod lobby;
+mod bridge;
+mod channels;
+mod direct;
+mod room;
