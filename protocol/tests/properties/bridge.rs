@@ -64,7 +64,11 @@ pub fn properties(data: &[u8]) {
     let cuts = Rng::new(seed_of(data)).cuts(data.len());
     let got = split_invariant(MessageDecoder::default(), data, &cuts);
     for (message, raw) in &got.items {
-        assert!(raw.len() <= MAX_BLOCK, "a {}-byte block got through", raw.len());
+        assert!(
+            raw.len() <= MAX_BLOCK,
+            "a {}-byte block got through",
+            raw.len()
+        );
         let again = message.to_bytes();
         let back = decode(MessageDecoder::default(), &again, &[]);
         let back: Vec<&Message> = back.items.iter().map(|(m, _)| m).collect();
@@ -75,8 +79,19 @@ pub fn properties(data: &[u8]) {
 /// Blocks built from the real words, so that garbage gets past the type
 /// line often.
 fn near_miss(rng: &mut Rng) -> Vec<u8> {
-    let kinds = ["REGISTER", "REGACK", "BRIDGE", "BRIDGEACK", "CHAT", "QUIT", "HELLO", ""];
-    let names = ["clientID", "IP", "Port", "Status", "Message", "clientid", "X"];
+    let kinds = [
+        "REGISTER",
+        "REGACK",
+        "BRIDGE",
+        "BRIDGEACK",
+        "CHAT",
+        "QUIT",
+        "HELLO",
+        "",
+    ];
+    let names = [
+        "clientID", "IP", "Port", "Status", "Message", "clientid", "X",
+    ];
     let mut out = rng.pick(&kinds).as_bytes().to_vec();
     out.extend_from_slice(rng.pick::<&[u8]>(&[b"\r\n", b"\n"]));
     for _ in 0..rng.below(5) {

@@ -83,13 +83,21 @@ pub fn properties(data: &[u8]) {
     for (request, raw) in &got.items {
         assert!(raw.len() <= HEADER + MAX_REQUEST_BODY as usize);
         if let Ok(request) = request {
-            assert_eq!(&request.to_bytes(), raw, "decode then encode changed {request:?}");
+            assert_eq!(
+                &request.to_bytes(),
+                raw,
+                "decode then encode changed {request:?}"
+            );
         }
     }
     let got = split_invariant(ReplyDecoder, data, &cuts);
     for (reply, raw) in &got.items {
         if let Ok(reply) = reply {
-            assert_eq!(&reply.to_bytes(), raw, "decode then encode changed {reply:?}");
+            assert_eq!(
+                &reply.to_bytes(),
+                raw,
+                "decode then encode changed {reply:?}"
+            );
         }
     }
 }

@@ -8,10 +8,10 @@
 //! random garbage never panics and no step uses more bytes than it was
 //! given. A failure names its seed.
 
-mod check;
-mod line;
-mod lobby;
 mod bridge;
 mod channels;
+mod check;
 mod direct;
+mod line;
+mod lobby;
 mod room;

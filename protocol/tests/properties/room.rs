@@ -32,7 +32,11 @@ fn value(rng: &mut Rng) -> String {
 fn message(rng: &mut Rng) -> Message {
     let len = rng.below(300);
     Message::new(rng.pick(&KINDS))
-        .number(if rng.one_in(10) { u64::MAX } else { rng.below(100) as u64 })
+        .number(if rng.one_in(10) {
+            u64::MAX
+        } else {
+            rng.below(100) as u64
+        })
         .user(&value(rng))
         .file(&value(rng))
         .at(&value(rng))
@@ -67,7 +71,10 @@ pub fn properties(data: &[u8]) {
     let got = split_invariant(MessageDecoder::new(MAX_PAYLOAD), data, &cuts);
     for (message, raw) in &got.items {
         let header = raw.len() - message.payload.len();
-        assert!(header <= MAX_HEADER, "a {header}-byte header block got through");
+        assert!(
+            header <= MAX_HEADER,
+            "a {header}-byte header block got through"
+        );
         let again = message.to_bytes();
         // Receivers take a block of one field; senders write all fourteen,
         // so a block close to the limit can grow past it when written back
