@@ -753,3 +753,66 @@ impl Subject for Channels {
         b"AbPart".to_vec()
     }
 }
+
+/// The threads of a server with no connection: main (the acceptor), the
+/// dispatcher and the signal watcher.
+const IDLE_THREADS: usize = 3;
+
+/// room and bridge have no [`Subject`] yet; their login timeout is tested
+/// on its own: idle connections and half a request are closed, a finished
+/// request is answered.
+#[test]
+fn room_unregistered_connections_time_out() {
+    let dir = crate::util::TempDir::new("abuse-room");
+    let args = [
+        "room",
+        "0",
+        "--login-timeout",
+        "1",
+        "--downloads",
+        &dir.arg("d"),
+    ];
+    let Some(server) = Server::own(&args) else {
+        return;
+    };
+    let mut idle = vec![server.connect(), server.connect()];
+    let mut half = server.connect();
+    half.send("JOIN_REQUEST_FLAG: 1\nUSERNAME: Ha");
+    idle.push(half);
+    for peer in &mut idle {
+        peer.expect_closed();
+    }
+    server.expect_status("for the timeout", |l| l.ends_with("login timeout, closing"));
+    drop(idle);
+    server.await_threads(IDLE_THREADS);
+}
+
+#[test]
+fn bridge_unfinished_requests_time_out() {
+    let dir = crate::util::TempDir::new("abuse-bridge");
+    let args = [
+        "bridge",
+        "--port=0",
+        "--login-timeout",
+        "1",
+        "--registry",
+        &dir.arg("r.txt"),
+    ];
+    let Some(server) = Server::own(&args) else {
+        return;
+    };
+    let mut idle = vec![server.connect(), server.connect()];
+    let mut half = server.connect();
+    half.send("REGISTER\r\nclientID: half\r\n");
+    idle.push(half);
+    for peer in &mut idle {
+        peer.expect_closed();
+    }
+    server.expect_status("for the timeout", |l| l.ends_with("login timeout, closing"));
+    drop(idle);
+    server.await_threads(IDLE_THREADS);
+    // A finished request is still answered.
+    let mut peer = server.connect();
+    peer.send("BRIDGE\r\nclientID: nobody\r\n\r\n");
+    peer.expect("BRIDGEACK\r\nclientID: \r\nIP: \r\nPort: \r\n\r\n");
+}

@@ -6,6 +6,7 @@ mod abuse;
 mod bridge;
 mod channels;
 mod direct;
+mod durability;
 mod lobby;
 mod room;
 mod util;
