@@ -9,4 +9,5 @@ mod direct;
 mod durability;
 mod lobby;
 mod room;
+mod soak;
 mod util;
