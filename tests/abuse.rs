@@ -26,8 +26,9 @@ use crate::util::{Peer, Server, TIMEOUT};
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 
+// The seeded generator of the property tests, shared with the soak.
 #[path = "../protocol/tests/properties/check.rs"]
-mod check;
+pub(crate) mod check;
 use check::Rng;
 
 /// What the scenarios need to know about one dialect.
@@ -267,6 +268,7 @@ fn endless_frame<D: Subject>() {
             sent += chunk.len();
         }
         let after = server.rss_kib();
+        eprintln!("endless frame: {sent} bytes sent, VmRSS {before} KiB -> {after} KiB");
         pair.talk::<D>();
         assert!(
             after < before + ENDLESS_GROWTH_KIB,

@@ -21,11 +21,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::abuse::check::Rng;
 use crate::util::{Peer, Server};
-
-#[path = "../protocol/tests/properties/check.rs"]
-mod check;
-use check::Rng;
 
 /// The soak's length in seconds, or `None` when it is not asked for.
 fn soak_seconds() -> Option<u64> {
