@@ -12,6 +12,13 @@ use chat_protocol::Decoder;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use crate::conns::{Conn, ConnId, Conns};
+use crate::status;
+
+/// A batch ends after this many events, or after this many queued
+/// messages, whichever comes first, so that waking the writers never waits
+/// long behind a flood: with 1,000 recipients a batch is about 8 broadcasts.
+const BATCH_EVENTS: usize = 256;
+const BATCH_MESSAGES: usize = 8 * 1024;
 
 /// What a dialect decodes from its clients.
 pub type Request<D> = <<D as Dialect>::Decoder as Decoder>::Item;
@@ -97,7 +104,13 @@ impl<D: Dialect> Dispatcher<D> {
 
     /// Handles events until shutdown or until every sender is gone, cutting
     /// connections whose login time runs out in between.
+    ///
+    /// Events that are already waiting are handled as one batch, and the
+    /// writers with new messages are woken (and the status lines written)
+    /// once at the end of it: under load a writer then finds many messages
+    /// for one `writev`, and when idle every event is its own batch.
     pub fn run(mut self, events: Receiver<Event<D>>) {
+        status::defer();
         loop {
             let event = match self.conns.next_deadline() {
                 Some(deadline) => match events.recv_deadline(deadline) {
@@ -105,6 +118,7 @@ impl<D: Dialect> Dispatcher<D> {
                     Err(RecvTimeoutError::Timeout) => {
                         self.conns.expire_logins(Instant::now());
                         self.report_dropped();
+                        self.conns.flush();
                         continue;
                     }
                     Err(RecvTimeoutError::Disconnected) => break,
@@ -114,10 +128,22 @@ impl<D: Dialect> Dispatcher<D> {
                     Err(_) => break,
                 },
             };
-            if self.handle(event) == Flow::Stop {
+            let mut flow = self.handle(event);
+            let mut handled = 1;
+            while flow == Flow::Continue
+                && handled < BATCH_EVENTS
+                && self.conns.queued() < BATCH_MESSAGES
+            {
+                let Ok(event) = events.try_recv() else { break };
+                flow = self.handle(event);
+                handled += 1;
+            }
+            self.conns.flush();
+            if flow == Flow::Stop {
                 break;
             }
         }
+        self.conns.flush();
     }
 
     /// Applies one event.

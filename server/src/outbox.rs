@@ -6,6 +6,13 @@
 //! bytes, is what limits a chat relay. The queue is bounded in bytes: a message
 //! that would take a non-empty queue past the bound is refused, and the
 //! dispatcher disconnects that client ([`Overflow`]).
+//!
+//! A push does not wake the writer: it says whether the queue was empty (so
+//! the writer may be asleep), and the caller wakes it with [`Outbox::wake`]
+//! once it has queued everything it is about to queue. Waking a sleeping
+//! thread is a system call and a context switch; doing it once per batch of
+//! events rather than once per message is what lets a writer find many
+//! messages to send in one `writev`.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
@@ -70,20 +77,28 @@ pub fn outbox(limit: usize) -> (Outbox, Drain) {
 
 impl Outbox {
     /// Queues `msg`. An empty queue takes any message; otherwise a message
-    /// that would pass the bound is refused. Never blocks.
-    pub fn push(&self, msg: &Bytes) -> Result<(), Overflow> {
+    /// that would pass the bound is refused. Never blocks, and does not wake
+    /// the writer: `Ok(true)` says the queue was empty, so the writer may be
+    /// waiting and needs a [`wake`](Self::wake) before the caller waits for
+    /// anything itself.
+    pub fn push(&self, msg: &Bytes) -> Result<bool, Overflow> {
         let mut state = self.0.state.lock();
         if state.close != Close::Open {
-            return Ok(());
+            return Ok(false);
         }
         if state.pending > 0 && state.pending + msg.len() > self.0.limit {
             return Err(Overflow);
         }
+        let was_empty = state.queue.is_empty();
         state.pending += msg.len();
         state.queue.push_back(msg.clone());
-        drop(state);
+        Ok(was_empty)
+    }
+
+    /// Wakes the writer if it waits for messages (cheap when it does not:
+    /// no system call).
+    pub fn wake(&self) {
         self.0.wake.notify_one();
-        Ok(())
     }
 
     /// The bound, in bytes.
@@ -196,11 +211,11 @@ mod tests {
     #[test]
     fn empty_queue_takes_any_message_then_bound_holds() {
         let (out, drain) = outbox(10);
-        assert_eq!(out.push(&msg("this is longer than ten")), Ok(()));
+        assert_eq!(out.push(&msg("this is longer than ten")), Ok(true));
         assert_eq!(out.push(&msg("x")), Err(Overflow));
         assert_eq!(drain.take_now(), b"this is longer than ten");
-        assert_eq!(out.push(&msg("12345")), Ok(()));
-        assert_eq!(out.push(&msg("67890")), Ok(()));
+        assert_eq!(out.push(&msg("12345")), Ok(true));
+        assert_eq!(out.push(&msg("67890")), Ok(false));
         assert_eq!(out.push(&msg("!")), Err(Overflow));
     }
 
@@ -213,7 +228,7 @@ mod tests {
         // Taken by the writer but not yet written: still counts.
         assert_eq!(out.push(&msg("abc")), Err(Overflow));
         drain.written(8);
-        assert_eq!(out.push(&msg("abc")), Ok(()));
+        assert_eq!(out.push(&msg("abc")), Ok(true));
     }
 
     #[test]
@@ -238,7 +253,7 @@ mod tests {
     }
 
     #[test]
-    fn writer_thread_wakes_for_each_push() {
+    fn writer_thread_wakes_when_woken_after_pushes() {
         let (out, drain) = outbox(1 << 20);
         let writer = std::thread::spawn(move || {
             let mut written = Vec::new();
@@ -246,7 +261,9 @@ mod tests {
             written
         });
         for i in 0..1000 {
-            out.push(&msg(&format!("{i}\n"))).unwrap();
+            if out.push(&msg(&format!("{i}\n"))).unwrap() {
+                out.wake();
+            }
         }
         out.close_when_drained();
         let written = writer.join().unwrap();
