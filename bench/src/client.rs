@@ -17,6 +17,8 @@ pub const CHANNEL: &str = "#bench";
 const STEP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Clients connected and registered before the next batch starts.
 const BATCH: usize = 100;
+/// Earlier clients are drained after this many new ones.
+const DRAIN_EVERY: usize = 500;
 
 /// The wire dialect of a target server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -257,8 +259,12 @@ pub fn open_many(
                 client.wait_for(|line| has_numeric(line, "366"))?;
             }
         }
-        for client in &mut clients[..first] {
-            client.drain()?;
+        // Lobby announces every join to everyone: read those lines now and
+        // then, so they never pile up in the kernel's buffers.
+        if clients.len() % DRAIN_EVERY == 0 || clients.len() == count {
+            for client in &mut clients[..first] {
+                client.drain()?;
+            }
         }
     }
     Ok(clients)

@@ -11,9 +11,9 @@ use crate::stats::memory;
 use crate::Target;
 
 /// Fresh clients timed at each level (the median is reported).
-const FRESH: usize = 5;
+const FRESH: usize = 3;
 /// How long the server gets to settle before memory is read.
-const SETTLE: Duration = Duration::from_millis(500);
+const SETTLE: Duration = Duration::from_millis(300);
 /// How long teardown may take before the next measurement starts anyway.
 const TEARDOWN_LIMIT: Duration = Duration::from_secs(60);
 

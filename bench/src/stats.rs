@@ -11,8 +11,8 @@ use std::time::Duration;
 /// Linux's USER_HZ on every mainstream architecture.
 const TICKS_PER_SEC: f64 = 100.0;
 
-/// Microsecond buckets up to 10 ms, then 100 µs buckets up to 1 s, then one
-/// bucket for anything slower (the exact maximum is kept aside).
+/// Microsecond buckets up to 10 ms, then 100 µs buckets up to 1 s, then
+/// 10 ms buckets up to a minute (the exact maximum is kept aside).
 #[derive(Clone)]
 pub struct Histogram {
     counts: Vec<u64>,
@@ -23,11 +23,13 @@ pub struct Histogram {
 const FINE: u64 = 10_000;
 const COARSE_STEP: u64 = 100;
 const COARSE: u64 = (1_000_000 - FINE) / COARSE_STEP;
+const SLOW_STEP: u64 = 10_000;
+const SLOW: u64 = (60_000_000 - 1_000_000) / SLOW_STEP;
 
 impl Histogram {
     pub fn new() -> Histogram {
         Histogram {
-            counts: vec![0; (FINE + COARSE + 1) as usize],
+            counts: vec![0; (FINE + COARSE + SLOW + 1) as usize],
             max_us: 0,
             total: 0,
         }
@@ -40,8 +42,10 @@ impl Histogram {
     pub fn record_n(&mut self, us: u64, n: u64) {
         let bucket = if us < FINE {
             us
+        } else if us < 1_000_000 {
+            FINE + (us - FINE) / COARSE_STEP
         } else {
-            (FINE + (us - FINE) / COARSE_STEP).min(FINE + COARSE)
+            (FINE + COARSE + (us - 1_000_000) / SLOW_STEP).min(FINE + COARSE + SLOW)
         };
         self.counts[bucket as usize] += n;
         self.max_us = self.max_us.max(us);
@@ -69,8 +73,10 @@ impl Histogram {
                 let bucket = bucket as u64;
                 let us = if bucket < FINE {
                     bucket
-                } else {
+                } else if bucket < FINE + COARSE {
                     FINE + (bucket - FINE) * COARSE_STEP
+                } else {
+                    1_000_000 + (bucket - FINE - COARSE) * SLOW_STEP
                 };
                 return us.min(self.max_us) as f64;
             }
