@@ -95,7 +95,7 @@ cat >"$tmp/inspircd.conf" <<EOF
 <server name="inspircd.bench" description="chat-bench peer" network="Bench">
 <admin name="bench" nick="bench" email="bench@localhost">
 <bind address="127.0.0.1" port="$inspircd_port" type="clients">
-<connect name="bench" allow="127.0.0.1" timeout="60" pingfreq="600"
+<connect name="bench" allow="127.*" timeout="60" pingfreq="600"
          hardsendq="64M" softsendq="8M" recvq="8M"
          threshold="1000000" commandrate="100000000" fakelag="yes"
          localmax="100000" globalmax="100000" maxconnwarn="no" limit="100000"

@@ -68,7 +68,7 @@ impl Client {
     /// Connects and sends the registration (lobby `JOIN`; IRC `NICK`/`USER`)
     /// without waiting for the answer.
     fn start(addr: SocketAddr, proto: Proto, name: String) -> io::Result<Client> {
-        let stream = TcpStream::connect_timeout(&addr, STEP_TIMEOUT)?;
+        let stream = connect_from_many(addr)?;
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(STEP_TIMEOUT))?;
         let mut client = Client {
@@ -227,6 +227,24 @@ impl Client {
         }
         Ok(())
     }
+}
+
+/// Connects to `addr` from the next of many loopback source addresses
+/// (127.1.x.y), as users arrive from many hosts: ngircd accepts only about
+/// ten connections a second from any one address, whatever its
+/// configuration says, which would make thousands of clients from 127.0.0.1
+/// take minutes.
+fn connect_from_many(addr: SocketAddr) -> io::Result<TcpStream> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    if !addr.is_ipv4() {
+        return TcpStream::connect_timeout(&addr, STEP_TIMEOUT);
+    }
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let source = std::net::Ipv4Addr::new(127, 1, ((n / 250) % 250) as u8, (n % 250 + 1) as u8);
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    socket.bind(&SocketAddr::from((source, 0)).into())?;
+    socket.connect_timeout(&addr.into(), STEP_TIMEOUT)?;
+    Ok(socket.into())
 }
 
 /// Opens `count` registered clients (joined to the channel when `join`), in

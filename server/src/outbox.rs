@@ -130,16 +130,18 @@ impl Outbox {
 }
 
 impl Drain {
-    /// Waits for messages and moves all of them into `batch`. `false` when the
-    /// queue is closed and nothing is left to write.
-    pub fn next_batch(&self, batch: &mut Vec<Bytes>) -> bool {
+    /// Waits for messages and takes all of them: the queue and the empty
+    /// `batch` swap places, so taking costs nothing however many are queued.
+    /// `false` when the queue is closed and nothing is left to write.
+    pub fn next_batch(&self, batch: &mut VecDeque<Bytes>) -> bool {
+        debug_assert!(batch.is_empty());
         let mut state = self.0.state.lock();
         loop {
             if state.close == Close::Now {
                 return false;
             }
             if !state.queue.is_empty() {
-                batch.extend(state.queue.drain(..));
+                std::mem::swap(&mut state.queue, batch);
                 return true;
             }
             if state.close == Close::WhenDrained {
@@ -174,19 +176,27 @@ impl Drain {
     /// The writer thread's loop: drain the queue into `out` until the queue is
     /// closed or a write fails.
     pub fn run(self, mut out: impl Write) -> io::Result<()> {
-        let mut batch = Vec::new();
+        let mut batch = VecDeque::new();
         while self.next_batch(&mut batch) {
             let len = batch.iter().map(|m| m.len()).sum();
             write_all_vectored(&mut out, &batch)?;
             batch.clear();
+            // A burst leaves a large buffer behind; an idle connection should
+            // not keep it (thousands of them would).
+            if batch.capacity() > KEEP_CAPACITY {
+                batch = VecDeque::new();
+            }
             self.written(len);
         }
         Ok(())
     }
 }
 
+/// Queue buffers larger than this many messages are freed once written.
+const KEEP_CAPACITY: usize = 64;
+
 /// Writes every message of `batch`, as few system calls as the kernel allows.
-fn write_all_vectored(out: &mut impl Write, batch: &[Bytes]) -> io::Result<()> {
+fn write_all_vectored(out: &mut impl Write, batch: &VecDeque<Bytes>) -> io::Result<()> {
     let mut slices: Vec<IoSlice<'_>> = batch.iter().map(|m| IoSlice::new(m)).collect();
     let mut rest = &mut slices[..];
     while !rest.is_empty() {
@@ -223,7 +233,7 @@ mod tests {
     fn a_message_counts_until_written() {
         let (out, drain) = outbox(10);
         out.push(&msg("12345678")).unwrap();
-        let mut batch = Vec::new();
+        let mut batch = VecDeque::new();
         assert!(drain.next_batch(&mut batch));
         // Taken by the writer but not yet written: still counts.
         assert_eq!(out.push(&msg("abc")), Err(Overflow));
