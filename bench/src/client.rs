@@ -230,10 +230,8 @@ impl Client {
 }
 
 /// Connects to `addr` from the next of many loopback source addresses
-/// (127.1.x.y), as users arrive from many hosts: ngircd accepts only about
-/// ten connections a second from any one address, whatever its
-/// configuration says, which would make thousands of clients from 127.0.0.1
-/// take minutes.
+/// (127.1.x.y), as users arrive from many hosts, so that no per-address
+/// limit of a server is what gets measured.
 fn connect_from_many(addr: SocketAddr) -> io::Result<TcpStream> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     if !addr.is_ipv4() {

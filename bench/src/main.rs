@@ -64,9 +64,17 @@ struct Cli {
     /// Seconds of ping-pong per run
     #[arg(long, default_value_t = 2.0)]
     pair_secs: f64,
-    /// Idle connection levels
+    /// Idle connection levels for lobby targets
     #[arg(long, value_delimiter = ',', default_value = "1000,5000")]
     idle: Vec<usize>,
+    /// Idle connection levels for IRC targets: ngircd accepts only about 11
+    /// new connections a second (from any mix of addresses), so 5,000 would
+    /// take eight minutes
+    #[arg(long, value_delimiter = ',', default_value = "1000")]
+    peer_idle: Vec<usize>,
+    /// Runs of the connections workload for IRC targets
+    #[arg(long, default_value_t = 1)]
+    peer_idle_runs: usize,
     /// Where tables, raw figures and the chart go
     #[arg(long, default_value = "bench-results")]
     out: PathBuf,
@@ -163,8 +171,13 @@ fn messages_for(cli: &Cli, n: usize) -> u64 {
 fn connections(cli: &Cli, targets: &[Target], results: &mut report::Results) -> Result<(), String> {
     for run in 0..cli.runs {
         for target in targets {
+            let levels = match target.proto {
+                Proto::Lobby => &cli.idle,
+                Proto::Irc if run < cli.peer_idle_runs => &cli.peer_idle,
+                Proto::Irc => continue,
+            };
             let outcomes =
-                idle::run(target, &cli.idle).map_err(|e| format!("{}: {e}", target.name))?;
+                idle::run(target, levels).map_err(|e| format!("{}: {e}", target.name))?;
             for o in outcomes {
                 progress(format_args!(
                     "connections {} run {run} {}: {:.1} KiB/conn, {} threads, fresh {:.2} ms",
