@@ -238,8 +238,12 @@ pub fn payload(run: u64, seq: u64, ts: u64) -> String {
 
 /// Finds a benchmark payload in `line`: (run, seq, timestamp).
 pub fn parse_payload(line: &[u8]) -> Option<(u64, u64, u64)> {
-    let at = line.windows(5).position(|w| w == b"BENCH")?;
-    let mut fields = line[at + 5..].split(|&b| b == b' ');
+    // The payload ends every relayed line, so only its last bytes are
+    // searched: IRC lines carry a long prefix, and the generator must not
+    // spend more per line on one server than on another.
+    let tail = &line[line.len().saturating_sub(PAYLOAD)..];
+    let at = tail.windows(5).position(|w| w == b"BENCH")?;
+    let mut fields = tail[at + 5..].split(|&b| b == b' ');
     let mut number = || -> Option<u64> {
         let f = fields.next()?;
         if f.is_empty() || !f.iter().all(u8::is_ascii_digit) {
