@@ -467,3 +467,35 @@ fn the_client_exits_0_on_ctrl_c_and_the_user_is_announced_as_left() {
     watcher.expect("CcUser left\n");
     quit(watcher, "CcWatcher");
 }
+
+#[test]
+fn the_login_timeout_holds_while_the_server_is_never_idle() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let Some(server) = Server::own(&["lobby", "0", "--login-timeout", "1"]) else { return };
+    let mut busy = join(&server, "Busy");
+    let mut idle = server.connect();
+    // Busy pipelines requests so that the dispatcher always has an event
+    // waiting, and drains the answers so that it is never cut off itself.
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut answers = busy.stream.try_clone().expect("clone");
+    let draining = thread::spawn(move || {
+        let mut sink = [0u8; 64 * 1024];
+        while matches!(answers.read(&mut sink), Ok(n) if n > 0) {}
+    });
+    let flooding = {
+        let stop = stop.clone();
+        thread::spawn(move || {
+            let burst = "LIST\n".repeat(200);
+            while !stop.load(Ordering::Relaxed) {
+                busy.send(&burst);
+            }
+            busy
+        })
+    };
+    idle.expect_closed();
+    stop.store(true, Ordering::Relaxed);
+    let busy = flooding.join().expect("flooding thread");
+    busy.reset();
+    draining.join().expect("draining thread");
+}

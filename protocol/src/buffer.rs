@@ -2,7 +2,11 @@
 
 use crate::{Decoded, Decoder};
 
-/// The least free space [`FrameBuffer::space`] hands out for one read.
+/// The free space [`FrameBuffer::space`] hands out for one read grows with
+/// the buffer from `FIRST_CHUNK` to `READ_CHUNK`: most connections are idle
+/// and send short lines, and every resident kilobyte counts thousands of
+/// times over, while a busy stream soon reads in large chunks.
+const FIRST_CHUNK: usize = 1024;
 const READ_CHUNK: usize = 16 * 1024;
 
 /// Bytes received but not yet decoded, and the decoder that eats them.
@@ -32,21 +36,22 @@ impl<D: Decoder> FrameBuffer<D> {
         }
     }
 
-    /// Free space to read into; at least a few kilobytes. Follow a read with
-    /// [`filled`](Self::filled).
+    /// Free space to read into: a kilobyte at first, growing with use to
+    /// 16 KiB. Follow a read with [`filled`](Self::filled).
     pub fn space(&mut self) -> &mut [u8] {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
         }
-        if self.buf.len() - self.end < READ_CHUNK {
+        let chunk = self.buf.len().clamp(FIRST_CHUNK, READ_CHUNK);
+        if self.buf.len() - self.end < chunk {
             if self.start > 0 {
                 self.buf.copy_within(self.start..self.end, 0);
                 self.end -= self.start;
                 self.start = 0;
             }
-            if self.buf.len() - self.end < READ_CHUNK {
-                let want = (self.end + READ_CHUNK).max(self.buf.len() * 2);
+            if self.buf.len() - self.end < chunk {
+                let want = (self.end + chunk).max(self.buf.len() * 2);
                 self.buf.resize(want, 0);
             }
         }
@@ -150,6 +155,20 @@ mod tests {
             ]
         );
         assert!(frames.pending().is_empty());
+    }
+
+    #[test]
+    fn space_starts_small_and_grows_with_use() {
+        let mut frames = FrameBuffer::new(LineDecoder::new(100_000));
+        assert_eq!(frames.space().len(), FIRST_CHUNK);
+        let mut sizes = Vec::new();
+        for _ in 0..8 {
+            let n = frames.space().len();
+            sizes.push(n);
+            frames.filled(n);
+        }
+        assert!(sizes.windows(2).all(|w| w[1] >= w[0]));
+        assert!(frames.space().len() >= READ_CHUNK);
     }
 
     #[test]

@@ -6,6 +6,10 @@
 //! lines with [`Conns::status`]. Sending never blocks: a client whose queue
 //! would overflow is cut off on the spot and reported back to the dialect as
 //! disconnected once the current handler returns.
+//!
+//! Sending does not wake writer threads either: the dispatcher calls
+//! [`Conns::flush`] after a batch of events, which wakes each writer that
+//! has new messages once and writes out the batch's status lines.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -14,7 +18,7 @@ use std::os::fd::AsRawFd;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use crate::outbox::{outbox, Bytes, Drain, Outbox};
+use crate::outbox::{outbox, Bytes, Drain, Outbox, Overflow};
 use crate::status;
 
 /// Names one connection for its whole life. Unlike the socket's file
@@ -93,6 +97,11 @@ pub struct Conns {
     /// File descriptors of connections removed during the current event, so
     /// that status lines about their departure still name them.
     departed: HashMap<ConnId, i32>,
+    /// Connections whose queue went from empty to not empty since the last
+    /// [`flush`](Self::flush): their writers may be asleep.
+    to_wake: Vec<ConnId>,
+    /// Messages queued since the last flush.
+    queued: usize,
 }
 
 impl Conns {
@@ -105,6 +114,8 @@ impl Conns {
             login_timeout,
             closing: VecDeque::new(),
             departed: HashMap::new(),
+            to_wake: Vec::new(),
+            queued: 0,
         }
     }
 
@@ -159,14 +170,41 @@ impl Conns {
         let Some(conn) = self.map.get(&id) else {
             return;
         };
-        if conn.outbox.push(msg).is_err() {
-            let limit = conn.outbox.limit();
-            self.status(
-                id,
-                format_args!("send queue exceeded ({limit} bytes), disconnecting"),
-            );
-            self.drop_conn(id);
+        match conn.outbox.push(msg) {
+            Ok(was_empty) => {
+                self.queued += 1;
+                if was_empty {
+                    self.to_wake.push(id);
+                }
+            }
+            Err(Overflow) => {
+                let limit = conn.outbox.limit();
+                self.status(
+                    id,
+                    format_args!("send queue exceeded ({limit} bytes), disconnecting"),
+                );
+                self.drop_conn(id);
+            }
         }
+    }
+
+    /// Messages queued since the last [`flush`](Self::flush).
+    pub(crate) fn queued(&self) -> usize {
+        self.queued
+    }
+
+    /// Wakes every writer that was given messages since the last flush, and
+    /// writes out the status lines printed meanwhile. The dispatcher calls
+    /// this before it waits for the next event.
+    pub(crate) fn flush(&mut self) {
+        for id in self.to_wake.drain(..) {
+            // A connection closed meanwhile was woken by its closing.
+            if let Some(conn) = self.map.get(&id) {
+                conn.outbox.wake();
+            }
+        }
+        self.queued = 0;
+        status::flush();
     }
 
     /// Queues `msg` for `id`; for replies to one client.

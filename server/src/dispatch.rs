@@ -12,6 +12,15 @@ use chat_protocol::Decoder;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use crate::conns::{Conn, ConnId, Conns};
+use crate::status;
+
+/// A batch ends after this many events, or after this many queued
+/// messages, whichever comes first, so that waking the writers never waits
+/// long behind a flood (64 Ki pushes take a few milliseconds): with 1,000
+/// recipients a batch is about 64 broadcasts, and each writer's wake-up then
+/// carries 64 messages.
+const BATCH_EVENTS: usize = 1024;
+const BATCH_MESSAGES: usize = 64 * 1024;
 
 /// What a dialect decodes from its clients.
 pub type Request<D> = <<D as Dialect>::Decoder as Decoder>::Item;
@@ -97,14 +106,29 @@ impl<D: Dialect> Dispatcher<D> {
 
     /// Handles events until shutdown or until every sender is gone, cutting
     /// connections whose login time runs out in between.
+    ///
+    /// Events that are already waiting are handled as one batch, and the
+    /// writers with new messages are woken (and the status lines written)
+    /// once at the end of it: under load a writer then finds many messages
+    /// for one `writev`, and when idle every event is its own batch.
     pub fn run(mut self, events: Receiver<Event<D>>) {
+        status::defer();
         loop {
             let event = match self.conns.next_deadline() {
+                // A dispatcher that is never idle must still cut connections
+                // whose time is up, not only when it would wait for them.
+                Some(deadline) if deadline <= Instant::now() => {
+                    self.conns.expire(Instant::now());
+                    self.report_dropped();
+                    self.conns.flush();
+                    continue;
+                }
                 Some(deadline) => match events.recv_deadline(deadline) {
                     Ok(event) => event,
                     Err(RecvTimeoutError::Timeout) => {
                         self.conns.expire(Instant::now());
                         self.report_dropped();
+                        self.conns.flush();
                         continue;
                     }
                     Err(RecvTimeoutError::Disconnected) => break,
@@ -114,10 +138,22 @@ impl<D: Dialect> Dispatcher<D> {
                     Err(_) => break,
                 },
             };
-            if self.handle(event) == Flow::Stop {
+            let mut flow = self.handle(event);
+            let mut handled = 1;
+            while flow == Flow::Continue
+                && handled < BATCH_EVENTS
+                && self.conns.queued() < BATCH_MESSAGES
+            {
+                let Ok(event) = events.try_recv() else { break };
+                flow = self.handle(event);
+                handled += 1;
+            }
+            self.conns.flush();
+            if flow == Flow::Stop {
                 break;
             }
         }
+        self.conns.flush();
     }
 
     /// Applies one event.

@@ -6,6 +6,13 @@
 //! bytes, is what limits a chat relay. The queue is bounded in bytes: a message
 //! that would take a non-empty queue past the bound is refused, and the
 //! dispatcher disconnects that client ([`Overflow`]).
+//!
+//! A push does not wake the writer: it says whether the queue was empty (so
+//! the writer may be asleep), and the caller wakes it with [`Outbox::wake`]
+//! once it has queued everything it is about to queue. Waking a sleeping
+//! thread is a system call and a context switch; doing it once per batch of
+//! events rather than once per message is what lets a writer find many
+//! messages to send in one `writev`.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
@@ -70,20 +77,28 @@ pub fn outbox(limit: usize) -> (Outbox, Drain) {
 
 impl Outbox {
     /// Queues `msg`. An empty queue takes any message; otherwise a message
-    /// that would pass the bound is refused. Never blocks.
-    pub fn push(&self, msg: &Bytes) -> Result<(), Overflow> {
+    /// that would pass the bound is refused. Never blocks, and does not wake
+    /// the writer: `Ok(true)` says the queue was empty, so the writer may be
+    /// waiting and needs a [`wake`](Self::wake) before the caller waits for
+    /// anything itself.
+    pub fn push(&self, msg: &Bytes) -> Result<bool, Overflow> {
         let mut state = self.0.state.lock();
         if state.close != Close::Open {
-            return Ok(());
+            return Ok(false);
         }
         if state.pending > 0 && state.pending + msg.len() > self.0.limit {
             return Err(Overflow);
         }
+        let was_empty = state.queue.is_empty();
         state.pending += msg.len();
         state.queue.push_back(msg.clone());
-        drop(state);
+        Ok(was_empty)
+    }
+
+    /// Wakes the writer if it waits for messages (cheap when it does not:
+    /// no system call).
+    pub fn wake(&self) {
         self.0.wake.notify_one();
-        Ok(())
     }
 
     /// The bound, in bytes.
@@ -120,16 +135,18 @@ impl Outbox {
 }
 
 impl Drain {
-    /// Waits for messages and moves all of them into `batch`. `false` when the
-    /// queue is closed and nothing is left to write.
-    pub fn next_batch(&self, batch: &mut Vec<Bytes>) -> bool {
+    /// Waits for messages and takes all of them: the queue and the empty
+    /// `batch` swap places, so taking costs nothing however many are queued.
+    /// `false` when the queue is closed and nothing is left to write.
+    pub fn next_batch(&self, batch: &mut VecDeque<Bytes>) -> bool {
+        debug_assert!(batch.is_empty());
         let mut state = self.0.state.lock();
         loop {
             if state.close == Close::Now {
                 return false;
             }
             if !state.queue.is_empty() {
-                batch.extend(state.queue.drain(..));
+                std::mem::swap(&mut state.queue, batch);
                 return true;
             }
             if state.close == Close::WhenDrained {
@@ -164,19 +181,27 @@ impl Drain {
     /// The writer thread's loop: drain the queue into `out` until the queue is
     /// closed or a write fails.
     pub fn run(self, mut out: impl Write) -> io::Result<()> {
-        let mut batch = Vec::new();
+        let mut batch = VecDeque::new();
         while self.next_batch(&mut batch) {
             let len = batch.iter().map(|m| m.len()).sum();
             write_all_vectored(&mut out, &batch)?;
             batch.clear();
+            // A burst leaves a large buffer behind; an idle connection should
+            // not keep it (thousands of them would).
+            if batch.capacity() > KEEP_CAPACITY {
+                batch = VecDeque::new();
+            }
             self.written(len);
         }
         Ok(())
     }
 }
 
+/// Queue buffers larger than this many messages are freed once written.
+const KEEP_CAPACITY: usize = 64;
+
 /// Writes every message of `batch`, as few system calls as the kernel allows.
-fn write_all_vectored(out: &mut impl Write, batch: &[Bytes]) -> io::Result<()> {
+fn write_all_vectored(out: &mut impl Write, batch: &VecDeque<Bytes>) -> io::Result<()> {
     let mut slices: Vec<IoSlice<'_>> = batch.iter().map(|m| IoSlice::new(m)).collect();
     let mut rest = &mut slices[..];
     while !rest.is_empty() {
@@ -201,11 +226,11 @@ mod tests {
     #[test]
     fn empty_queue_takes_any_message_then_bound_holds() {
         let (out, drain) = outbox(10);
-        assert_eq!(out.push(&msg("this is longer than ten")), Ok(()));
+        assert_eq!(out.push(&msg("this is longer than ten")), Ok(true));
         assert_eq!(out.push(&msg("x")), Err(Overflow));
         assert_eq!(drain.take_now(), b"this is longer than ten");
-        assert_eq!(out.push(&msg("12345")), Ok(()));
-        assert_eq!(out.push(&msg("67890")), Ok(()));
+        assert_eq!(out.push(&msg("12345")), Ok(true));
+        assert_eq!(out.push(&msg("67890")), Ok(false));
         assert_eq!(out.push(&msg("!")), Err(Overflow));
     }
 
@@ -213,12 +238,12 @@ mod tests {
     fn a_message_counts_until_written() {
         let (out, drain) = outbox(10);
         out.push(&msg("12345678")).unwrap();
-        let mut batch = Vec::new();
+        let mut batch = VecDeque::new();
         assert!(drain.next_batch(&mut batch));
         // Taken by the writer but not yet written: still counts.
         assert_eq!(out.push(&msg("abc")), Err(Overflow));
         drain.written(8);
-        assert_eq!(out.push(&msg("abc")), Ok(()));
+        assert_eq!(out.push(&msg("abc")), Ok(true));
     }
 
     #[test]
@@ -243,7 +268,7 @@ mod tests {
     }
 
     #[test]
-    fn writer_thread_wakes_for_each_push() {
+    fn writer_thread_wakes_when_woken_after_pushes() {
         let (out, drain) = outbox(1 << 20);
         let writer = std::thread::spawn(move || {
             let mut written = Vec::new();
@@ -251,7 +276,9 @@ mod tests {
             written
         });
         for i in 0..1000 {
-            out.push(&msg(&format!("{i}\n"))).unwrap();
+            if out.push(&msg(&format!("{i}\n"))).unwrap() {
+                out.wake();
+            }
         }
         out.close_when_drained();
         let written = writer.join().unwrap();
