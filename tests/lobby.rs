@@ -472,7 +472,9 @@ fn the_client_exits_0_on_ctrl_c_and_the_user_is_announced_as_left() {
 fn the_login_timeout_holds_while_the_server_is_never_idle() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
-    let Some(server) = Server::own(&["lobby", "0", "--login-timeout", "1"]) else { return };
+    let Some(server) = Server::own(&["lobby", "0", "--login-timeout", "1"]) else {
+        return;
+    };
     let mut busy = join(&server, "Busy");
     let mut idle = server.connect();
     // Busy pipelines requests so that the dispatcher always has an event
@@ -496,6 +498,7 @@ fn the_login_timeout_holds_while_the_server_is_never_idle() {
     idle.expect_closed();
     stop.store(true, Ordering::Relaxed);
     let busy = flooding.join().expect("flooding thread");
-    busy.reset();
+    // Wakes the draining thread, which reads through a clone of the socket.
+    let _ = busy.stream.shutdown(std::net::Shutdown::Both);
     draining.join().expect("draining thread");
 }
