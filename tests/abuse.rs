@@ -38,7 +38,7 @@ use chat_protocol::room::{Kind, Message as RoomMessage, MessageDecoder};
 use chat_protocol::{Decoded, Decoder};
 
 /// What the scenarios need to know about one dialect.
-trait Subject {
+pub(crate) trait Subject {
     /// Whether the answer to a message goes back to its sender rather than
     /// to its recipient: bridge relays nothing, it answers requests.
     const ANSWERED_TO_SENDER: bool = false;
@@ -86,7 +86,7 @@ trait Subject {
 }
 
 /// A frame that grows without end, and what the server does about it.
-struct Endless {
+pub(crate) struct Endless {
     head: Vec<u8>,
     fill: u8,
     /// The server's answer once the frame passes the limit.
@@ -97,7 +97,7 @@ struct Endless {
 }
 
 /// Checks what the server sent a peer.
-type Expect = Box<dyn FnOnce(&mut Peer)>;
+pub(crate) type Expect = Box<dyn FnOnce(&mut Peer)>;
 
 /// Expects exactly `bytes`.
 fn exact(bytes: Vec<u8>) -> Expect {
@@ -526,7 +526,7 @@ abuse_tests!(room, super::Room);
 abuse_tests!(bridge, super::Bridge);
 
 /// lobby: text lines.
-struct Lobby;
+pub(crate) struct Lobby;
 
 impl Subject for Lobby {
     fn args(_dir: &TempDir) -> Vec<String> {
@@ -598,12 +598,12 @@ impl Subject for Lobby {
 }
 
 /// direct: binary type-length-value frames.
-struct Direct;
+pub(crate) struct Direct;
 
 const OK: &[u8] = b"\x82\x00\x00\x00\x01\x00";
 const MALFORMED: &[u8] = b"\x82\x00\x00\x00\x01\x02";
 
-fn tlv(kind: u8, body: &[u8]) -> Vec<u8> {
+pub(crate) fn tlv(kind: u8, body: &[u8]) -> Vec<u8> {
     let mut out = vec![kind];
     out.extend((body.len() as u32).to_be_bytes());
     out.extend(body);
@@ -696,20 +696,21 @@ impl Subject for Direct {
 }
 
 /// channels: fixed 200-byte records.
-struct Channels;
+pub(crate) struct Channels;
 
-const JOIN_USAGE: &str = "/join command must be followed by the name of a channel to join.";
+pub(crate) const JOIN_USAGE: &str =
+    "/join command must be followed by the name of a channel to join.";
 const NOT_IN_CHANNEL: &str =
     "Not currently in any channel. Must join a channel before sending messages.";
 
-fn records(text: &str) -> Vec<u8> {
+pub(crate) fn records(text: &str) -> Vec<u8> {
     let mut out = Vec::new();
     chat_protocol::channels::encode(text, &mut out);
     out
 }
 
 /// The next record's text, without its padding.
-fn record(peer: &mut Peer) -> String {
+pub(crate) fn record(peer: &mut Peer) -> String {
     let record = peer.read_exact(200);
     String::from_utf8_lossy(&record)
         .trim_end_matches(' ')
@@ -796,11 +797,11 @@ impl Subject for Channels {
 /// room: header blocks and payloads; every text reaches every joined user,
 /// its sender included, so a text is addressed by starting it with
 /// `@<recipient> `, and a reader skips texts addressed to others.
-struct Room;
+pub(crate) struct Room;
 
 /// Reads one whole room message from `peer` and checks that it is the strict
 /// encoding of what it decodes to.
-fn room_message(peer: &mut Peer) -> RoomMessage {
+pub(crate) fn room_message(peer: &mut Peer) -> RoomMessage {
     let mut raw = Vec::new();
     let mut length = 0;
     loop {
@@ -967,7 +968,7 @@ impl Subject for Room {
 /// and makes requests whose answers are exact: its "message" is a REGISTER
 /// of a fresh clientID made of its name and the text (both letters and
 /// digits), and the message arrived when the REGACK names that id.
-struct Bridge;
+pub(crate) struct Bridge;
 
 /// The port every well-behaved contact registers.
 const BRIDGE_PORT: &str = "5000";
