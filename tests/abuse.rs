@@ -20,7 +20,24 @@
 //! - `--login-timeout`: idle and half-registered connections are closed.
 //!
 //! Each dialect describes itself once (a [`Subject`]); the scenarios are
-//! written once for all.
+//! written once for all, for lobby, direct, channels, room and bridge. Two
+//! dialects bend the words "message" and "user" without bending a scenario:
+//!
+//! - room relays every text to every joined user, its sender included, with
+//!   a TIMESTAMP: a text is addressed by starting it `@<recipient> `, a
+//!   reader skips texts addressed to others, and the server's clock is
+//!   compared by shape ([`like`]). A non-reading client floods with reports
+//!   (a text would flood everyone).
+//! - bridge relays nothing and answers each request on its connection:
+//!   Alice and Bob keep a connection each and their "messages" are
+//!   REGISTERs whose exact REGACKs come back to them
+//!   ([`Subject::ANSWERED_TO_SENDER`]); no message lost means every such
+//!   request answered exactly. An endless block is closed with nothing
+//!   sent, as the contract says of anything else.
+//!
+//! A connection the server cuts (send queue, login timeout, closed but not
+//! reading) ends with a reset, so that a flooder's writes fail at once;
+//! `a_client_that_does_not_read_is_cut_off` checks it.
 
 use crate::util::{like, Peer, Server, TempDir, TIME, TIMEOUT};
 use std::io::{Read, Write};

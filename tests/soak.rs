@@ -1,23 +1,33 @@
 //! The state-consistency soak: many clients join, leave, message and get
-//! killed at random, and throughout the server's own view (LIST) must equal
-//! the users really connected and registered, and every message sent to a
-//! live recipient must arrive exactly once, in the order its sender sent it.
+//! killed at random, and throughout the server's own view (its list, or
+//! what stands for one) must equal the users really connected and
+//! registered, and every message sent to a live recipient must arrive
+//! exactly once, in the order its sender sent it. One test per dialect:
+//! `soak_lobby`, `soak_direct`, `soak_room`, `soak_channels`, `soak_bridge`.
 //!
-//! Not part of the normal run: it returns at once unless `CHAT_SOAK` is set.
-//! One command (the seconds default to 120):
+//! Not part of the normal run: each returns at once unless `CHAT_SOAK` is
+//! set. One command (the seconds, per dialect, default to 120):
 //!
 //! ```text
 //! CHAT_SOAK=120 cargo test --workspace -- soak --nocapture
 //! ```
 //!
-//! It runs in rounds. In each, some users join, some quit, some are killed
-//! (RST) and each live user sends a few MESGs to random live users. Then
-//! the round is synchronised on replies, never on sleeps: each user sends a
-//! MESG to itself and reads until it comes back (so the server has handled
-//! all its MESGs, and every relay is queued), then does so again (so every
-//! relay queued for it has been read). What each user read must be exactly
-//! what was sent to it, in each sender's order; a LIST must be the model's users in join
-//! order. Only lobby is soaked so far.
+//! Rounds are synchronised on replies, never on sleeps: a user sends a
+//! request whose answer comes to it alone (a message to itself; in channels
+//! a bare `/join`, whose usage error does) and reads until it is back (so
+//! the server has handled everything it sent, and every relay is queued),
+//! then does so again (so every relay queued for it has been read).
+//!
+//! - lobby: LIST, once every departure's `left` is read, is the model's
+//!   users in join order.
+//! - direct and room (written once, over the abuse suite's [`Subject`]): a
+//!   kill shows in no reply, so the list (LIST; REPORT) is asked for until
+//!   the killed are gone; every answer must list every live user, in order,
+//!   and nobody but live or just-killed users.
+//! - channels: `/list` lists channels, so membership is checked through
+//!   relays and announcements (see [`soak_channels`]).
+//! - bridge: no connections to list; the registry file, `/info` and every
+//!   BRIDGEACK are checked against a model (see [`soak_bridge`]).
 
 use std::time::{Duration, Instant};
 
