@@ -20,9 +20,26 @@
 //! - `--login-timeout`: idle and half-registered connections are closed.
 //!
 //! Each dialect describes itself once (a [`Subject`]); the scenarios are
-//! written once for all.
+//! written once for all, for lobby, direct, channels, room and bridge. Two
+//! dialects bend the words "message" and "user" without bending a scenario:
+//!
+//! - room relays every text to every joined user, its sender included, with
+//!   a TIMESTAMP: a text is addressed by starting it `@<recipient> `, a
+//!   reader skips texts addressed to others, and the server's clock is
+//!   compared by shape ([`like`]). A non-reading client floods with reports
+//!   (a text would flood everyone).
+//! - bridge relays nothing and answers each request on its connection:
+//!   Alice and Bob keep a connection each and their "messages" are
+//!   REGISTERs whose exact REGACKs come back to them
+//!   ([`Subject::ANSWERED_TO_SENDER`]); no message lost means every such
+//!   request answered exactly. An endless block is closed with nothing
+//!   sent, as the contract says of anything else.
+//!
+//! A connection the server cuts (send queue, login timeout, closed but not
+//! reading) ends with a reset, so that a flooder's writes fail at once;
+//! `a_client_that_does_not_read_is_cut_off` checks it.
 
-use crate::util::{Peer, Server, TIMEOUT};
+use crate::util::{like, Peer, Server, TempDir, TIME, TIMEOUT};
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 
@@ -31,10 +48,20 @@ use std::net::{Shutdown, TcpStream};
 pub(crate) mod check;
 use check::Rng;
 
+use chat_protocol::bridge::{
+    Contact, Message as BridgeMessage, MessageDecoder as BridgeDecoder, REGISTERED,
+};
+use chat_protocol::room::{Kind, Message as RoomMessage, MessageDecoder};
+use chat_protocol::{Decoded, Decoder};
+
 /// What the scenarios need to know about one dialect.
-trait Subject {
-    /// The server's arguments with port 0, before `extra`.
-    fn args() -> Vec<String>;
+pub(crate) trait Subject {
+    /// Whether the answer to a message goes back to its sender rather than
+    /// to its recipient: bridge relays nothing, it answers requests.
+    const ANSWERED_TO_SENDER: bool = false;
+    /// The server's arguments with port 0, before `extra`; the dialect's
+    /// files (downloads, registry) go in `dir`.
+    fn args(dir: &TempDir) -> Vec<String>;
     /// Connects and registers `name`, returning once the server confirms.
     fn join(server: &Server, name: &str) -> Peer;
     /// Whatever Alice and Bob must do, once registered, to reach each
@@ -42,27 +69,32 @@ trait Subject {
     fn meet(_alice: &mut Peer, _bob: &mut Peer) {}
     /// Sends `text` from the registered user `from` to the registered `to`.
     fn message(peer: &mut Peer, from: &str, to: &str, text: &str);
-    /// The next message this user receives, as (sender, text), skipping
-    /// join and leave announcements.
-    fn next_message(peer: &mut Peer) -> (String, String);
+    /// The next message for the user `me`, as (sender, text), skipping
+    /// join and leave announcements (and, in room, where every text reaches
+    /// everyone, texts addressed to others).
+    fn next_message(peer: &mut Peer, me: &str) -> (String, String);
     /// What a fresh connection sends to register as `name` and use the
     /// service, and what checks the server's answer, with `present` the
     /// users already registered (in order).
     fn session(name: &str, present: &[&str]) -> (Vec<u8>, Expect);
     /// What the user `name` of [`session`](Self::session) sends to leave,
-    /// and the answer, after which the server closes; `None` where the
-    /// dialect has no such request (the client then closes its sending
-    /// half, and the server closes).
-    fn quit(name: &str) -> Option<(Vec<u8>, Vec<u8>)>;
+    /// and what checks the answer, after which the server closes; `None`
+    /// where the dialect has no such request (the client then closes its
+    /// sending half, and the server closes).
+    fn quit(name: &str) -> Option<(Vec<u8>, Expect)>;
     /// Proves that the registered user `name` is still served: a request
     /// and its answer, whatever announcements came before it.
     fn served(peer: &mut Peer, name: &str) {
         Self::message(peer, name, name, "served");
-        assert_eq!(Self::next_message(peer), (name.into(), "served".into()));
+        assert_eq!(
+            Self::next_message(peer, name),
+            (name.into(), "served".into())
+        );
     }
-    /// A request from the registered user `name` whose answer, to `name`
-    /// alone, carries `len` bytes of text; and that answer.
-    fn echo(name: &str, len: usize) -> (Vec<u8>, Vec<u8>);
+    /// A request from the registered user `name` whose answer goes to
+    /// `name` alone and carries about `len` bytes of text (where the
+    /// dialect lets a request choose), and at most how long that answer is.
+    fn echo(name: &str, len: usize) -> (Vec<u8>, usize);
     /// The start of a frame that never ends; `None` where frames have a
     /// fixed size.
     fn endless() -> Option<Endless>;
@@ -71,7 +103,7 @@ trait Subject {
 }
 
 /// A frame that grows without end, and what the server does about it.
-struct Endless {
+pub(crate) struct Endless {
     head: Vec<u8>,
     fill: u8,
     /// The server's answer once the frame passes the limit.
@@ -82,7 +114,7 @@ struct Endless {
 }
 
 /// Checks what the server sent a peer.
-type Expect = Box<dyn FnOnce(&mut Peer)>;
+pub(crate) type Expect = Box<dyn FnOnce(&mut Peer)>;
 
 /// Expects exactly `bytes`.
 fn exact(bytes: Vec<u8>) -> Expect {
@@ -93,10 +125,8 @@ fn exact(bytes: Vec<u8>) -> Expect {
 /// it and checks every answer and the close.
 fn whole_session<D: Subject>(mut peer: Peer, name: &str, present: &[&str], one_byte: bool) {
     let (mut send, expect) = D::session(name, present);
-    let quit = D::quit(name);
-    if let Some((bye, _)) = &quit {
-        send.extend(bye);
-    }
+    let (bye, answer) = D::quit(name).unzip();
+    send.extend(bye.iter().flatten());
     if one_byte {
         for byte in send {
             peer.send([byte]);
@@ -104,12 +134,12 @@ fn whole_session<D: Subject>(mut peer: Peer, name: &str, present: &[&str], one_b
     } else {
         peer.send(send);
     }
-    if quit.is_none() {
+    if answer.is_none() {
         peer.finish();
     }
     expect(&mut peer);
-    if let Some((_, answer)) = quit {
-        peer.expect(answer);
+    if let Some(answer) = answer {
+        answer(&mut peer);
     }
     peer.expect_closed();
 }
@@ -118,7 +148,9 @@ fn whole_session<D: Subject>(mut peer: Peer, name: &str, present: &[&str], one_b
 struct Pair {
     alice: Peer,
     bob: Peer,
-    sent: usize,
+    /// Every message sent, as (from, to, text), not yet checked.
+    sent: Vec<(&'static str, &'static str, String)>,
+    talks: usize,
     /// Abusers' connections kept open to the end of the scenario.
     held: Vec<Peer>,
 }
@@ -134,28 +166,42 @@ impl Pair {
         Pair {
             alice,
             bob,
-            sent: 0,
+            sent: Vec::new(),
+            talks: 0,
             held: Vec::new(),
+        }
+    }
+
+    fn peer(&mut self, who: &str) -> &mut Peer {
+        if who == ALICE {
+            &mut self.alice
+        } else {
+            &mut self.bob
         }
     }
 
     /// One message each way.
     fn talk<D: Subject>(&mut self) {
-        let n = self.sent;
-        D::message(&mut self.alice, ALICE, BOB, &format!("a{n}"));
-        D::message(&mut self.bob, BOB, ALICE, &format!("b{n}"));
-        self.sent += 1;
+        let n = self.talks;
+        self.talks += 1;
+        for (from, to, text) in [(ALICE, BOB, format!("a{n}")), (BOB, ALICE, format!("b{n}"))] {
+            D::message(self.peer(from), from, to, &text);
+            self.sent.push((from, to, text));
+        }
     }
 
     /// Every message arrived once and in order, and nothing else did: the
     /// last one is a fresh one, sent now, that must come right after.
     fn check<D: Subject>(&mut self) {
         self.talk::<D>();
-        for i in 0..self.sent {
-            let got = D::next_message(&mut self.bob);
-            assert_eq!(got, (ALICE.into(), format!("a{i}")), "Bob's message {i}");
-            let got = D::next_message(&mut self.alice);
-            assert_eq!(got, (BOB.into(), format!("b{i}")), "Alice's message {i}");
+        for (from, to, text) in std::mem::take(&mut self.sent) {
+            let reader = if D::ANSWERED_TO_SENDER { from } else { to };
+            let got = D::next_message(self.peer(reader), reader);
+            assert_eq!(
+                got,
+                (from.into(), text.clone()),
+                "{reader}'s message {text}"
+            );
         }
     }
 }
@@ -163,7 +209,8 @@ impl Pair {
 /// Runs `abuse` on a server of its own (started with `extra` options)
 /// between Alice and Bob, then checks what every scenario promises.
 fn scenario<D: Subject>(extra: &[&str], abuse: impl FnOnce(&Server, &mut Pair)) {
-    let mut args = D::args();
+    let dir = TempDir::new("abuse");
+    let mut args = D::args(&dir);
     args.extend(extra.iter().map(|s| s.to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let Some(server) = Server::own(&args) else {
@@ -377,7 +424,7 @@ const FLOOD: usize = 8 << 20;
 /// requests whose answers are about 4 KB each.
 fn echoes<D: Subject>(name: &str, bytes: usize) -> Vec<u8> {
     let (request, answer) = D::echo(name, 4000);
-    request.repeat(bytes / answer.len() + 1)
+    request.repeat(bytes / answer + 1)
 }
 
 fn non_reading_client<D: Subject>() {
@@ -387,8 +434,17 @@ fn non_reading_client<D: Subject>() {
         sink.stream
             .set_write_timeout(Some(TIMEOUT))
             .expect("write timeout");
-        // The server may cut the client before it has sent everything.
-        let _ = sink.stream.write_all(&echoes::<D>("AbSink", FLOOD));
+        // The server may cut the client before it has sent everything, and
+        // then the client must learn of it at once (a reset), not hang on a
+        // window that never opens until its write times out.
+        let written = sink.stream.write_all(&echoes::<D>("AbSink", FLOOD));
+        if let Err(e) = written {
+            use std::io::ErrorKind::{BrokenPipe, ConnectionReset};
+            assert!(
+                matches!(e.kind(), BrokenPipe | ConnectionReset),
+                "the flooder was not told of its cut: {e}"
+            );
+        }
         server.expect_status("for the overflow", |l| {
             l.ends_with(&format!(
                 ": send queue exceeded ({SENDQ} bytes), disconnecting"
@@ -483,12 +539,14 @@ macro_rules! abuse_tests {
 abuse_tests!(lobby, super::Lobby);
 abuse_tests!(direct, super::Direct);
 abuse_tests!(channels, super::Channels);
+abuse_tests!(room, super::Room);
+abuse_tests!(bridge, super::Bridge);
 
 /// lobby: text lines.
-struct Lobby;
+pub(crate) struct Lobby;
 
 impl Subject for Lobby {
-    fn args() -> Vec<String> {
+    fn args(_dir: &TempDir) -> Vec<String> {
         vec!["lobby".into(), "0".into()]
     }
 
@@ -503,7 +561,7 @@ impl Subject for Lobby {
         peer.send(format!("MESG {to} {text}\n"));
     }
 
-    fn next_message(peer: &mut Peer) -> (String, String) {
+    fn next_message(peer: &mut Peer, _me: &str) -> (String, String) {
         loop {
             let line = peer.read_line();
             if let Some((from, text)) = line.split_once(": ") {
@@ -526,18 +584,15 @@ impl Subject for Lobby {
         (send.into_bytes(), exact(want.into_bytes()))
     }
 
-    fn quit(name: &str) -> Option<(Vec<u8>, Vec<u8>)> {
+    fn quit(name: &str) -> Option<(Vec<u8>, Expect)> {
         let answer = format!("{name} is quitting the chat server\n");
-        Some((b"QUIT\n".to_vec(), answer.into_bytes()))
+        Some((b"QUIT\n".to_vec(), exact(answer.into_bytes())))
     }
 
-    fn echo(name: &str, len: usize) -> (Vec<u8>, Vec<u8>) {
+    fn echo(name: &str, len: usize) -> (Vec<u8>, usize) {
         let text = "e".repeat(len);
         let request = format!("MESG {name} {text}\n");
-        (
-            request.into_bytes(),
-            format!("{name}: {text}\n").into_bytes(),
-        )
+        (request.into_bytes(), format!("{name}: {text}\n").len())
     }
 
     fn endless() -> Option<Endless> {
@@ -560,12 +615,12 @@ impl Subject for Lobby {
 }
 
 /// direct: binary type-length-value frames.
-struct Direct;
+pub(crate) struct Direct;
 
 const OK: &[u8] = b"\x82\x00\x00\x00\x01\x00";
 const MALFORMED: &[u8] = b"\x82\x00\x00\x00\x01\x02";
 
-fn tlv(kind: u8, body: &[u8]) -> Vec<u8> {
+pub(crate) fn tlv(kind: u8, body: &[u8]) -> Vec<u8> {
     let mut out = vec![kind];
     out.extend((body.len() as u32).to_be_bytes());
     out.extend(body);
@@ -581,7 +636,7 @@ fn name_and_text(name: &str, text: &str) -> Vec<u8> {
 }
 
 impl Subject for Direct {
-    fn args() -> Vec<String> {
+    fn args(_dir: &TempDir) -> Vec<String> {
         vec!["direct".into(), "0".into()]
     }
 
@@ -596,7 +651,7 @@ impl Subject for Direct {
         peer.send(tlv(0x03, &name_and_text(to, text)));
     }
 
-    fn next_message(peer: &mut Peer) -> (String, String) {
+    fn next_message(peer: &mut Peer, _me: &str) -> (String, String) {
         loop {
             let head = peer.read_exact(5);
             let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
@@ -631,16 +686,15 @@ impl Subject for Direct {
         (send, exact(want))
     }
 
-    fn quit(_name: &str) -> Option<(Vec<u8>, Vec<u8>)> {
+    fn quit(_name: &str) -> Option<(Vec<u8>, Expect)> {
         // direct has no request that ends a connection but a body length
         // over 70,000.
-        Some((b"\x02\x00\x01\x11\x71".to_vec(), MALFORMED.to_vec()))
+        Some((b"\x02\x00\x01\x11\x71".to_vec(), exact(MALFORMED.to_vec())))
     }
 
-    fn echo(name: &str, len: usize) -> (Vec<u8>, Vec<u8>) {
+    fn echo(name: &str, len: usize) -> (Vec<u8>, usize) {
         let text = "e".repeat(len);
-        let mut answer = tlv(0x83, &name_and_text(name, &text));
-        answer.extend(OK);
+        let answer = tlv(0x83, &name_and_text(name, &text)).len() + OK.len();
         (tlv(0x03, &name_and_text(name, &text)), answer)
     }
 
@@ -659,20 +713,21 @@ impl Subject for Direct {
 }
 
 /// channels: fixed 200-byte records.
-struct Channels;
+pub(crate) struct Channels;
 
-const JOIN_USAGE: &str = "/join command must be followed by the name of a channel to join.";
+pub(crate) const JOIN_USAGE: &str =
+    "/join command must be followed by the name of a channel to join.";
 const NOT_IN_CHANNEL: &str =
     "Not currently in any channel. Must join a channel before sending messages.";
 
-fn records(text: &str) -> Vec<u8> {
+pub(crate) fn records(text: &str) -> Vec<u8> {
     let mut out = Vec::new();
     chat_protocol::channels::encode(text, &mut out);
     out
 }
 
 /// The next record's text, without its padding.
-fn record(peer: &mut Peer) -> String {
+pub(crate) fn record(peer: &mut Peer) -> String {
     let record = peer.read_exact(200);
     String::from_utf8_lossy(&record)
         .trim_end_matches(' ')
@@ -680,7 +735,7 @@ fn record(peer: &mut Peer) -> String {
 }
 
 impl Subject for Channels {
-    fn args() -> Vec<String> {
+    fn args(_dir: &TempDir) -> Vec<String> {
         vec!["channels".into(), "0".into()]
     }
 
@@ -710,7 +765,7 @@ impl Subject for Channels {
         peer.send(records(text));
     }
 
-    fn next_message(peer: &mut Peer) -> (String, String) {
+    fn next_message(peer: &mut Peer, _me: &str) -> (String, String) {
         loop {
             let text = record(peer);
             if let Some((from, text)) = text.strip_prefix('[').and_then(|t| t.split_once("] ")) {
@@ -732,18 +787,18 @@ impl Subject for Channels {
         (send, exact(want))
     }
 
-    fn quit(_name: &str) -> Option<(Vec<u8>, Vec<u8>)> {
+    fn quit(_name: &str) -> Option<(Vec<u8>, Expect)> {
         None
     }
 
-    fn echo(_name: &str, len: usize) -> (Vec<u8>, Vec<u8>) {
+    fn echo(_name: &str, len: usize) -> (Vec<u8>, usize) {
         // An unknown command is repeated in its error: the longest answer
         // one record can ask for.
         let word = format!("/{}", "x".repeat(len.clamp(1, 199)));
         let answer = format!(
             "{word} is not a valid control message. Valid messages are /create, /list, and /join."
         );
-        (records(&word), records(&answer))
+        (records(&word), records(&answer).len())
     }
 
     fn endless() -> Option<Endless> {
@@ -756,65 +811,318 @@ impl Subject for Channels {
     }
 }
 
-/// The threads of a server with no connection: main (the acceptor), the
-/// dispatcher and the signal watcher.
-const IDLE_THREADS: usize = 3;
+/// room: header blocks and payloads; every text reaches every joined user,
+/// its sender included, so a text is addressed by starting it with
+/// `@<recipient> `, and a reader skips texts addressed to others.
+pub(crate) struct Room;
 
-/// room and bridge have no [`Subject`] yet; their login timeout is tested
-/// on its own: idle connections and half a request are closed, a finished
-/// request is answered.
-#[test]
-fn room_unregistered_connections_time_out() {
-    let dir = crate::util::TempDir::new("abuse-room");
-    let args = [
-        "room",
-        "0",
-        "--login-timeout",
-        "1",
-        "--downloads",
-        &dir.arg("d"),
-    ];
-    let Some(server) = Server::own(&args) else {
-        return;
-    };
-    let mut idle = vec![server.connect(), server.connect()];
-    let mut half = server.connect();
-    half.send("JOIN_REQUEST_FLAG: 1\nUSERNAME: Ha");
-    idle.push(half);
-    for peer in &mut idle {
-        peer.expect_closed();
+/// Reads one whole room message from `peer` and checks that it is the strict
+/// encoding of what it decodes to.
+pub(crate) fn room_message(peer: &mut Peer) -> RoomMessage {
+    let mut raw = Vec::new();
+    let mut length = 0;
+    loop {
+        let line = peer.read_line();
+        if let Some(n) = line.strip_prefix("PAYLOAD_LENGTH: ") {
+            length = n.parse().expect("a PAYLOAD_LENGTH");
+        }
+        raw.extend(line.as_bytes());
+        raw.push(b'\n');
+        if line.is_empty() {
+            break;
+        }
     }
-    server.expect_status("for the timeout", |l| l.ends_with("login timeout, closing"));
-    drop(idle);
-    server.await_threads(IDLE_THREADS);
+    raw.extend(peer.read_exact(length));
+    let mut decoder = MessageDecoder::new(u64::MAX);
+    let message = match decoder.decode(&raw) {
+        Ok(Decoded::Item(message, used)) if used == raw.len() => message,
+        other => panic!("not one room message: {other:?} from {raw:?}"),
+    };
+    assert_eq!(message.to_bytes(), raw, "not the strict encoding");
+    message
 }
 
-#[test]
-fn bridge_unfinished_requests_time_out() {
-    let dir = crate::util::TempDir::new("abuse-bridge");
-    let args = [
-        "bridge",
-        "--port=0",
-        "--login-timeout",
-        "1",
-        "--registry",
-        &dir.arg("r.txt"),
-    ];
-    let Some(server) = Server::own(&args) else {
-        return;
-    };
-    let mut idle = vec![server.connect(), server.connect()];
-    let mut half = server.connect();
-    half.send("REGISTER\r\nclientID: half\r\n");
-    idle.push(half);
-    for peer in &mut idle {
-        peer.expect_closed();
+/// Reads a message and checks it is [`like`] `want`.
+fn expect_room(peer: &mut Peer, want: RoomMessage) {
+    let got = room_message(peer);
+    assert!(
+        like(&got.to_bytes(), &want.to_bytes()),
+        "got {got:?}, want {want:?}"
+    );
+}
+
+fn room_announcement(kind: Kind, name: &str, what: &str) -> RoomMessage {
+    RoomMessage::new(kind)
+        .user(name)
+        .at(TIME)
+        .payload(format!("{name} {what} the chatroom."))
+}
+
+/// Reads JOIN_ACCEPT (whatever history it carries) and the joiner's own
+/// NEW_USER.
+fn room_accepted(peer: &mut Peer, name: &str) {
+    let accept = room_message(peer);
+    assert_eq!((accept.kind, &*accept.username), (Kind::JoinAccept, name));
+    assert!(accept.payload.is_empty() || accept.payload.ends_with(b"\n"));
+    expect_room(peer, room_announcement(Kind::NewUser, name, "joined"));
+}
+
+fn room_join(name: &str) -> Vec<u8> {
+    RoomMessage::new(Kind::JoinRequest).user(name).to_bytes()
+}
+
+impl Subject for Room {
+    fn args(dir: &TempDir) -> Vec<String> {
+        ["room", "0", "--max-users", "100", "--downloads"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([dir.arg("downloads")])
+            .collect()
     }
-    server.expect_status("for the timeout", |l| l.ends_with("login timeout, closing"));
-    drop(idle);
-    server.await_threads(IDLE_THREADS);
-    // A finished request is still answered.
-    let mut peer = server.connect();
-    peer.send("BRIDGE\r\nclientID: nobody\r\n\r\n");
-    peer.expect("BRIDGEACK\r\nclientID: \r\nIP: \r\nPort: \r\n\r\n");
+
+    fn join(server: &Server, name: &str) -> Peer {
+        let mut peer = server.connect();
+        peer.send(room_join(name));
+        room_accepted(&mut peer, name);
+        peer
+    }
+
+    fn message(peer: &mut Peer, from: &str, to: &str, text: &str) {
+        peer.send(RoomMessage::text(from, format!("@{to} {text}")).to_bytes());
+    }
+
+    fn next_message(peer: &mut Peer, me: &str) -> (String, String) {
+        let to_me = format!("@{me} ");
+        loop {
+            let message = room_message(peer);
+            match message.kind {
+                Kind::NewUser | Kind::QuitAccept => continue,
+                Kind::Text => {}
+                other => panic!("unexpected {other:?}: {message:?}"),
+            }
+            assert!(like(message.timestamp.as_bytes(), TIME.as_bytes()));
+            let text = String::from_utf8_lossy(&message.payload).into_owned();
+            if let Some(text) = text.strip_prefix(&to_me) {
+                return (message.username, text.into());
+            }
+        }
+    }
+
+    fn session(name: &str, present: &[&str]) -> (Vec<u8>, Expect) {
+        let mut send = room_join(name);
+        send.extend(b"REPORT_REQUEST_FLAG: 1\n\n");
+        send.extend(RoomMessage::text(name, format!("@{name} to myself")).to_bytes());
+        let (name, present) = (name.to_owned(), present.join(" "));
+        let expect = move |peer: &mut Peer| {
+            room_accepted(peer, &name);
+            // The report: who is in, in join order, each at the address it
+            // joined from (the others' ports are theirs to know).
+            let report = room_message(peer);
+            let me = peer.stream.local_addr().expect("local address").port();
+            let want: Vec<String> = present
+                .split_whitespace()
+                .map(|who| format!("{who} 127.0.0.1 "))
+                .chain([format!("{name} 127.0.0.1 {me}")])
+                .collect();
+            let text = String::from_utf8_lossy(&report.payload).into_owned();
+            let lines: Vec<&str> = text.lines().collect();
+            let ok = report.kind == Kind::ReportResponse
+                && report.number == want.len() as u64
+                && text.ends_with('\n')
+                && lines.len() == want.len()
+                && lines.iter().zip(&want).all(|(line, want)| {
+                    line.strip_prefix(want.as_str())
+                        .is_some_and(|port| port.is_empty() || port.parse::<u16>().is_ok())
+                });
+            assert!(ok, "report {report:?}, want {want:?}");
+            let relay = RoomMessage::text(&name, format!("@{name} to myself")).at(TIME);
+            expect_room(peer, relay);
+        };
+        (send, Box::new(expect))
+    }
+
+    fn quit(name: &str) -> Option<(Vec<u8>, Expect)> {
+        let name = name.to_owned();
+        let answer = move |peer: &mut Peer| {
+            expect_room(peer, room_announcement(Kind::QuitAccept, &name, "left"));
+        };
+        let bye = RoomMessage::new(Kind::QuitRequest).to_bytes();
+        Some((bye, Box::new(answer)))
+    }
+
+    fn echo(name: &str, _len: usize) -> (Vec<u8>, usize) {
+        // Texts go to everyone; a report is the answer to its asker alone.
+        // Its length grows with the users listed: one is the least.
+        let least = RoomMessage::new(Kind::ReportResponse)
+            .number(1)
+            .payload(format!("{name} 127.0.0.1 1\n"));
+        (
+            b"REPORT_REQUEST_FLAG: 1\n\n".to_vec(),
+            least.to_bytes().len(),
+        )
+    }
+
+    fn endless() -> Option<Endless> {
+        let answer = RoomMessage::text(
+            "Server",
+            "Malformed message: header block longer than 8192 bytes",
+        );
+        Some(Endless {
+            head: b"JOIN_REQUEST_FLAG: 1\nUSERNAME: ".to_vec(),
+            fill: b'a',
+            answer: answer.to_bytes(),
+            resume: None,
+        })
+    }
+
+    fn partial() -> Vec<u8> {
+        b"JOIN_REQUEST_FLAG: 1\nUSERNAME: AbPa".to_vec()
+    }
+}
+
+/// bridge: the server relays nothing; it answers REGISTER and BRIDGE on the
+/// connection they came on. A well-behaved user here keeps its connection
+/// and makes requests whose answers are exact: its "message" is a REGISTER
+/// of a fresh clientID made of its name and the text (both letters and
+/// digits), and the message arrived when the REGACK names that id.
+pub(crate) struct Bridge;
+
+/// The port every well-behaved contact registers.
+const BRIDGE_PORT: &str = "5000";
+
+fn bridge_register(id: &str) -> Vec<u8> {
+    BridgeMessage::Register(Contact::new(id, "127.0.0.1", BRIDGE_PORT)).to_bytes()
+}
+
+fn bridge_regack(id: &str) -> Vec<u8> {
+    BridgeMessage::RegAck {
+        contact: Contact::new(id, "127.0.0.1", BRIDGE_PORT),
+        status: REGISTERED.into(),
+    }
+    .to_bytes()
+}
+
+fn bridge_ask(id: &str) -> Vec<u8> {
+    BridgeMessage::Bridge {
+        client_id: id.into(),
+    }
+    .to_bytes()
+}
+
+/// Reads one whole block (up to its empty line) from `peer`.
+fn bridge_block(peer: &mut Peer) -> Vec<u8> {
+    let mut block = Vec::new();
+    loop {
+        let line = peer.read_line();
+        block.extend(line.as_bytes());
+        block.push(b'\n');
+        if line == "\r" {
+            return block;
+        }
+    }
+}
+
+impl Subject for Bridge {
+    const ANSWERED_TO_SENDER: bool = true;
+
+    fn args(dir: &TempDir) -> Vec<String> {
+        vec![
+            "bridge".into(),
+            "--port=0".into(),
+            "--registry".into(),
+            dir.arg("registry.txt"),
+        ]
+    }
+
+    fn join(server: &Server, name: &str) -> Peer {
+        let mut peer = server.connect();
+        peer.send(bridge_register(name));
+        peer.expect(bridge_regack(name));
+        peer
+    }
+
+    fn message(peer: &mut Peer, from: &str, _to: &str, text: &str) {
+        peer.send(bridge_register(&format!("{from}{text}")));
+    }
+
+    fn next_message(peer: &mut Peer, me: &str) -> (String, String) {
+        let block = bridge_block(peer);
+        let mut decoder = BridgeDecoder::default();
+        let id = match decoder.decode(&block) {
+            Ok(Decoded::Item(BridgeMessage::RegAck { contact, .. }, used))
+                if used == block.len() =>
+            {
+                contact.client_id
+            }
+            other => panic!("not a REGACK: {other:?} from {block:?}"),
+        };
+        assert_eq!(block, bridge_regack(&id), "not an exact REGACK");
+        let text = id
+            .strip_prefix(me)
+            .unwrap_or_else(|| panic!("{me} got the REGACK of {id}"));
+        (me.into(), text.into())
+    }
+
+    fn session(name: &str, _present: &[&str]) -> (Vec<u8>, Expect) {
+        // Who waits for a peer is state no registration shows; the first
+        // BRIDGE may be paired with whoever asked last. The second always
+        // finds its asker the one waiting.
+        let mut send = bridge_register(name);
+        send.extend(bridge_ask(name));
+        send.extend(bridge_ask(name));
+        let name = name.to_owned();
+        let expect = move |peer: &mut Peer| {
+            peer.expect(bridge_regack(&name));
+            let first = bridge_block(peer);
+            let mut decoder = BridgeDecoder::default();
+            match decoder.decode(&first) {
+                Ok(Decoded::Item(BridgeMessage::BridgeAck(peer_contact), used))
+                    if used == first.len() =>
+                {
+                    let canonical = BridgeMessage::BridgeAck(peer_contact.clone()).to_bytes();
+                    assert!(
+                        first == canonical
+                            && (peer_contact.is_empty()
+                                || (peer_contact.check().is_ok()
+                                    && peer_contact.client_id != name)),
+                        "first BRIDGEACK {first:?}"
+                    );
+                }
+                other => panic!("not a BRIDGEACK: {other:?} from {first:?}"),
+            }
+            peer.expect(BridgeMessage::BridgeAck(Contact::default()).to_bytes());
+        };
+        (send, Box::new(expect))
+    }
+
+    fn quit(_name: &str) -> Option<(Vec<u8>, Expect)> {
+        None
+    }
+
+    fn echo(name: &str, len: usize) -> (Vec<u8>, usize) {
+        // A REGACK repeats what the REGISTER carried, even a refused one: an
+        // IP of `len` bytes gives an answer that long.
+        let carried = Contact::new(name, "x".repeat(len), BRIDGE_PORT);
+        let answer = BridgeMessage::RegAck {
+            contact: carried.clone(),
+            status: "rejected (bad IP)".into(),
+        };
+        let request = BridgeMessage::Register(carried).to_bytes();
+        (request, answer.to_bytes().len())
+    }
+
+    fn endless() -> Option<Endless> {
+        // A block past 64 KiB is logged and the connection closed, with
+        // nothing sent.
+        Some(Endless {
+            head: b"REGISTER\r\nclientID: ".to_vec(),
+            fill: b'a',
+            answer: Vec::new(),
+            resume: None,
+        })
+    }
+
+    fn partial() -> Vec<u8> {
+        b"REGISTER\r\nclientID: AbPa".to_vec()
+    }
 }

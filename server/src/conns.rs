@@ -71,9 +71,19 @@ impl Conn {
     fn cut(&self) {
         self.outbox.close_now();
         if let Some(socket) = &self.socket {
-            let _ = socket.shutdown(Shutdown::Both);
+            abort(socket);
         }
     }
+}
+
+/// Shuts `socket` both ways and makes its last close a reset. A plain FIN
+/// is not enough for a peer that was flooding: once the reader has drained
+/// what had arrived, the close sends no reset, and the kernel keeps the
+/// socket orphaned (FIN-WAIT-2, for `tcp_fin_timeout`) advertising a zero
+/// window, so the peer's writes hang instead of failing.
+fn abort(socket: &TcpStream) {
+    let _ = socket2::SockRef::from(socket).set_linger(Some(Duration::ZERO));
+    let _ = socket.shutdown(Shutdown::Both);
 }
 
 /// Every open connection, owned by the dispatcher thread.
@@ -293,7 +303,7 @@ impl Conns {
                         "fd {}: peer not reading after close, cutting",
                         socket.as_raw_fd()
                     );
-                    let _ = socket.shutdown(Shutdown::Both);
+                    abort(&socket);
                 }
             }
         }
