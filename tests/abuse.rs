@@ -288,7 +288,11 @@ fn one_byte_at_a_time<D: Subject>() {
         for i in 0..3 {
             let name = format!("AbSlow{i}");
             whole_session::<D>(server.connect(), &name, &[ALICE, BOB], true);
-            pair.talk::<D>();
+            // Wait for the talk to arrive, not only send it: where every
+            // text goes to everyone (room), a text still in flight would
+            // reach the next session's user too, in the middle of its
+            // expected replies.
+            pair.check::<D>();
         }
     });
 }
