@@ -287,12 +287,11 @@ fn one_byte_at_a_time<D: Subject>() {
     scenario::<D>(&[], |server, pair| {
         for i in 0..3 {
             let name = format!("AbSlow{i}");
-            whole_session::<D>(server.connect(), &name, &[ALICE, BOB], true);
-            // Wait for the talk to arrive, not only send it: where every
+            // Let every message Alice and Bob sent arrive first: where every
             // text goes to everyone (room), a text still in flight would
-            // reach the next session's user too, in the middle of its
-            // expected replies.
+            // reach the new user too, in the middle of its expected replies.
             pair.check::<D>();
+            whole_session::<D>(server.connect(), &name, &[ALICE, BOB], true);
         }
     });
 }
