@@ -64,8 +64,8 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// The flagged kinds, in field order.
-    const FLAGGED: [Kind; 9] = [
+    /// Every kind but a text: the flagged kinds, in field order.
+    pub const FLAGGED: [Kind; 9] = [
         Kind::ReportRequest,
         Kind::ReportResponse,
         Kind::JoinRequest,
