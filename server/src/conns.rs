@@ -13,6 +13,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::io::{self, IoSlice};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::{Arc, Weak};
@@ -20,6 +21,12 @@ use std::time::{Duration, Instant};
 
 use crate::outbox::{outbox, Bytes, Drain, Outbox, Overflow};
 use crate::status;
+
+/// A flush that reaches at most this many connections writes to them on
+/// the dispatcher thread; one that reaches more wakes their writers. Chosen
+/// by measurement on two cores (docs/PERFORMANCE.md): ping-pong batches
+/// stay under it, and a broadcast to 1,000 is faster spread over writers.
+const WRITE_NOW_CONNS: usize = 64;
 
 /// Names one connection for its whole life. Unlike the socket's file
 /// descriptor, which the kernel reuses, an id is never reused, so an event
@@ -67,6 +74,18 @@ impl Conn {
         self.addr
     }
 
+    /// Hands what was queued to the kernel at once if the writer is idle
+    /// (a non-blocking send), and wakes the writer for whatever is left.
+    fn flush(&self) {
+        let left = match &self.socket {
+            Some(socket) => self.outbox.write_now(|slices| send_now(socket, slices)),
+            None => true,
+        };
+        if left {
+            self.outbox.wake();
+        }
+    }
+
     /// Ends the connection at once: drop its queue and wake both its threads.
     fn cut(&self) {
         self.outbox.close_now();
@@ -74,6 +93,12 @@ impl Conn {
             abort(socket);
         }
     }
+}
+
+/// Sends what `socket`'s buffer has room for now, never waiting for room.
+fn send_now(socket: &TcpStream, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+    socket2::SockRef::from(socket)
+        .send_vectored_with_flags(slices, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
 }
 
 /// Shuts `socket` both ways and makes its last close a reset. A plain FIN
@@ -203,14 +228,26 @@ impl Conns {
         self.queued
     }
 
-    /// Wakes every writer that was given messages since the last flush, and
-    /// writes out the status lines printed meanwhile. The dispatcher calls
-    /// this before it waits for the next event.
+    /// Sends the messages queued since the last flush, and writes out the
+    /// status lines printed meanwhile. The dispatcher calls this after each
+    /// batch of events, before it waits for the next one.
+    ///
+    /// When the batch reached few connections, the dispatcher writes to
+    /// them itself, without waiting (what the kernel does not take at once
+    /// is left to the writer, which is woken): a request answered or
+    /// relayed to one client then costs no thread wake-up. When it reached
+    /// many, their writers are woken instead and write in parallel, on
+    /// every core, while the dispatcher goes on.
     pub(crate) fn flush(&mut self) {
+        let write_now = self.to_wake.len() <= WRITE_NOW_CONNS;
         for id in self.to_wake.drain(..) {
             // A connection closed meanwhile was woken by its closing.
             if let Some(conn) = self.map.get(&id) {
-                conn.outbox.wake();
+                if write_now {
+                    conn.flush();
+                } else {
+                    conn.outbox.wake();
+                }
             }
         }
         self.queued = 0;

@@ -4,7 +4,9 @@
 //! Reader threads, the acceptor, the signal thread and the stdin thread send
 //! [`Event`]s; [`Dispatcher::handle`] applies each one to the [`Dialect`] and
 //! the connection table. Nothing here blocks on a socket: replies go into
-//! per-connection queues that the writer threads drain.
+//! per-connection queues, sent after each batch of events by the writer
+//! threads or, for a batch that reached few connections, by a non-blocking
+//! send from this thread (see [`Conns::flush`]).
 
 use std::time::Instant;
 

@@ -13,6 +13,14 @@
 //! thread is a system call and a context switch; doing it once per batch of
 //! events rather than once per message is what lets a writer find many
 //! messages to send in one `writev`.
+//!
+//! Better still is not to wake the writer at all: when it is idle, the
+//! dispatcher may hand the queue to the kernel itself with
+//! [`Outbox::write_now`], through a write that must never block (a
+//! non-blocking `sendmsg`). Whatever the kernel does not take at once stays
+//! queued for the writer, which is then woken. The state's `writing` flag
+//! keeps the two from ever writing at the same time, so bytes go out in
+//! queue order.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
@@ -43,6 +51,12 @@ struct State {
     /// Bytes queued or taken by the writer and not yet written: a message
     /// counts against the bound until it is on the wire.
     pending: usize,
+    /// Bytes of the first queued message already written by
+    /// [`Outbox::write_now`].
+    offset: usize,
+    /// The writer holds a batch it has not finished writing: nobody else may
+    /// write to the socket.
+    writing: bool,
     close: Close,
 }
 
@@ -67,6 +81,8 @@ pub fn outbox(limit: usize) -> (Outbox, Drain) {
         state: Mutex::new(State {
             queue: VecDeque::new(),
             pending: 0,
+            offset: 0,
+            writing: false,
             close: Close::Open,
         }),
         wake: Condvar::new(),
@@ -93,6 +109,50 @@ impl Outbox {
         state.pending += msg.len();
         state.queue.push_back(msg.clone());
         Ok(was_empty)
+    }
+
+    /// Writes what is queued with `write`, if the writer is idle, and says
+    /// whether anything is left for the writer (the caller then wakes it).
+    ///
+    /// `write` must not block: it is a non-blocking send, and it may take
+    /// fewer bytes than offered, or none. At most [`WRITE_NOW_MAX`] bytes are
+    /// offered, so that the caller's time here stays small whatever is
+    /// queued. The queue's lock is held across `write`, so the writer cannot
+    /// take the queue meanwhile and the bytes go out in order.
+    pub fn write_now(&self, write: impl FnOnce(&[IoSlice<'_>]) -> io::Result<usize>) -> bool {
+        let mut state = self.0.state.lock();
+        if state.writing || state.close != Close::Open || state.queue.is_empty() {
+            return !state.queue.is_empty();
+        }
+        let mut slices = [IoSlice::new(&[]); WRITE_NOW_SLICES];
+        let mut count = 0;
+        let mut offered = 0;
+        let mut skip = state.offset;
+        for msg in state.queue.iter().take(WRITE_NOW_SLICES) {
+            if offered >= WRITE_NOW_MAX {
+                break;
+            }
+            let rest = &msg[skip.min(msg.len())..];
+            skip = 0;
+            let rest = &rest[..rest.len().min(WRITE_NOW_MAX - offered)];
+            slices[count] = IoSlice::new(rest);
+            count += 1;
+            offered += rest.len();
+        }
+        // Would block, interrupted, or failed: the writer tries again with a
+        // blocking write and meets any error itself.
+        let written = write(&slices[..count]).unwrap_or(0).min(offered);
+        state.pending = state.pending.saturating_sub(written);
+        let mut done = state.offset + written;
+        while let Some(front) = state.queue.front() {
+            if done < front.len() {
+                break;
+            }
+            done -= front.len();
+            state.queue.pop_front();
+        }
+        state.offset = done;
+        !state.queue.is_empty()
     }
 
     /// Wakes the writer if it waits for messages (cheap when it does not:
@@ -128,6 +188,7 @@ impl Outbox {
         }
         if close == Close::Now {
             state.queue.clear();
+            state.offset = 0;
         }
         drop(state);
         self.0.wake.notify_one();
@@ -137,20 +198,23 @@ impl Outbox {
 impl Drain {
     /// Waits for messages and takes all of them: the queue and the empty
     /// `batch` swap places, so taking costs nothing however many are queued.
-    /// `false` when the queue is closed and nothing is left to write.
-    pub fn next_batch(&self, batch: &mut VecDeque<Bytes>) -> bool {
+    /// Returns how many bytes of the first message are already written, or
+    /// `None` when the queue is closed and nothing is left to write. Until
+    /// [`written`](Self::written), the writer alone may write.
+    pub fn next_batch(&self, batch: &mut VecDeque<Bytes>) -> Option<usize> {
         debug_assert!(batch.is_empty());
         let mut state = self.0.state.lock();
         loop {
             if state.close == Close::Now {
-                return false;
+                return None;
             }
             if !state.queue.is_empty() {
                 std::mem::swap(&mut state.queue, batch);
-                return true;
+                state.writing = true;
+                return Some(std::mem::take(&mut state.offset));
             }
             if state.close == Close::WhenDrained {
-                return false;
+                return None;
             }
             self.0.wake.wait(&mut state);
         }
@@ -161,15 +225,17 @@ impl Drain {
     pub fn written(&self, bytes: usize) {
         let mut state = self.0.state.lock();
         state.pending = state.pending.saturating_sub(bytes);
+        state.writing = false;
     }
 
     /// Everything queued now, without waiting (for tests of the dispatcher).
     #[cfg(test)]
     pub fn take_now(&self) -> Vec<u8> {
         let mut state = self.0.state.lock();
+        let skip = std::mem::take(&mut state.offset);
         let bytes: Vec<u8> = state.queue.drain(..).flat_map(|m| m.to_vec()).collect();
         state.pending = 0;
-        bytes
+        bytes[skip..].to_vec()
     }
 
     /// Whether the dispatcher has closed this queue (for tests).
@@ -182,9 +248,9 @@ impl Drain {
     /// closed or a write fails.
     pub fn run(self, mut out: impl Write) -> io::Result<()> {
         let mut batch = VecDeque::new();
-        while self.next_batch(&mut batch) {
-            let len = batch.iter().map(|m| m.len()).sum();
-            write_all_vectored(&mut out, &batch)?;
+        while let Some(offset) = self.next_batch(&mut batch) {
+            let len = batch.iter().map(|m| m.len()).sum::<usize>() - offset;
+            write_all_vectored(&mut out, &batch, offset)?;
             batch.clear();
             // A burst leaves a large buffer behind; an idle connection should
             // not keep it (thousands of them would).
@@ -199,11 +265,21 @@ impl Drain {
 
 /// Queue buffers larger than this many messages are freed once written.
 const KEEP_CAPACITY: usize = 64;
+/// The most bytes [`Outbox::write_now`] offers in one write.
+pub const WRITE_NOW_MAX: usize = 64 * 1024;
+/// The most messages [`Outbox::write_now`] offers in one write.
+const WRITE_NOW_SLICES: usize = 64;
 
-/// Writes every message of `batch`, as few system calls as the kernel allows.
-fn write_all_vectored(out: &mut impl Write, batch: &VecDeque<Bytes>) -> io::Result<()> {
+/// Writes every message of `batch` but the first `offset` bytes, in as few
+/// system calls as the kernel allows.
+fn write_all_vectored(
+    out: &mut impl Write,
+    batch: &VecDeque<Bytes>,
+    offset: usize,
+) -> io::Result<()> {
     let mut slices: Vec<IoSlice<'_>> = batch.iter().map(|m| IoSlice::new(m)).collect();
     let mut rest = &mut slices[..];
+    IoSlice::advance_slices(&mut rest, offset);
     while !rest.is_empty() {
         match out.write_vectored(rest) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -239,11 +315,90 @@ mod tests {
         let (out, drain) = outbox(10);
         out.push(&msg("12345678")).unwrap();
         let mut batch = VecDeque::new();
-        assert!(drain.next_batch(&mut batch));
+        assert_eq!(drain.next_batch(&mut batch), Some(0));
         // Taken by the writer but not yet written: still counts.
         assert_eq!(out.push(&msg("abc")), Err(Overflow));
         drain.written(8);
         assert_eq!(out.push(&msg("abc")), Ok(true));
+    }
+
+    /// A non-blocking write that takes at most `room` bytes into `sink`.
+    fn taking(
+        sink: &mut Vec<u8>,
+        room: usize,
+    ) -> impl FnOnce(&[IoSlice<'_>]) -> io::Result<usize> + '_ {
+        move |slices| {
+            let before = sink.len();
+            for slice in slices {
+                let take = slice.len().min(room - (sink.len() - before));
+                sink.extend_from_slice(&slice[..take]);
+            }
+            Ok(sink.len() - before)
+        }
+    }
+
+    #[test]
+    fn write_now_takes_what_the_kernel_takes_and_leaves_the_rest_in_order() {
+        let (out, drain) = outbox(100);
+        out.push(&msg("hello\n")).unwrap();
+        out.push(&msg("world\n")).unwrap();
+        let mut sent = Vec::new();
+        assert!(out.write_now(taking(&mut sent, 3)), "bytes are left");
+        assert_eq!(sent, b"hel");
+        assert!(out.write_now(taking(&mut sent, 5)));
+        assert_eq!(sent, b"hello\nwo");
+        // Only unwritten bytes count against the bound.
+        assert_eq!(out.push(&msg(&"x".repeat(96))), Ok(false));
+        assert_eq!(out.push(&msg("y")), Err(Overflow));
+        out.close_when_drained();
+        let mut written = Vec::new();
+        drain.run(&mut written).unwrap();
+        assert_eq!(written, format!("rld\n{}", "x".repeat(96)).as_bytes());
+    }
+
+    #[test]
+    fn write_now_that_takes_everything_leaves_nothing_for_the_writer() {
+        let (out, drain) = outbox(100);
+        out.push(&msg("a\n")).unwrap();
+        let mut sent = Vec::new();
+        assert!(!out.write_now(taking(&mut sent, 100)));
+        assert_eq!(sent, b"a\n");
+        assert!(!out.is_pending());
+        assert_eq!(out.push(&msg("b\n")), Ok(true), "the queue is empty again");
+        assert_eq!(drain.take_now(), b"b\n");
+    }
+
+    #[test]
+    fn write_now_that_would_block_leaves_everything_for_the_writer() {
+        let (out, drain) = outbox(100);
+        out.push(&msg("a\n")).unwrap();
+        assert!(out.write_now(|_| Err(io::ErrorKind::WouldBlock.into())));
+        assert!(out.write_now(|_| Err(io::ErrorKind::BrokenPipe.into())));
+        assert_eq!(drain.take_now(), b"a\n");
+    }
+
+    #[test]
+    fn write_now_never_writes_while_the_writer_holds_a_batch() {
+        let (out, drain) = outbox(100);
+        out.push(&msg("first\n")).unwrap();
+        let mut batch = VecDeque::new();
+        assert_eq!(drain.next_batch(&mut batch), Some(0));
+        out.push(&msg("second\n")).unwrap();
+        assert!(out.write_now(|_| panic!("the writer is writing")));
+        drain.written(6);
+        let mut sent = Vec::new();
+        assert!(!out.write_now(taking(&mut sent, 100)));
+        assert_eq!(sent, b"second\n");
+    }
+
+    #[test]
+    fn write_now_offers_a_bounded_amount() {
+        let (out, _drain) = outbox(1 << 20);
+        let big = msg(&"z".repeat(WRITE_NOW_MAX * 2));
+        out.push(&big).unwrap();
+        let mut sent = Vec::new();
+        assert!(out.write_now(taking(&mut sent, usize::MAX)));
+        assert_eq!(sent.len(), WRITE_NOW_MAX);
     }
 
     #[test]
