@@ -125,20 +125,7 @@ impl Outbox {
             return !state.queue.is_empty();
         }
         let mut slices = [IoSlice::new(&[]); WRITE_NOW_SLICES];
-        let mut count = 0;
-        let mut offered = 0;
-        let mut skip = state.offset;
-        for msg in state.queue.iter().take(WRITE_NOW_SLICES) {
-            if offered >= WRITE_NOW_MAX {
-                break;
-            }
-            let rest = &msg[skip.min(msg.len())..];
-            skip = 0;
-            let rest = &rest[..rest.len().min(WRITE_NOW_MAX - offered)];
-            slices[count] = IoSlice::new(rest);
-            count += 1;
-            offered += rest.len();
-        }
+        let (count, offered) = gather(&state.queue, 0, state.offset, WRITE_NOW_MAX, &mut slices);
         // Would block, interrupted, or failed: the writer tries again with a
         // blocking write and meets any error itself.
         let written = write(&slices[..count]).unwrap_or(0).min(offered);
@@ -267,8 +254,42 @@ impl Drain {
 const KEEP_CAPACITY: usize = 64;
 /// The most bytes [`Outbox::write_now`] offers in one write.
 pub const WRITE_NOW_MAX: usize = 64 * 1024;
+/// Batches of up to this many messages are written from an array on the
+/// writer's stack (4 KiB): a writer thread that never allocates costs
+/// thousands of idle connections about 6 KiB less each, in glibc's
+/// per-thread caches. A larger batch is written from one heap array, in
+/// one call as far as the kernel allows.
+const SLICES: usize = 256;
 /// The most messages [`Outbox::write_now`] offers in one write.
 const WRITE_NOW_SLICES: usize = 64;
+
+/// Fills `slices` with the messages of `queue` from index `first` on, less
+/// the `skip` bytes of that first one already written, stopping at
+/// `max_bytes` or when `slices` is full. Returns how many slices it filled
+/// and their bytes.
+fn gather<'a>(
+    queue: &'a VecDeque<Bytes>,
+    first: usize,
+    skip: usize,
+    max_bytes: usize,
+    slices: &mut [IoSlice<'a>],
+) -> (usize, usize) {
+    let mut count = 0;
+    let mut offered = 0;
+    let mut skip = skip;
+    for msg in queue.iter().skip(first) {
+        if count == slices.len() || offered >= max_bytes {
+            break;
+        }
+        let rest = &msg[skip.min(msg.len())..];
+        skip = 0;
+        let rest = &rest[..rest.len().min(max_bytes - offered)];
+        slices[count] = IoSlice::new(rest);
+        count += 1;
+        offered += rest.len();
+    }
+    (count, offered)
+}
 
 /// Writes every message of `batch` but the first `offset` bytes, in as few
 /// system calls as the kernel allows.
@@ -277,18 +298,45 @@ fn write_all_vectored(
     batch: &VecDeque<Bytes>,
     offset: usize,
 ) -> io::Result<()> {
-    let mut slices: Vec<IoSlice<'_>> = batch.iter().map(|m| IoSlice::new(m)).collect();
-    let mut rest = &mut slices[..];
-    IoSlice::advance_slices(&mut rest, offset);
-    while !rest.is_empty() {
-        match out.write_vectored(rest) {
+    // The next byte to write is byte `skip` of message `first`.
+    let (mut first, mut skip) = (0, offset);
+    loop {
+        while first < batch.len() && skip >= batch[first].len() {
+            first += 1;
+            skip = 0;
+        }
+        if first == batch.len() {
+            return Ok(());
+        }
+        let left = batch.len() - first;
+        let mut on_stack = [IoSlice::new(&[]); SLICES];
+        let mut on_heap = Vec::new();
+        let slices = if left <= SLICES {
+            &mut on_stack[..]
+        } else {
+            // A burst: one call for all of it is worth an allocation.
+            on_heap.resize(left, IoSlice::new(&[]));
+            &mut on_heap[..]
+        };
+        let (count, _) = gather(batch, first, skip, usize::MAX, slices);
+        match out.write_vectored(&slices[..count]) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => IoSlice::advance_slices(&mut rest, n),
+            Ok(mut n) => {
+                while n > 0 {
+                    let left = batch[first].len() - skip;
+                    if n < left {
+                        skip += n;
+                        break;
+                    }
+                    n -= left;
+                    first += 1;
+                    skip = 0;
+                }
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -399,6 +447,64 @@ mod tests {
         let mut sent = Vec::new();
         assert!(out.write_now(taking(&mut sent, usize::MAX)));
         assert_eq!(sent.len(), WRITE_NOW_MAX);
+    }
+
+    /// A socket that takes at most `max` bytes per call.
+    struct Trickle {
+        out: Vec<u8>,
+        max: usize,
+        calls: usize,
+    }
+
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.write_vectored(&[IoSlice::new(buf)])
+        }
+
+        fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            self.calls += 1;
+            let before = self.out.len();
+            for buf in bufs {
+                let take = buf.len().min(self.max - (self.out.len() - before));
+                self.out.extend_from_slice(&buf[..take]);
+            }
+            Ok(self.out.len() - before)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn writer_resumes_short_writes_mid_message_and_skips_empty_ones() {
+        for max in [1, 3, 7, 64, 1000, usize::MAX] {
+            let (out, drain) = outbox(1 << 20);
+            let mut want = Vec::new();
+            for i in 0..300 {
+                let text = if i % 7 == 0 {
+                    String::new()
+                } else {
+                    format!("{i}\n")
+                };
+                want.extend_from_slice(text.as_bytes());
+                out.push(&msg(&text)).unwrap();
+            }
+            // The dispatcher sent a little first.
+            let mut sent = Vec::new();
+            out.write_now(taking(&mut sent, 4));
+            out.close_when_drained();
+            let mut socket = Trickle {
+                out: sent,
+                max,
+                calls: 0,
+            };
+            drain.run(&mut socket).unwrap();
+            assert_eq!(socket.out, want, "at most {max} bytes a call");
+            if max == usize::MAX {
+                assert_eq!(socket.calls, 1);
+            }
+        }
     }
 
     #[test]
