@@ -130,15 +130,9 @@ impl Outbox {
         // blocking write and meets any error itself.
         let written = write(&slices[..count]).unwrap_or(0).min(offered);
         state.pending = state.pending.saturating_sub(written);
-        let mut done = state.offset + written;
-        while let Some(front) = state.queue.front() {
-            if done < front.len() {
-                break;
-            }
-            done -= front.len();
-            state.queue.pop_front();
-        }
-        state.offset = done;
+        let (done, skip) = advance(&state.queue, (0, state.offset), written);
+        state.queue.drain(..done);
+        state.offset = skip;
         !state.queue.is_empty()
     }
 
@@ -253,7 +247,7 @@ impl Drain {
 /// Queue buffers larger than this many messages are freed once written.
 const KEEP_CAPACITY: usize = 64;
 /// The most bytes [`Outbox::write_now`] offers in one write.
-pub const WRITE_NOW_MAX: usize = 64 * 1024;
+const WRITE_NOW_MAX: usize = 64 * 1024;
 /// Batches of up to this many messages are written from an array on the
 /// writer's stack (4 KiB): a writer thread that never allocates costs
 /// thousands of idle connections about 6 KiB less each, in glibc's
@@ -291,6 +285,27 @@ fn gather<'a>(
     (count, offered)
 }
 
+/// Moves a position in `queue` (byte `skip` of message `first`) on by `n`
+/// written bytes, and past every message that is then complete (empty ones
+/// included), so that it names the next byte to write.
+fn advance(
+    queue: &VecDeque<Bytes>,
+    (mut first, mut skip): (usize, usize),
+    mut n: usize,
+) -> (usize, usize) {
+    while let Some(msg) = queue.get(first) {
+        let take = n.min(msg.len().saturating_sub(skip));
+        skip += take;
+        n -= take;
+        if skip < msg.len() {
+            break;
+        }
+        first += 1;
+        skip = 0;
+    }
+    (first, skip)
+}
+
 /// Writes every message of `batch` but the first `offset` bytes, in as few
 /// system calls as the kernel allows.
 fn write_all_vectored(
@@ -299,12 +314,8 @@ fn write_all_vectored(
     offset: usize,
 ) -> io::Result<()> {
     // The next byte to write is byte `skip` of message `first`.
-    let (mut first, mut skip) = (0, offset);
+    let (mut first, mut skip) = advance(batch, (0, offset), 0);
     loop {
-        while first < batch.len() && skip >= batch[first].len() {
-            first += 1;
-            skip = 0;
-        }
         if first == batch.len() {
             return Ok(());
         }
@@ -321,18 +332,7 @@ fn write_all_vectored(
         let (count, _) = gather(batch, first, skip, usize::MAX, slices);
         match out.write_vectored(&slices[..count]) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(mut n) => {
-                while n > 0 {
-                    let left = batch[first].len() - skip;
-                    if n < left {
-                        skip += n;
-                        break;
-                    }
-                    n -= left;
-                    first += 1;
-                    skip = 0;
-                }
-            }
+            Ok(n) => (first, skip) = advance(batch, (first, skip), n),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
