@@ -19,7 +19,7 @@ use std::os::fd::AsRawFd;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use crate::outbox::{outbox, Bytes, Drain, Outbox, Overflow};
+use crate::outbox::{outbox, Bytes, Drain, Message, Outbox, Overflow};
 use crate::status;
 
 /// A flush that reaches at most this many connections writes to them on
@@ -202,6 +202,16 @@ impl Conns {
     /// and reported to the dialect as disconnected after the current handler.
     /// Sending to a connection that is gone does nothing.
     pub fn send(&mut self, id: ConnId, msg: &Bytes) {
+        self.queue(id, Message::Shared(msg));
+    }
+
+    /// Queues `msg` for `id`; for replies to one client.
+    pub fn reply(&mut self, id: ConnId, msg: Vec<u8>) {
+        self.queue(id, Message::Own(msg));
+    }
+
+    /// What [`send`](Self::send) and [`reply`](Self::reply) share.
+    fn queue(&mut self, id: ConnId, msg: Message<'_>) {
         let Some(conn) = self.map.get(&id) else {
             return;
         };
@@ -252,11 +262,6 @@ impl Conns {
         }
         self.queued = 0;
         status::flush();
-    }
-
-    /// Queues `msg` for `id`; for replies to one client.
-    pub fn reply(&mut self, id: ConnId, msg: Vec<u8>) {
-        self.send(id, &Bytes::from(msg));
     }
 
     /// Closes `id` once what is queued for it is written. The dialect has

@@ -14,6 +14,17 @@
 //! events rather than once per message is what lets a writer find many
 //! messages to send in one `writev`.
 //!
+//! The queue holds bytes, not messages: small messages are copied, one
+//! after another, into the buffer at its tail ([`Chunk::Own`]), so that a
+//! writer hands a whole burst to the kernel as one slice, and nothing is
+//! shared between threads but that buffer. Sharing each broadcast message
+//! among its recipients instead (an `Arc` per message per recipient) cost
+//! every message an atomic increment on the dispatcher and a decrement on
+//! each writer, on a cache line that also held the bytes being sent: on two
+//! cores that contention, and the kernel's per-slice copying, were most of
+//! a broadcast's cost (docs/PERFORMANCE.md). A large message (a room
+//! attachment) is shared, not copied ([`Chunk::Shared`]).
+//!
 //! Better still is not to wake the writer at all: when it is idle, the
 //! dispatcher may hand the queue to the kernel itself with
 //! [`Outbox::write_now`], through a write that must never block (a
@@ -45,13 +56,77 @@ enum Close {
     Now,
 }
 
+/// A message up to this long is copied into the queue's tail buffer; a
+/// longer one is queued shared.
+const COPY_MAX: usize = 4 * 1024;
+/// A tail buffer takes copies until it holds this much; then a new one
+/// starts, so that no buffer grows without bound while the writer writes.
+const CHUNK_MAX: usize = 64 * 1024;
+/// A new tail buffer has room for at least this much. Above 1 KiB on
+/// purpose: glibc keeps freed blocks of up to 1 KiB in a cache per thread,
+/// so a writer that freed smaller buffers would hold on to some, and 5,000
+/// idle connections measured 6 KiB more each with 1 KiB buffers.
+const CHUNK_MIN: usize = 2048;
+
+/// A run of queued bytes.
+#[derive(Debug)]
+enum Chunk {
+    /// Messages copied one after another, for this connection alone.
+    Own(Vec<u8>),
+    /// One large message, shared with its other recipients.
+    Shared(Bytes),
+}
+
+impl std::ops::Deref for Chunk {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Chunk::Own(bytes) => bytes,
+            Chunk::Shared(bytes) => bytes,
+        }
+    }
+}
+
+/// A message to queue: one made for this connection, or one encoded once
+/// for several.
+#[derive(Debug)]
+pub enum Message<'a> {
+    Own(Vec<u8>),
+    Shared(&'a Bytes),
+}
+
+impl Message<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Message::Own(bytes) => bytes,
+            Message::Shared(bytes) => bytes,
+        }
+    }
+}
+
+impl<'a> From<&'a Bytes> for Message<'a> {
+    fn from(bytes: &'a Bytes) -> Self {
+        Message::Shared(bytes)
+    }
+}
+
+impl From<Vec<u8>> for Message<'_> {
+    fn from(bytes: Vec<u8>) -> Self {
+        Message::Own(bytes)
+    }
+}
+
+/// The writer's batch: what it took from the queue in one go.
+type Batch = VecDeque<Chunk>;
+
 #[derive(Debug)]
 struct State {
-    queue: VecDeque<Bytes>,
+    queue: VecDeque<Chunk>,
     /// Bytes queued or taken by the writer and not yet written: a message
     /// counts against the bound until it is on the wire.
     pending: usize,
-    /// Bytes of the first queued message already written by
+    /// Bytes of the first queued chunk already written by
     /// [`Outbox::write_now`].
     offset: usize,
     /// The writer holds a batch it has not finished writing: nobody else may
@@ -97,17 +172,36 @@ impl Outbox {
     /// the writer: `Ok(true)` says the queue was empty, so the writer may be
     /// waiting and needs a [`wake`](Self::wake) before the caller waits for
     /// anything itself.
-    pub fn push(&self, msg: &Bytes) -> Result<bool, Overflow> {
+    pub fn push<'a>(&self, msg: impl Into<Message<'a>>) -> Result<bool, Overflow> {
+        let msg = msg.into();
+        let len = msg.bytes().len();
         let mut state = self.0.state.lock();
         if state.close != Close::Open {
             return Ok(false);
         }
-        if state.pending > 0 && state.pending + msg.len() > self.0.limit {
+        if state.pending > 0 && state.pending + len > self.0.limit {
             return Err(Overflow);
         }
         let was_empty = state.queue.is_empty();
-        state.pending += msg.len();
-        state.queue.push_back(msg.clone());
+        state.pending += len;
+        if len <= COPY_MAX {
+            if let Some(Chunk::Own(tail)) = state.queue.back_mut() {
+                if tail.len() + len <= CHUNK_MAX {
+                    tail.extend_from_slice(msg.bytes());
+                    return Ok(was_empty);
+                }
+            }
+        }
+        let chunk = match msg {
+            Message::Shared(bytes) if len <= COPY_MAX => {
+                let mut tail = spare::take();
+                tail.extend_from_slice(bytes);
+                Chunk::Own(tail)
+            }
+            Message::Shared(bytes) => Chunk::Shared(bytes.clone()),
+            Message::Own(bytes) => Chunk::Own(bytes),
+        };
+        state.queue.push_back(chunk);
         Ok(was_empty)
     }
 
@@ -131,7 +225,7 @@ impl Outbox {
         let written = write(&slices[..count]).unwrap_or(0).min(offered);
         state.pending = state.pending.saturating_sub(written);
         let (done, skip) = advance(&state.queue, (0, state.offset), written);
-        state.queue.drain(..done);
+        state.queue.drain(..done).for_each(spare::give_back);
         state.offset = skip;
         !state.queue.is_empty()
     }
@@ -182,7 +276,7 @@ impl Drain {
     /// Returns how many bytes of the first message are already written, or
     /// `None` when the queue is closed and nothing is left to write. Until
     /// [`written`](Self::written), the writer alone may write.
-    pub fn next_batch(&self, batch: &mut VecDeque<Bytes>) -> Option<usize> {
+    fn next_batch(&self, batch: &mut Batch) -> Option<usize> {
         debug_assert!(batch.is_empty());
         let mut state = self.0.state.lock();
         loop {
@@ -203,7 +297,7 @@ impl Drain {
 
     /// Records that `bytes` taken by [`next_batch`](Self::next_batch) are
     /// written.
-    pub fn written(&self, bytes: usize) {
+    fn written(&self, bytes: usize) {
         let mut state = self.0.state.lock();
         state.pending = state.pending.saturating_sub(bytes);
         state.writing = false;
@@ -232,7 +326,7 @@ impl Drain {
         while let Some(offset) = self.next_batch(&mut batch) {
             let len = batch.iter().map(|m| m.len()).sum::<usize>() - offset;
             write_all_vectored(&mut out, &batch, offset)?;
-            batch.clear();
+            batch.drain(..).for_each(spare::give_back);
             // A burst leaves a large buffer behind; an idle connection should
             // not keep it (thousands of them would).
             if batch.capacity() > KEEP_CAPACITY {
@@ -244,25 +338,67 @@ impl Drain {
     }
 }
 
-/// Queue buffers larger than this many messages are freed once written.
+/// Tail buffers, once written, are kept for the dispatcher to fill again.
+///
+/// Without them a burst cost every recipient, per batch, an allocation on
+/// the dispatcher, a few reallocations as the buffer grew, a free on the
+/// writer's thread, and page faults when the allocator had handed the
+/// memory back to the kernel in between. The pool is bounded, in buffers
+/// and in each buffer's size, so that it never holds more than
+/// [`SPARE_BUFFERS`] × [`CHUNK_MAX`] bytes (16 MiB) after a burst; a writer
+/// thread never keeps one, so an idle connection costs nothing here.
+mod spare {
+    use std::sync::LazyLock;
+
+    use crossbeam_channel::{Receiver, Sender};
+
+    use super::{Chunk, CHUNK_MAX, CHUNK_MIN, SPARE_BUFFERS};
+
+    /// Both ends of one bounded channel: a lock-free queue of buffers.
+    type Pool = (Sender<Vec<u8>>, Receiver<Vec<u8>>);
+
+    static POOL: LazyLock<Pool> = LazyLock::new(|| crossbeam_channel::bounded(SPARE_BUFFERS));
+
+    /// An empty buffer with room for at least [`CHUNK_MIN`] bytes.
+    pub fn take() -> Vec<u8> {
+        POOL.1
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(CHUNK_MIN))
+    }
+
+    /// Keeps `chunk`'s buffer, if it is one of the dispatcher's and the
+    /// pool has room; frees it otherwise.
+    pub fn give_back(chunk: Chunk) {
+        if let Chunk::Own(mut buf) = chunk {
+            if (CHUNK_MIN..=CHUNK_MAX).contains(&buf.capacity()) {
+                buf.clear();
+                let _ = POOL.0.try_send(buf);
+            }
+        }
+    }
+}
+
+/// How many written tail buffers are kept for reuse.
+const SPARE_BUFFERS: usize = 256;
+/// Queue buffers larger than this many chunks are freed once written.
 const KEEP_CAPACITY: usize = 64;
 /// The most bytes [`Outbox::write_now`] offers in one write.
 const WRITE_NOW_MAX: usize = 64 * 1024;
-/// Batches of up to this many messages are written from an array on the
+/// Batches of up to this many chunks are written from an array on the
 /// writer's stack (4 KiB): a writer thread that never allocates costs
 /// thousands of idle connections about 6 KiB less each, in glibc's
 /// per-thread caches. A larger batch is written from one heap array, in
 /// one call as far as the kernel allows.
 const SLICES: usize = 256;
-/// The most messages [`Outbox::write_now`] offers in one write.
+/// The most chunks [`Outbox::write_now`] offers in one write.
 const WRITE_NOW_SLICES: usize = 64;
 
-/// Fills `slices` with the messages of `queue` from index `first` on, less
+/// Fills `slices` with the chunks of `queue` from index `first` on, less
 /// the `skip` bytes of that first one already written, stopping at
 /// `max_bytes` or when `slices` is full. Returns how many slices it filled
 /// and their bytes.
 fn gather<'a>(
-    queue: &'a VecDeque<Bytes>,
+    queue: &'a Batch,
     first: usize,
     skip: usize,
     max_bytes: usize,
@@ -285,14 +421,10 @@ fn gather<'a>(
     (count, offered)
 }
 
-/// Moves a position in `queue` (byte `skip` of message `first`) on by `n`
-/// written bytes, and past every message that is then complete (empty ones
+/// Moves a position in `queue` (byte `skip` of chunk `first`) on by `n`
+/// written bytes, and past every chunk that is then complete (empty ones
 /// included), so that it names the next byte to write.
-fn advance(
-    queue: &VecDeque<Bytes>,
-    (mut first, mut skip): (usize, usize),
-    mut n: usize,
-) -> (usize, usize) {
+fn advance(queue: &Batch, (mut first, mut skip): (usize, usize), mut n: usize) -> (usize, usize) {
     while let Some(msg) = queue.get(first) {
         let take = n.min(msg.len().saturating_sub(skip));
         skip += take;
@@ -306,14 +438,10 @@ fn advance(
     (first, skip)
 }
 
-/// Writes every message of `batch` but the first `offset` bytes, in as few
+/// Writes every chunk of `batch` but the first `offset` bytes, in as few
 /// system calls as the kernel allows.
-fn write_all_vectored(
-    out: &mut impl Write,
-    batch: &VecDeque<Bytes>,
-    offset: usize,
-) -> io::Result<()> {
-    // The next byte to write is byte `skip` of message `first`.
+fn write_all_vectored(out: &mut impl Write, batch: &Batch, offset: usize) -> io::Result<()> {
+    // The next byte to write is byte `skip` of chunk `first`.
     let (mut first, mut skip) = advance(batch, (0, offset), 0);
     loop {
         if first == batch.len() {
@@ -368,6 +496,61 @@ mod tests {
         assert_eq!(out.push(&msg("abc")), Err(Overflow));
         drain.written(8);
         assert_eq!(out.push(&msg("abc")), Ok(true));
+    }
+
+    /// The kind and length of each chunk queued in `out`.
+    fn chunks(out: &Outbox) -> Vec<(&'static str, usize)> {
+        let state = out.0.state.lock();
+        let kind = |c: &Chunk| match c {
+            Chunk::Own(_) => "own",
+            Chunk::Shared(_) => "shared",
+        };
+        state.queue.iter().map(|c| (kind(c), c.len())).collect()
+    }
+
+    #[test]
+    fn small_messages_are_copied_into_one_buffer_and_large_ones_shared() {
+        let (out, drain) = outbox(1 << 20);
+        out.push(&msg("a\n")).unwrap();
+        out.push(b"bc\n".to_vec()).unwrap();
+        out.push(&msg("d\n")).unwrap();
+        assert_eq!(chunks(&out), [("own", 7)]);
+        let big = msg(&"L".repeat(COPY_MAX + 1));
+        out.push(&big).unwrap();
+        out.push(&msg("e\n")).unwrap();
+        assert_eq!(
+            chunks(&out),
+            [("own", 7), ("shared", COPY_MAX + 1), ("own", 2)]
+        );
+        assert_eq!(Arc::strong_count(&big), 2, "shared, not copied");
+        // A reply made for this connection alone is queued as it is.
+        let own_big = vec![b'O'; COPY_MAX + 1];
+        out.push(own_big).unwrap();
+        out.push(&msg("f\n")).unwrap();
+        assert_eq!(chunks(&out)[3..], [("own", COPY_MAX + 3)]);
+        let want = format!(
+            "a\nbc\nd\n{}e\n{}f\n",
+            "L".repeat(COPY_MAX + 1),
+            "O".repeat(COPY_MAX + 1)
+        );
+        assert_eq!(drain.take_now(), want.as_bytes());
+        assert_eq!(Arc::strong_count(&big), 1, "released once written");
+    }
+
+    #[test]
+    fn a_buffer_takes_copies_up_to_its_bound_then_a_new_one_starts() {
+        let (out, drain) = outbox(1 << 20);
+        let line = msg(&format!("{}\n", "m".repeat(99)));
+        let count = CHUNK_MAX / 100 + 5;
+        for _ in 0..count {
+            out.push(&line).unwrap();
+        }
+        let lens: Vec<usize> = chunks(&out).iter().map(|&(_, len)| len).collect();
+        assert_eq!(
+            lens,
+            [CHUNK_MAX / 100 * 100, 500 + CHUNK_MAX % 100 / 100 * 100]
+        );
+        assert_eq!(drain.take_now(), line.repeat(count));
     }
 
     /// A non-blocking write that takes at most `room` bytes into `sink`.
