@@ -17,12 +17,16 @@ use crate::conns::{Conn, ConnId, Conns};
 use crate::status;
 
 /// A batch ends after this many events, or after this many queued
-/// messages, whichever comes first, so that waking the writers never waits
-/// long behind a flood (64 Ki pushes take a few milliseconds): with 1,000
-/// recipients a batch is about 64 broadcasts, and each writer's wake-up then
-/// carries 64 messages.
-const BATCH_EVENTS: usize = 1024;
-const BATCH_MESSAGES: usize = 64 * 1024;
+/// messages, whichever comes first. Big enough that a writer's wake-up
+/// carries many messages (with 1,000 recipients, each writer gets up to 256
+/// per wake-up), small enough that a burst is split into several batches, so
+/// that the writers already send the first while the dispatcher handles the
+/// next: on two cores, batches of 256 events relayed about 1.3 times as many
+/// messages as batches of 1,024 (docs/PERFORMANCE.md). The message bound
+/// keeps a batch to a few milliseconds however many recipients each event
+/// has.
+const BATCH_EVENTS: usize = 256;
+const BATCH_MESSAGES: usize = 256 * 1024;
 
 /// What a dialect decodes from its clients.
 pub type Request<D> = <<D as Dialect>::Decoder as Decoder>::Item;
