@@ -12,7 +12,7 @@ use std::sync::Arc;
 use chat_protocol::channels::{encode_list, RecordDecoder, Reply, Request};
 use chat_protocol::name;
 
-use crate::conns::{ConnId, Conns};
+use crate::conns::{ConnId, Conns, IdMap};
 use crate::dispatch::Dialect;
 use crate::outbox::Bytes;
 
@@ -36,7 +36,7 @@ struct User {
 /// The dialect's state: who is named what, and who is in which channel.
 #[derive(Debug, Default)]
 pub struct Channels {
-    users: HashMap<ConnId, User>,
+    users: IdMap<User>,
     taken: HashMap<Arc<str>, ConnId>,
     /// In creation order, which is the order `/list` answers in.
     channels: Vec<Channel>,

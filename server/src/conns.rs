@@ -13,6 +13,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{self, IoSlice};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
@@ -33,6 +34,33 @@ const WRITE_NOW_CONNS: usize = 64;
 /// from a connection that is already gone can never reach its successor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(pub u64);
+
+/// A map keyed by [`ConnId`], hashed cheaply. The dispatcher looks up every
+/// recipient of every message, and the standard library's hash, built to
+/// resist keys chosen by an attacker, was a twentieth of the server's time
+/// in a broadcast. Ids are handed out by the server in order, never chosen
+/// by a peer, so one multiplication spreads them well enough.
+pub type IdMap<V> = HashMap<ConnId, V, BuildHasherDefault<IdHasher>>;
+
+/// The hash of [`IdMap`]: Fibonacci hashing of the id.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
 
 /// One open connection, as the dispatcher holds it.
 #[derive(Debug)]
@@ -114,7 +142,7 @@ fn abort(socket: &TcpStream) {
 /// Every open connection, owned by the dispatcher thread.
 #[derive(Debug)]
 pub struct Conns {
-    map: HashMap<ConnId, Conn>,
+    map: IdMap<Conn>,
     /// Connections cut while a handler ran (their queue overflowed); the
     /// dispatcher reports them to the dialect when the handler returns.
     dropped: Vec<ConnId>,
@@ -131,7 +159,7 @@ pub struct Conns {
     closing: VecDeque<(Instant, Weak<TcpStream>)>,
     /// File descriptors of connections removed during the current event, so
     /// that status lines about their departure still name them.
-    departed: HashMap<ConnId, i32>,
+    departed: IdMap<i32>,
     /// Connections whose queue went from empty to not empty since the last
     /// [`flush`](Self::flush): their writers may be asleep.
     to_wake: Vec<ConnId>,
@@ -143,12 +171,12 @@ impl Conns {
     /// An empty table whose connections must register within `login_timeout`.
     pub fn new(login_timeout: Duration) -> Conns {
         Conns {
-            map: HashMap::new(),
+            map: IdMap::default(),
             dropped: Vec::new(),
             deadlines: VecDeque::new(),
             login_timeout,
             closing: VecDeque::new(),
-            departed: HashMap::new(),
+            departed: IdMap::default(),
             to_wake: Vec::new(),
             queued: 0,
         }

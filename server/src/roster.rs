@@ -5,14 +5,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::conns::ConnId;
+use crate::conns::{ConnId, IdMap};
 
 /// Registered connections and their names, in join order.
 #[derive(Debug, Default)]
 pub struct Roster {
     /// Join order: LIST answers in this order.
     order: Vec<ConnId>,
-    names: HashMap<ConnId, Arc<str>>,
+    names: IdMap<Arc<str>>,
     by_name: HashMap<Arc<str>, ConnId>,
 }
 
