@@ -154,7 +154,7 @@ impl Client {
     pub fn lines(&mut self, data: &[u8], mut each: impl FnMut(&[u8])) {
         let mut rest = data;
         if !self.pending.is_empty() {
-            match rest.iter().position(|&b| b == b'\n') {
+            match memchr::memchr(b'\n', rest) {
                 Some(end) => {
                     self.pending.extend_from_slice(&rest[..end]);
                     rest = &rest[end + 1..];
@@ -167,7 +167,9 @@ impl Client {
                 }
             }
         }
-        while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+        // memchr, not a byte-by-byte search: splitting lines was a tenth of
+        // the machine's CPU in a fanout run, taken from the server measured.
+        while let Some(end) = memchr::memchr(b'\n', rest) {
             self.line(trim_eol(&rest[..end]), &mut each);
             rest = &rest[end + 1..];
         }

@@ -242,7 +242,13 @@ pub fn parse_payload(line: &[u8]) -> Option<(u64, u64, u64)> {
     // searched: IRC lines carry a long prefix, and the generator must not
     // spend more per line on one server than on another.
     let tail = &line[line.len().saturating_sub(PAYLOAD)..];
-    let at = tail.windows(5).position(|w| w == b"BENCH")?;
+    // Both dialects relay the payload unchanged at the end of the line, so
+    // it starts exactly PAYLOAD bytes from the end; search only otherwise.
+    let at = if tail.starts_with(b"BENCH") {
+        0
+    } else {
+        memchr::memmem::find(tail, b"BENCH")?
+    };
     let mut fields = tail[at + 5..].split(|&b| b == b' ');
     let mut number = || -> Option<u64> {
         let f = fields.next()?;
