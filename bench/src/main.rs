@@ -72,6 +72,11 @@ struct Cli {
     /// take eight minutes
     #[arg(long, value_delimiter = ',', default_value = "1000")]
     peer_idle: Vec<usize>,
+    /// Rounds of the slow-consumer workload (each a run without and a run
+    /// with the non-reading client): its effect is small against the
+    /// machine's noise, so it gets more than the other workloads
+    #[arg(long, default_value_t = 5)]
+    slow_runs: usize,
     /// Runs of the connections workload for IRC targets
     #[arg(long, default_value_t = 1)]
     peer_idle_runs: usize,
@@ -280,7 +285,7 @@ fn slow(cli: &Cli, targets: &[Target], results: &mut report::Results) -> Result<
     let mut tag = 1_000_000;
     let mut rooms = open_rooms(cli, targets, SLOW_N, &mut tag)?;
     let messages = messages_for(cli, SLOW_N);
-    for run in 0..cli.runs {
+    for run in 0..cli.slow_runs {
         for i in rotation(targets.len(), run) {
             let (target, room) = (&targets[i], &mut rooms[i]);
             // The first run after the other servers' turns measured 5-7%
