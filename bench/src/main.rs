@@ -226,17 +226,8 @@ fn open_rooms(
     for t in targets {
         let mut room = fanout::Room::open(t, n)
             .map_err(|e| format!("{}: opening {n} receivers: {e}", t.name))?;
-        *tag += 1;
-        let warm = (messages_for(cli, n) / 5).max(1_000);
-        let o = fanout::run(
-            t,
-            &mut room,
-            warm,
-            *tag,
-            cli.sweepers,
-            fanout::WARM_UP_LIMIT,
-        )
-        .map_err(|e| format!("{} N={n} warm-up: {e}", t.name))?;
+        let o = warm_up(cli, t, &mut room, messages_for(cli, n), tag)
+            .map_err(|e| format!("{} N={n} warm-up: {e}", t.name))?;
         progress(format_args!(
             "warm-up {} N={n}: {:.2} M/s lost {}",
             t.name,
@@ -246,6 +237,27 @@ fn open_rooms(
         rooms.push(room);
     }
     Ok(rooms)
+}
+
+/// A short unmeasured fanout run in `room`: a fifth of `messages` (at
+/// least 1,000), within [`fanout::WARM_UP_LIMIT`].
+fn warm_up(
+    cli: &Cli,
+    target: &Target,
+    room: &mut fanout::Room,
+    messages: u64,
+    tag: &mut u64,
+) -> std::io::Result<fanout::Outcome> {
+    *tag += 1;
+    let warm = (messages / 5).max(1_000);
+    fanout::run(
+        target,
+        room,
+        warm,
+        *tag,
+        cli.sweepers,
+        fanout::WARM_UP_LIMIT,
+    )
 }
 
 fn fanout_all(cli: &Cli, targets: &[Target], results: &mut report::Results) -> Result<(), String> {
@@ -297,16 +309,8 @@ fn slow(cli: &Cli, targets: &[Target], results: &mut report::Results) -> Result<
             // slower than the next one, for our server in every round: a
             // short unmeasured run first, so that "without" is not always
             // the cold one.
-            tag += 1;
-            fanout::run(
-                target,
-                room,
-                (messages / 5).max(1_000),
-                tag,
-                cli.sweepers,
-                fanout::WARM_UP_LIMIT,
-            )
-            .map_err(|e| format!("{} slow warm-up: {e}", target.name))?;
+            warm_up(cli, target, room, messages, &mut tag)
+                .map_err(|e| format!("{} slow warm-up: {e}", target.name))?;
             for with_slow in [false, true] {
                 // Registered (and in the channel) like the others; never read.
                 let sleeper = if with_slow {
