@@ -273,7 +273,7 @@ impl Outbox {
 impl Drain {
     /// Waits for messages and takes all of them: the queue and the empty
     /// `batch` swap places, so taking costs nothing however many are queued.
-    /// Returns how many bytes of the first message are already written, or
+    /// Returns how many bytes of the first chunk are already written, or
     /// `None` when the queue is closed and nothing is left to write. Until
     /// [`written`](Self::written), the writer alone may write.
     fn next_batch(&self, batch: &mut Batch) -> Option<usize> {
