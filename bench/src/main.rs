@@ -239,6 +239,19 @@ fn open_rooms(
     Ok(rooms)
 }
 
+/// One fanout run of `messages` in `room`, under a fresh tag.
+fn fanout_run(
+    cli: &Cli,
+    target: &Target,
+    room: &mut fanout::Room,
+    messages: u64,
+    tag: &mut u64,
+    limit: Duration,
+) -> std::io::Result<fanout::Outcome> {
+    *tag += 1;
+    fanout::run(target, room, messages, *tag, cli.sweepers, limit)
+}
+
 /// A short unmeasured fanout run in `room`: a fifth of `messages` (at
 /// least 1,000), within [`fanout::WARM_UP_LIMIT`].
 fn warm_up(
@@ -248,16 +261,8 @@ fn warm_up(
     messages: u64,
     tag: &mut u64,
 ) -> std::io::Result<fanout::Outcome> {
-    *tag += 1;
     let warm = (messages / 5).max(1_000);
-    fanout::run(
-        target,
-        room,
-        warm,
-        *tag,
-        cli.sweepers,
-        fanout::WARM_UP_LIMIT,
-    )
+    fanout_run(cli, target, room, warm, tag, fanout::WARM_UP_LIMIT)
 }
 
 fn fanout_all(cli: &Cli, targets: &[Target], results: &mut report::Results) -> Result<(), String> {
@@ -268,16 +273,8 @@ fn fanout_all(cli: &Cli, targets: &[Target], results: &mut report::Results) -> R
         for run in 0..cli.runs {
             for i in rotation(targets.len(), run) {
                 let (target, room) = (&targets[i], &mut rooms[i]);
-                tag += 1;
-                let o = fanout::run(
-                    target,
-                    room,
-                    messages,
-                    tag,
-                    cli.sweepers,
-                    fanout::SEND_LIMIT,
-                )
-                .map_err(|e| format!("{} N={n}: {e}", target.name))?;
+                let o = fanout_run(cli, target, room, messages, &mut tag, fanout::SEND_LIMIT)
+                    .map_err(|e| format!("{} N={n}: {e}", target.name))?;
                 progress(format_args!(
                     "fanout {} N={n} run {run}: {:.2} M/s lost {} reordered {} p99 {:.2} ms gen {:.0}% srv {:.0}%",
                     target.name,
@@ -322,16 +319,8 @@ fn slow(cli: &Cli, targets: &[Target], results: &mut report::Results) -> Result<
                 } else {
                     None
                 };
-                tag += 1;
-                let o = fanout::run(
-                    target,
-                    room,
-                    messages,
-                    tag,
-                    cli.sweepers,
-                    fanout::SEND_LIMIT,
-                )
-                .map_err(|e| format!("{} slow: {e}", target.name))?;
+                let o = fanout_run(cli, target, room, messages, &mut tag, fanout::SEND_LIMIT)
+                    .map_err(|e| format!("{} slow: {e}", target.name))?;
                 progress(format_args!(
                     "slow {} run {run} with_slow={with_slow}: {:.2} M/s lost {} p99 {:.2} ms",
                     target.name,
