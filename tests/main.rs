@@ -7,7 +7,6 @@ mod bridge;
 mod channels;
 mod direct;
 mod durability;
-mod lobby;
 mod room;
 mod soak;
 mod util;

@@ -1,0 +1,5 @@
+//! channels cases.
+
+use crate::Case;
+
+pub const CASES: &[Case] = &[];
