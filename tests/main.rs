@@ -5,7 +5,6 @@
 mod abuse;
 mod bridge;
 mod channels;
-mod direct;
 mod durability;
 mod room;
 mod soak;
