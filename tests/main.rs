@@ -5,6 +5,5 @@
 mod abuse;
 mod channels;
 mod durability;
-mod room;
 mod soak;
 mod util;
