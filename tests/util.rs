@@ -155,13 +155,6 @@ pub struct Server {
 }
 
 impl Server {
-    /// Always `None`: the conformance mode (`CHAT_TEST_ADDR`) went to
-    /// `chat-check`. Kept until the direct, room and bridge tests that ask
-    /// are ported there.
-    pub fn external() -> Option<SocketAddr> {
-        None
-    }
-
     /// Starts `chat-server <args...>` on a free loopback port (the test gives
     /// the port argument as `0`).
     pub fn start(args: &[&str]) -> Server {
