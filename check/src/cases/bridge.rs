@@ -87,6 +87,24 @@ pub const CASES: &[Case] = &[
         Contract, anything_else_closes),
     server("bridge/server/endless-block", "LIMITS", "a block that never ends is cut off; the server goes on",
         Contract, endless_block),
+    server("bridge/limit/login-timeout", "LIMITS", "with --login-timeout 1 a connection in the middle of a request is closed; one that finished its request stays",
+        Contract, login_timeout)
+        .needs(&[Need::Options(&["--login-timeout", "1"])]),
+    server("bridge/limit/no-login-timeout-by-default", "LIMITS", "by default a request may take its time: after a pause in the middle it is still answered",
+        Contract, no_login_timeout)
+        .needs(&[Need::OwnServer]),
+    server("bridge/server/usage", "SERVER", "without --port the server prints a usage statement and exits with status 2",
+        Contract, usage)
+        .needs(&[Need::OwnServer]),
+    server("bridge/server/port-in-use", "SERVER", "a port that cannot be bound prints `error: cannot listen on ADDR:PORT: <reason>` on stderr and exits 1",
+        Handout("trying to use a port that is already in use by some other process"), port_in_use)
+        .needs(&[Need::OwnServer]),
+    server("bridge/server/shutdown", "SERVER", "SIGTERM closes every connection and the server exits 0 within 2 s",
+        Handout("Control-C should be supported to end programs (server and client)"), shutdown)
+        .needs(&[Need::Signal]),
+    server("bridge/server/shutdown-sigint", "SERVER", "SIGINT (Ctrl-C) closes every connection and the server exits 0 within 2 s",
+        Handout("Control-C should be supported to end programs (server and client)"), shutdown_sigint)
+        .needs(&[Need::Signal]),
     // ---- status lines, /info, the registry ----
     server("bridge/server/listening-line", "SERVER", "the server prints `Server listening on IP:PORT` at start",
         Handout("When the server is started, it reports to terminal (stdout): >Server listening on <ip address>:<port>"), listening_line)
@@ -123,7 +141,7 @@ pub const CASES: &[Case] = &[
         Handout("/bridge: client sends a BRIDGE message to server"), client_bridge),
     client("bridge/client/incoming-chat", "CHAT", "after an empty BRIDGEACK the client waits; an incoming CHAT prints `Incoming chat request from <id> <ip>:<port>` and its messages",
         Handout("Incoming CHAT request >Incoming chat request from <peer 1 contact info>"), client_incoming_chat),
-    client("bridge/client/chat", "CHAT", "`/chat` after a BRIDGEACK with a peer connects to it and sends the first CHAT (clientID, IP, Port), then a CHAT with a Message per typed line",
+    client("bridge/client/chat", "CHAT", "`/chat` after a BRIDGEACK with a peer connects to it and sends the first CHAT (clientID, IP, Port), then a CHAT with a Message per typed line (none for an empty one)",
         Handout("/chat: client initiates chat session with peer"), client_chat),
     client("bridge/client/chat-forms", "CHAT", "the client shows a CHAT's Message (other headers ignored) and a bare line, LF or CRLF, as a message",
         Contract, client_chat_forms),
@@ -388,6 +406,51 @@ fn endless_block(ctx: &mut Ctx) -> Check {
         "still open",
     )?;
     reg(ctx, "Endless1", "5001")
+}
+
+fn login_timeout(ctx: &mut Ctx) -> Check {
+    let mut done = ctx.connect("done")?;
+    done.send(register("LtDone", "5001"))?;
+    done.expect_bytes(regack("LtDone", "5001"))?;
+    let mut half = ctx.connect("half")?;
+    half.send("REGISTER\r\nclientID: LtHalf\r\n")?;
+    half.expect_closed()?;
+    // The one that finished its request is still served.
+    done.send(register("LtDone", "5002"))?;
+    done.expect_bytes(regack("LtDone", "5002"))
+}
+
+fn no_login_timeout(ctx: &mut Ctx) -> Check {
+    let mut slow = ctx.connect("slow")?;
+    slow.send("REGISTER\r\nclientID: Patient\r\n")?;
+    slow.expect_silence(std::time::Duration::from_millis(1500))?;
+    slow.send("IP: 127.0.0.1\r\nPort: 5001\r\n\r\n")?;
+    slow.expect_bytes(regack("Patient", "5001"))
+}
+
+fn usage(ctx: &mut Ctx) -> Check {
+    super::direct::usage_check(ctx)
+}
+
+fn port_in_use(ctx: &mut Ctx) -> Check {
+    super::direct::port_in_use_check(ctx)
+}
+
+fn shutdown_by(ctx: &mut Ctx, signal: i32) -> Check {
+    let mut idle = ctx.connect("idle")?;
+    idle.send(register("SdIdle", "5001"))?;
+    idle.expect_bytes(regack("SdIdle", "5001"))?;
+    let mut half = ctx.connect("half")?;
+    half.send("BRIDGE\r\n")?;
+    super::direct::shutdown_check(ctx, signal, vec![idle, half])
+}
+
+fn shutdown(ctx: &mut Ctx) -> Check {
+    shutdown_by(ctx, libc::SIGTERM)
+}
+
+fn shutdown_sigint(ctx: &mut Ctx) -> Check {
+    shutdown_by(ctx, libc::SIGINT)
 }
 
 fn handout_line(line: &str) -> bool {
@@ -715,7 +778,8 @@ fn client_incoming_chat(ctx: &mut Ctx) -> Check {
 fn client_chat(ctx: &mut Ctx) -> Check {
     let mut s = start(ctx, "Bob")?;
     let mut alice = s.chat_out(ctx, "Alice")?;
-    s.type_in(ctx, "Hello Alice\n")?;
+    // An empty line typed is not sent.
+    s.type_in(ctx, "\nHello Alice\n")?;
     alice.expect_bytes(chat_line("Bob", "Hello Alice"))?;
     alice.send(chat_line("Alice", "How are you doing, Bob?"))?;
     s.client.expect_output(ctx, "How are you doing, Bob?\n")?;

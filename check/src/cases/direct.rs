@@ -108,6 +108,31 @@ pub const CASES: &[Case] = &[
         Contract, departure_fin),
     server("direct/departure/rst", "LOGOUT", "a logged-in connection that resets (RST) is logged out; its name is free",
         Contract, departure_rst),
+    // ---- limits and the program ----
+    server("direct/limit/slow-reader-cut-off", "LIMITS", "a logged-in user who does not read is disconnected past --sendq with `fd N: send queue exceeded (B bytes), disconnecting`; the others carry on",
+        Contract, slow_reader)
+        .needs(&[Need::Stdout, Need::Options(&["--sendq", "100000"])]),
+    server("direct/limit/login-timeout", "LIMITS", "with --login-timeout 1 a connection that has not logged in is closed; a logged-in one stays",
+        Contract, login_timeout)
+        .needs(&[Need::Options(&["--login-timeout", "1"])]),
+    server("direct/limit/no-login-timeout-by-default", "LIMITS", "by default a connection that has not logged in is never cut: after a pause it still logs in",
+        Contract, no_login_timeout)
+        .needs(&[Need::OwnServer]),
+    server("direct/server/status-lines", "SERVER", "the server prints a status line per request naming the connection by its fd (`fd 7: ...`)",
+        Contract, status_lines)
+        .needs(&[Need::Stdout]),
+    server("direct/server/usage", "SERVER", "without a port the server prints a usage statement and exits with status 2",
+        Contract, usage)
+        .needs(&[Need::OwnServer]),
+    server("direct/server/port-in-use", "SERVER", "a port that cannot be bound prints `error: cannot listen on ADDR:PORT: <reason>` on stderr and exits 1",
+        Contract, port_in_use)
+        .needs(&[Need::OwnServer]),
+    server("direct/server/shutdown", "SERVER", "SIGTERM closes every connection and the server exits 0 within 2 s",
+        Contract, shutdown)
+        .needs(&[Need::Signal]),
+    server("direct/server/shutdown-sigint", "SERVER", "SIGINT closes every connection and the server exits 0 within 2 s",
+        Contract, shutdown_sigint)
+        .needs(&[Need::Signal]),
     // ---- the client ----
     client("direct/client/login", "LOGIN", "`login <name>` sends the login frame; RESPONSE 0 prints `Success`",
         Handout("login: sends a login message to register with the server using the provided username."), client_login),
@@ -595,6 +620,170 @@ fn departure_rst(ctx: &mut Ctx) -> Check {
     wait_logged_out(ctx, &mut a, "drBob")?;
     expect_list(&mut a, "dr", &["drAlice"])?;
     logged_in(ctx, "drBob").map(drop)
+}
+
+fn slow_reader(ctx: &mut Ctx) -> Check {
+    let _slow = logged_in(ctx, "Slow")?;
+    let mut sender = logged_in(ctx, "Sender")?;
+    let mut reader = logged_in(ctx, "Reader")?;
+    let long: String = "z".repeat(65_000);
+    // At most 400 texts (26 MB): the slow user passes a 100 kB queue and
+    // what the kernel buffers on loopback long before.
+    for i in 0..400 {
+        sender.send(sendto("Slow", &long))?;
+        let reply = sender.read_exact(6)?;
+        if reply == FAILURE {
+            ctx.expect_status(
+                "`fd N: send queue exceeded (100000 bytes), disconnecting`",
+                |l| l.ends_with(": send queue exceeded (100000 bytes), disconnecting"),
+            )?;
+            sender.send(sendto("Reader", "still here"))?;
+            reader.expect_bytes(relayed("Sender", "still here"))?;
+            return sender.expect_bytes(OK);
+        }
+        ensure(
+            reply == OK,
+            format!("reply to sendto {i}"),
+            "RESPONSE 0 or 1",
+            &format!("{reply:?}"),
+        )?;
+    }
+    Err(Failure::note(
+        "the slow user was still logged in after 26 MB",
+    ))
+}
+
+fn login_timeout(ctx: &mut Ctx) -> Check {
+    let mut member = logged_in(ctx, "Member")?;
+    let mut idle = ctx.connect("idle")?;
+    idle.send(LIST)?;
+    idle.expect_bytes(list_reply(&["Member"]))?;
+    idle.expect_closed()?;
+    member.send(sendto("Member", "still here"))?;
+    member.expect_bytes([relayed("Member", "still here"), OK.to_vec()].concat())
+}
+
+fn no_login_timeout(ctx: &mut Ctx) -> Check {
+    let mut idle = ctx.connect("idle")?;
+    idle.expect_silence(std::time::Duration::from_millis(1500))?;
+    idle.send(login("Patient"))?;
+    idle.expect_bytes(OK)
+}
+
+fn status_lines(ctx: &mut Ctx) -> Check {
+    let _a = logged_in(ctx, "StAlice")?;
+    ctx.expect_status("`fd N: ...` naming StAlice", |l| {
+        l.starts_with("fd ") && l.contains("StAlice")
+    })
+    .map(drop)
+}
+
+fn usage(ctx: &mut Ctx) -> Check {
+    usage_check(ctx)
+}
+
+fn port_in_use(ctx: &mut Ctx) -> Check {
+    port_in_use_check(ctx)
+}
+
+/// Without the argument holding `{port}`: a usage statement, exit 2.
+pub(super) fn usage_check(ctx: &mut Ctx) -> Check {
+    let ran = ctx.run_server_to_end(None)?;
+    let all = [ran.stdout, ran.stderr].concat();
+    ensure(
+        String::from_utf8_lossy(&all)
+            .to_lowercase()
+            .contains("usage"),
+        "output without a port",
+        "a usage statement",
+        &String::from_utf8_lossy(&all),
+    )?;
+    ensure(
+        ran.code == Some(2),
+        "exit status without a port",
+        "2",
+        &format!("{:?}", ran.code),
+    )
+}
+
+/// A port in use: the contract's exact stderr line, exit 1.
+pub(super) fn port_in_use_check(ctx: &mut Ctx) -> Check {
+    let holder = std::net::TcpListener::bind("0.0.0.0:0")
+        .map_err(|e| Failure::note(format!("cannot hold a port: {e}")))?;
+    let port = holder
+        .local_addr()
+        .map_err(|e| Failure::note(e.to_string()))?
+        .port();
+    let ran = ctx.run_server_to_end(Some(port))?;
+    let text = String::from_utf8_lossy(&ran.stderr).into_owned();
+    let ok = text
+        .lines()
+        .any(|l| l.starts_with("error: cannot listen on ") && l.contains(&format!(":{port}: ")));
+    ensure(
+        ok,
+        "stderr for a port in use",
+        &format!("error: cannot listen on ADDR:{port}: <reason>"),
+        &text,
+    )?;
+    ensure(
+        ran.code == Some(1),
+        "exit status for a port in use",
+        "1",
+        &format!("{:?}", ran.code),
+    )
+}
+
+/// Signals the server; every connection in `conns` is closed (whatever
+/// it is told first), and the server exits 0 within 2 s.
+pub(super) fn shutdown_check(ctx: &mut Ctx, signal: i32, conns: Vec<Conn>) -> Check {
+    let sent = Instant::now();
+    ctx.signal_server(signal)?;
+    expect_shut_down(ctx, sent, conns)
+}
+
+/// After a shutdown signal sent at `sent`: every connection closed, exit 0
+/// within 2 s of the signal.
+pub(super) fn expect_shut_down(ctx: &mut Ctx, sent: Instant, conns: Vec<Conn>) -> Check {
+    for mut conn in conns {
+        conn.read_to_close(1 << 20)?;
+        ensure(
+            conn.is_closed(),
+            format!("{} at shutdown", conn.label()),
+            "closed",
+            "still open",
+        )?;
+    }
+    let (status, _) = ctx.expect_server_exit()?;
+    let took = sent.elapsed();
+    ensure(
+        status.code() == Some(0),
+        "exit status",
+        "0",
+        &status.to_string(),
+    )?;
+    ensure(
+        took < std::time::Duration::from_secs(2),
+        "time to shut down",
+        "under 2 s",
+        &format!("{took:?}"),
+    )
+}
+
+fn shutdown_by(ctx: &mut Ctx, signal: i32) -> Check {
+    let a = logged_in(ctx, "SdAlice")?;
+    let mut anon = ctx.connect("anon")?;
+    anon.send(LIST)?;
+    anon.read_exact(5)?;
+    anon.take_pending();
+    shutdown_check(ctx, signal, vec![a, anon])
+}
+
+fn shutdown(ctx: &mut Ctx) -> Check {
+    shutdown_by(ctx, libc::SIGTERM)
+}
+
+fn shutdown_sigint(ctx: &mut Ctx) -> Check {
+    shutdown_by(ctx, libc::SIGINT)
 }
 
 // ---- the client ----

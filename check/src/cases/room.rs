@@ -157,6 +157,27 @@ pub const CASES: &[Case] = &[
     server("room/history/file", "JOIN", "with `--history FILE` the history survives a restart, a torn last line dropped",
         Contract, history_file)
         .needs(&[Need::OwnServer, Need::Signal, Need::Options(&["--history", "history.txt"])]),
+    server("room/limit/slow-reader-cut-off", "LIMITS", "a user who does not read is disconnected past --sendq (with the status line), announced as leaving; the others carry on",
+        Contract, slow_reader)
+        .needs(&[Need::Stdout, Need::Options(&["--sendq", "100000"])]),
+    server("room/limit/login-timeout", "LIMITS", "with --login-timeout 1 a connection that has not joined is closed; a joined one stays",
+        Contract, login_timeout)
+        .needs(&[Need::Options(&["--login-timeout", "1"])]),
+    server("room/limit/no-login-timeout-by-default", "LIMITS", "by default a connection that has not joined is never cut: after a pause it still joins",
+        Contract, no_login_timeout)
+        .needs(&[Need::OwnServer]),
+    server("room/server/status-lines", "SERVER", "the server prints a status line per request naming the connection by its fd (`fd 7: JOIN Alice`)",
+        Handout("we expect your server prints on the screen a brief report of what it is doing"), status_lines)
+        .needs(&[Need::Stdout]),
+    server("room/server/port-in-use", "SERVER", "a port that cannot be bound prints `error: cannot listen on ADDR:PORT: <reason>` on stderr and exits 1",
+        Contract, port_in_use)
+        .needs(&[Need::OwnServer]),
+    server("room/server/shutdown", "SERVER", "SIGTERM closes every connection and the server exits 0 within 2 s; nobody is told the others left",
+        Contract, shutdown)
+        .needs(&[Need::Signal]),
+    server("room/server/shutdown-sigint", "SERVER", "SIGINT closes every connection and the server exits 0 within 2 s",
+        Contract, shutdown_sigint)
+        .needs(&[Need::Signal]),
     // ---- the client ----
     client("room/client/menu", "CLIENT", "the client prints the handout's menu at start, before it connects",
         Handout("1. Get a report of the chatroom from the server."), client_menu),
@@ -273,11 +294,7 @@ impl Msg {
             self.timestamp,
             self.payload.len(),
             String::from_utf8_lossy(&self.payload[..self.payload.len().min(300)])
-        ) + if self.payload.len() > 300 {
-            "…"
-        } else {
-            ""
-        }
+        ) + if self.payload.len() > 300 { "…" } else { "" }
     }
 }
 
@@ -1060,6 +1077,103 @@ fn history_file(ctx: &mut Ctx) -> Check {
         &want,
         &String::from_utf8_lossy(&history),
     )
+}
+
+fn slow_reader(ctx: &mut Ctx) -> Check {
+    let (_slow, _) = joined(ctx, "Slow")?;
+    let (mut sender, _) = joined(ctx, "Sender")?;
+    let long = "z".repeat(60_000);
+    // At most 400 texts (24 MB), each relayed to the sender too.
+    for _ in 0..400 {
+        send(&mut sender, &text("Sender", &long))?;
+        let got = recv(&mut sender, true)?;
+        if got.flag == Some("QUIT_ACCEPT_FLAG") {
+            ensure(
+                got.username == "Slow",
+                "the one cut off",
+                "Slow",
+                &got.show(),
+            )?;
+            ctx.expect_status(
+                "`fd N: send queue exceeded (100000 bytes), disconnecting`",
+                |l| l.ends_with(": send queue exceeded (100000 bytes), disconnecting"),
+            )?;
+            // The relay that tipped it over may still come; then a probe.
+            send(&mut sender, &text("Sender", "probe"))?;
+            loop {
+                let got = recv(&mut sender, true)?;
+                if got.payload == b"probe" {
+                    return Ok(());
+                }
+            }
+        }
+        ensure(
+            got.payload.len() == long.len(),
+            "the sender's own relay",
+            "its 60000-byte text",
+            &got.show(),
+        )?;
+    }
+    Err(Failure::note(
+        "the slow user was still in the room after 24 MB",
+    ))
+}
+
+fn login_timeout(ctx: &mut Ctx) -> Check {
+    let (mut member, _) = joined(ctx, "LtMember")?;
+    let mut idle = ctx.connect("idle")?;
+    report(&mut idle)?;
+    idle.expect_closed()?;
+    send(&mut member, &text("LtMember", "still here"))?;
+    expect(&mut member, &text("LtMember", "still here").at())
+}
+
+fn no_login_timeout(ctx: &mut Ctx) -> Check {
+    let mut idle = ctx.connect("idle")?;
+    idle.expect_silence(std::time::Duration::from_millis(1500))?;
+    join(&mut idle, "Patient").map(drop)
+}
+
+fn status_lines(ctx: &mut Ctx) -> Check {
+    let (_a, _) = joined(ctx, "StAlice")?;
+    ctx.expect_status("`fd N: ...` naming StAlice", |l| {
+        l.starts_with("fd ") && l.contains("StAlice")
+    })
+    .map(drop)
+}
+
+fn port_in_use(ctx: &mut Ctx) -> Check {
+    super::direct::port_in_use_check(ctx)
+}
+
+fn shutdown_by(ctx: &mut Ctx, signal: i32) -> Check {
+    let (mut a, _) = joined(ctx, "SdCool")?;
+    let (b, _) = joined(ctx, "SdFun")?;
+    expect(&mut a, &new_user("SdFun"))?;
+    let mut anon = ctx.connect("anon")?;
+    report(&mut anon)?;
+    // Whatever a connection is told at shutdown, it is not that another left.
+    let sent = std::time::Instant::now();
+    ctx.signal_server(signal)?;
+    let mut all = vec![a, b, anon];
+    for conn in &mut all {
+        let rest = conn.read_to_close(1 << 20)?;
+        ensure(
+            !String::from_utf8_lossy(&rest).contains("left the chatroom."),
+            format!("{} at shutdown", conn.label()),
+            "no departure announced",
+            &String::from_utf8_lossy(&rest),
+        )?;
+    }
+    super::direct::expect_shut_down(ctx, sent, all)
+}
+
+fn shutdown(ctx: &mut Ctx) -> Check {
+    shutdown_by(ctx, libc::SIGTERM)
+}
+
+fn shutdown_sigint(ctx: &mut Ctx) -> Check {
+    shutdown_by(ctx, libc::SIGINT)
 }
 
 // ---- the client ----
