@@ -4,7 +4,6 @@
 
 mod abuse;
 mod bridge;
-mod channels;
 mod direct;
 mod durability;
 mod room;

@@ -790,6 +790,32 @@ impl Client {
         }
     }
 
+    /// Expects the client to print nothing for `quiet`: for the rare rule
+    /// that only silence can show (a partial record is not printed).
+    pub fn expect_quiet(&mut self, ctx: &mut Ctx, quiet: Duration) -> Check {
+        let proc = ctx.client_proc(self);
+        let deadline = Instant::now() + quiet;
+        while self.seen.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match proc.bytes.recv_timeout(left) {
+                Ok(bytes) => self.seen.extend(bytes),
+                Err(_) => break,
+            }
+        }
+        if self.seen.is_empty() {
+            Ok(())
+        } else {
+            Err(Failure::new(
+                format!("{}: expected no output for {quiet:?}", self.label),
+                "",
+                self.seen.clone(),
+            ))
+        }
+    }
+
     fn ending(&self) -> &'static str {
         if self.closed {
             " (then its output ended)"
