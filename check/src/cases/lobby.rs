@@ -256,7 +256,7 @@ fn join_again_gets_a_reply(ctx: &mut Ctx) -> Check {
         Some(line) if !line.is_empty() => {}
         _ => {
             return Err(Failure::new(
-                "reply to a second JOIN",
+                "reply to a second JOIN: nothing arrived within the timeout",
                 "a status message",
                 "",
             ))
@@ -406,7 +406,7 @@ fn expect_unregistered(peer: &mut Conn, after: &str) -> Check {
     match peer.read_line()? {
         Some(line) if line.starts_with(b"Unregistered User") => Ok(()),
         got => Err(Failure::new(
-            format!("reply to {after} before JOIN"),
+            format!("reply to {after} before JOIN (a line starting `Unregistered User`)"),
             UNREGISTERED,
             got.unwrap_or_default(),
         )),
