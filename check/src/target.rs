@@ -540,6 +540,16 @@ impl Ctx {
             .map_err(|e| Failure::note(format!("writing to the server's stdin: {e}")))
     }
 
+    /// Closes the server's stdin (end of input).
+    pub fn close_server_stdin(&mut self) -> Check {
+        let server = self.own_server()?;
+        server
+            .transcript
+            .note("server stdin", "closed (end of input)");
+        server.stdin = None;
+        Ok(())
+    }
+
     /// Sends `signal` (libc::SIGTERM, SIGINT, SIGKILL) to the server.
     pub fn signal_server(&mut self, signal: i32) -> Check {
         self.own_server()?.signal(signal);

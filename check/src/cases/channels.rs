@@ -83,7 +83,7 @@ pub const CASES: &[Case] = &[
     server("channels/join/extra-words", "JOIN", "words after the argument are ignored",
         Contract, join_extra_words),
     // ---- LIST ----
-    server("channels/list/names", "LIST", "/list answers with the channel names, separated by newlines",
+    server("channels/list/names", "LIST", "/list answers with the channel names, separated by newlines; empty channels stay listed",
         Handout("/list should send a message back to the client with the names of all current channels, separated by newlines"), list_names)
         .needs(&[Need::OwnServer]),
     server("channels/list/empty-then-packed", "LIST", "/list: nothing when there are none; then names in creation order, packed greedily into records",
@@ -411,7 +411,13 @@ fn list_names(ctx: &mut Ctx) -> Check {
     let mut a = creator(ctx, "LnA", "first")?;
     a.send(rec("/create second"))?;
     a.send(rec("/list"))?;
-    a.expect_bytes(rec("first\nsecond"))
+    a.expect_bytes(rec("first\nsecond"))?;
+    // Channels outlive their members.
+    a.finish();
+    a.expect_closed()?;
+    let mut b = named(ctx, "LnB")?;
+    b.send(rec("/list"))?;
+    b.expect_bytes(rec("first\nsecond"))
 }
 
 fn list_packed(ctx: &mut Ctx) -> Check {

@@ -40,7 +40,7 @@ pub const CASES: &[Case] = &[
     // ---- JOIN ----
     server("lobby/join/ok", "JOIN", "JOIN <name> is answered `<name> joined!`",
         Handout("Alice joined!Connected to server!"), join_ok),
-    server("lobby/join/announced", "JOIN", "a join is announced to every registered user as `<name> joined!`, and to no unregistered connection",
+    server("lobby/join/announced", "JOIN", "a join is announced to every registered user as `<name> joined!`; unregistered connections get no announcements or relays",
         Handout("Bob's Window ... Alex joined! Mike joined! Trudy joined!"), join_announced),
     server("lobby/join/already-registered", "JOIN", "a second JOIN from a registered client gets a reply and changes nothing",
         Handout("any subsequent JOIN requests from the same registered client will be discarded with a status message sent back to the client"), join_again_gets_a_reply),
@@ -57,6 +57,9 @@ pub const CASES: &[Case] = &[
         .needs(&[Need::OwnServer]),
     server("lobby/join/room-again-after-a-leave", "JOIN", "when one of 10 users leaves, a new user can register",
         Handout("if, for example, the 10th client “leaves” the service, space is now made available for another client to register"), room_after_leave)
+        .needs(&[Need::OwnServer]),
+    server("lobby/join/first-row-applies", "JOIN", "when full, an invalid name still gets `Invalid Username` (connection kept) and a taken name `Too Many Users`",
+        Contract, join_first_row_applies)
         .needs(&[Need::OwnServer]),
     server("lobby/join/max-users-option", "JOIN", "`--max-users 2` lets two users register and refuses the third",
         Contract, max_users_option)
@@ -152,12 +155,15 @@ pub const CASES: &[Case] = &[
     server("lobby/server/port-in-use", "SERVER", "a port that cannot be bound prints `error: cannot listen on ADDR:PORT: <reason>` on stderr and exits 1",
         Contract, port_in_use)
         .needs(&[Need::OwnServer]),
-    server("lobby/server/shutdown", "SERVER", "SIGTERM: `Server Shutting Down` to every connection, close, exit 0 within 2 s",
+    server("lobby/server/shutdown", "SERVER", "SIGTERM: `Server Shutting Down` to every connection (and no departures), close, exit 0 within 2 s",
         Contract, shutdown)
         .needs(&[Need::Signal]),
     server("lobby/server/shutdown-sigint", "SERVER", "SIGINT: `Server Shutting Down` to every connection, close, exit 0 within 2 s",
         Contract, shutdown_sigint)
         .needs(&[Need::Signal]),
+    server("lobby/server/stdin-closed", "SERVER", "a server whose stdin is closed keeps serving",
+        Contract, stdin_closed)
+        .needs(&[Need::Stdin]),
     server("lobby/server/handout-session", "SERVER", "the handout's five-user session plays out as shown",
         Handout("Test Case 1 : Alice wants to send a broadcast message using “BCST Hello” to all users"), handout_session),
     // ---- The client ----
@@ -179,7 +185,7 @@ pub const CASES: &[Case] = &[
         Contract, client_unable),
     client("lobby/client/ctrl-c", "CLIENT", "Ctrl-C (SIGINT) ends the client with exit 0",
         Contract, client_ctrl_c),
-    client("lobby/client/terminal-safe", "CLIENT", "control characters from the network are printed in caret notation (ESC as ^[)",
+    client("lobby/client/terminal-safe", "CLIENT", "control characters from the network are shown in caret notation (ESC as ^[), C1 and bidi controls as <U+XXXX>, CR before LF dropped",
         Contract, client_terminal_safe),
 ];
 
@@ -238,9 +244,13 @@ fn join_announced(ctx: &mut Ctx) -> Check {
     let mut alice = join(ctx, "JaAlice")?;
     let mut bob = join(ctx, "JaBob")?;
     alice.expect_line("JaBob joined!")?;
-    let carol = join(ctx, "JaCarol")?;
+    let mut carol = join(ctx, "JaCarol")?;
     alice.expect_line("JaCarol joined!")?;
     bob.expect_line("JaCarol joined!")?;
+    alice.command("BCST to the registered")?;
+    alice.expect_line("JaAlice is sending a broadcast")?;
+    bob.expect_line("JaAlice: to the registered")?;
+    carol.expect_line("JaAlice: to the registered")?;
     // The unregistered connection saw none of it: QUIT's answer is first.
     lurker.command("QUIT")?;
     lurker.expect_line("Goodbye")?;
@@ -338,6 +348,7 @@ fn ten_users(
 
 fn too_many_users(ctx: &mut Ctx) -> Check {
     let (names, mut peers) = ten_users(ctx, "Tm", 10)?;
+    // More may connect than may register.
     let mut eleventh = ctx.connect("eleventh")?;
     eleventh.command("JOIN TmLate")?;
     eleventh.expect_line("Too Many Users")?;
@@ -351,6 +362,16 @@ fn too_many_users(ctx: &mut Ctx) -> Check {
     first.command("LIST")?;
     first.expect_lines(&names)?;
     Ok(())
+}
+
+fn join_first_row_applies(ctx: &mut Ctx) -> Check {
+    let (_, _peers) = ten_users(ctx, "Fr", 10)?;
+    let mut late = ctx.connect("late")?;
+    late.command("JOIN bad_name")?;
+    late.expect_line("Invalid Username")?;
+    late.command("JOIN Fr0")?;
+    late.expect_line("Too Many Users")?;
+    late.expect_closed()
 }
 
 fn room_after_leave(ctx: &mut Ctx) -> Check {
@@ -899,12 +920,17 @@ fn port_in_use(ctx: &mut Ctx) -> Check {
 
 fn shutdown_by(ctx: &mut Ctx, signal: i32) -> Check {
     let mut alice = join(ctx, "SdAlice")?;
+    let mut bob = join(ctx, "SdBob")?;
+    alice.expect_line("SdBob joined!")?;
     let mut anon = ctx.connect("anon")?;
     anon.command("LIST")?;
     anon.expect_line(UNREGISTERED)?;
     ctx.signal_server(signal)?;
+    // Nobody is told that the others left: the line, then the close.
     alice.expect_line("Server Shutting Down")?;
     alice.expect_closed()?;
+    bob.expect_line("Server Shutting Down")?;
+    bob.expect_closed()?;
     anon.expect_line("Server Shutting Down")?;
     anon.expect_closed()?;
     let (status, took) = ctx.expect_server_exit()?;
@@ -928,6 +954,15 @@ fn shutdown(ctx: &mut Ctx) -> Check {
 
 fn shutdown_sigint(ctx: &mut Ctx) -> Check {
     shutdown_by(ctx, libc::SIGINT)
+}
+
+fn stdin_closed(ctx: &mut Ctx) -> Check {
+    let alice = join(ctx, "ScAlice")?;
+    ctx.close_server_stdin()?;
+    let mut bob = join(ctx, "ScBob")?;
+    probe(&mut bob)?;
+    quit(bob, "ScBob")?;
+    leave(alice, "ScAlice")
 }
 
 fn handout_session(ctx: &mut Ctx) -> Check {
@@ -1077,5 +1112,7 @@ fn client_ctrl_c(ctx: &mut Ctx) -> Check {
 fn client_terminal_safe(ctx: &mut Ctx) -> Check {
     let (mut client, mut server) = client_session(ctx)?;
     server.send("Eve: \x1b]0;pwned\x07\x1b[2J\n")?;
-    client.expect_output(ctx, "Eve: ^[]0;pwned^G^[[2J\n")
+    client.expect_output(ctx, "Eve: ^[]0;pwned^G^[[2J\n")?;
+    server.send("Eve: bidi \u{202e}x\u{85}\x7f tab\tcr\r\n")?;
+    client.expect_output(ctx, "Eve: bidi <U+202E>x<U+0085>^? tab\tcr\n")
 }
