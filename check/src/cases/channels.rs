@@ -577,7 +577,18 @@ fn split_at_random(ctx: &mut Ctx) -> Check {
                     .collect()
             })
             .collect();
-        writer.send_in_pieces(&recs(&lines), &mut || 1 + rng.below(300))?;
+        if seed == 1 {
+            // Pieces that arrive apart, 20 ms between them (a recv sees
+            // one piece); the other seeds send back to back (a recv sees
+            // several, across records).
+            writer.send_spaced(
+                &recs(&lines),
+                &mut || 1 + rng.below(300),
+                Duration::from_millis(20),
+            )?;
+        } else {
+            writer.send_in_pieces(&recs(&lines), &mut || 1 + rng.below(300))?;
+        }
         for line in &lines {
             reader.expect_bytes(rec(&format!("[{writer_name}] {}", line.trim_end())))?;
         }
