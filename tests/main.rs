@@ -3,7 +3,6 @@
 //! [`util`] holds the shared helpers (and explains conformance mode).
 
 mod abuse;
-mod channels;
 mod durability;
 mod soak;
 mod util;

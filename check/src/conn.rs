@@ -209,6 +209,27 @@ impl Conn {
         Ok(())
     }
 
+    /// Sends `bytes` in pieces of the given sizes with `gap` between them, so
+    /// that they arrive apart, as a slow network delivers them. The gap is
+    /// not a wait for anything: it makes the split that a case checks.
+    pub fn send_spaced(
+        &mut self,
+        bytes: &[u8],
+        sizes: &mut dyn FnMut() -> usize,
+        gap: Duration,
+    ) -> Check {
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let n = sizes().clamp(1, rest.len());
+            self.send(&rest[..n])?;
+            rest = &rest[n..];
+            if !rest.is_empty() {
+                std::thread::sleep(gap);
+            }
+        }
+        Ok(())
+    }
+
     /// Closes the sending half (FIN) and keeps reading.
     pub fn finish(&mut self) {
         self.transcript

@@ -20,6 +20,9 @@ pub struct Result<'a> {
     pub seconds: f64,
 }
 
+/// Runs of one character longer than this are shown with a count.
+const RUN: usize = 12;
+
 /// How many transcript entries a FAIL shows without `-v` (the last ones).
 const SHORT: usize = 12;
 /// How many bytes of one entry, expected or received a FAIL shows without `-v`.
@@ -28,11 +31,20 @@ const SHORT_BYTES: usize = 300;
 /// `bytes` as terminal-safe text: printable characters as they are, `\n`
 /// `\r` `\t` `\\` and other controls as escapes (`\x1b`), C1 controls and
 /// the bidirectional overrides as `\u{..}`, bytes that are not UTF-8 as
-/// `\xNN`.
+/// `\xNN`. A run of more than [`RUN`] of one character (a channels record's
+/// padding) is shown once with its count: ` {×190}`.
 pub fn escape(bytes: &[u8]) -> String {
     let mut out = String::new();
     for chunk in bytes.utf8_chunks() {
-        for c in chunk.valid().chars() {
+        let mut chars = chunk.valid().chars().peekable();
+        while let Some(c) = chars.next() {
+            let mut run = 1;
+            while chars.peek() == Some(&c) {
+                chars.next();
+                run += 1;
+            }
+            let (c, repeat) = if run > RUN { (c, 1) } else { (c, run) };
+            let start = out.len();
             match c {
                 '\n' => out.push_str("\\n"),
                 '\r' => out.push_str("\\r"),
@@ -48,6 +60,13 @@ pub fn escape(bytes: &[u8]) -> String {
                     let _ = write!(out, "\\u{{{:04x}}}", c as u32);
                 }
                 c => out.push(c),
+            }
+            let one = out[start..].to_string();
+            for _ in 1..repeat {
+                out.push_str(&one);
+            }
+            if run > RUN {
+                let _ = write!(out, "{{×{run}}}");
             }
         }
         for b in chunk.invalid() {
@@ -383,6 +402,8 @@ mod tests {
             ("Zoë".as_bytes(), "Zoë"),
             ("a\u{202e}b\u{85}".as_bytes(), "a\\u{202e}b\\u{0085}"),
             (b"back\\slash\r\t\x7f", "back\\\\slash\\r\\t\\x7f"),
+            (b"Hi!               ", "Hi! {\u{d7}15}"),
+            (b"aaaaaaaaaaaa", "aaaaaaaaaaaa"),
         ] {
             assert_eq!(escape(input), want, "{input:?}");
         }

@@ -540,6 +540,16 @@ impl Ctx {
             .map_err(|e| Failure::note(format!("writing to the server's stdin: {e}")))
     }
 
+    /// Closes the server's stdin (end of input).
+    pub fn close_server_stdin(&mut self) -> Check {
+        let server = self.own_server()?;
+        server
+            .transcript
+            .note("server stdin", "closed (end of input)");
+        server.stdin = None;
+        Ok(())
+    }
+
     /// Sends `signal` (libc::SIGTERM, SIGINT, SIGKILL) to the server.
     pub fn signal_server(&mut self, signal: i32) -> Check {
         self.own_server()?.signal(signal);
@@ -787,6 +797,32 @@ impl Client {
                 marker,
                 self.seen.clone(),
             )),
+        }
+    }
+
+    /// Expects the client to print nothing for `quiet`: for the rare rule
+    /// that only silence can show (a partial record is not printed).
+    pub fn expect_quiet(&mut self, ctx: &mut Ctx, quiet: Duration) -> Check {
+        let proc = ctx.client_proc(self);
+        let deadline = Instant::now() + quiet;
+        while self.seen.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match proc.bytes.recv_timeout(left) {
+                Ok(bytes) => self.seen.extend(bytes),
+                Err(_) => break,
+            }
+        }
+        if self.seen.is_empty() {
+            Ok(())
+        } else {
+            Err(Failure::new(
+                format!("{}: expected no output for {quiet:?}", self.label),
+                "",
+                self.seen.clone(),
+            ))
         }
     }
 
