@@ -48,6 +48,8 @@ pub const CASES: &[Case] = &[
     // ---- REGISTER ----
     server("bridge/register/regack", "REGISTER", "REGISTER gets `REGACK` echoing clientID, IP and Port, with `Status: registered`, CRLF-ended",
         Handout("Acknowledges receipt of REGISTER message and echos back contact information received"), register_regack),
+    server("bridge/register/ipv6", "REGISTER", "an IPv6 address is a good IP",
+        Contract, register_ipv6),
     server("bridge/register/bare-lf", "REGISTER", "a REGISTER with bare LF line ends is accepted; the answer is CRLF all the same",
         Contract, register_bare_lf),
     server("bridge/register/rejected", "REGISTER", "a REGISTER missing a header or with a bad value gets REGACK with the headers it carried and `Status: rejected (<reason>)`",
@@ -143,6 +145,8 @@ pub const CASES: &[Case] = &[
         Handout("Incoming CHAT request >Incoming chat request from <peer 1 contact info>"), client_incoming_chat),
     client("bridge/client/chat", "CHAT", "`/chat` after a BRIDGEACK with a peer connects to it and sends the first CHAT (clientID, IP, Port), then a CHAT with a Message per typed line (none for an empty one)",
         Handout("/chat: client initiates chat session with peer"), client_chat),
+    client("bridge/client/called-by-its-peer", "CHAT", "a client whose /bridge gave a peer still accepts that peer's CHAT if the peer calls first",
+        Contract, client_called_by_peer),
     client("bridge/client/chat-forms", "CHAT", "the client shows a CHAT's Message (other headers ignored) and a bare line, LF or CRLF, as a message",
         Contract, client_chat_forms),
     client("bridge/client/type-quit", "QUIT", "a block whose `Type` is `quit` ends the chat like a QUIT",
@@ -234,6 +238,14 @@ fn read_block(conn: &mut Conn) -> Result<String, Failure> {
 
 fn register_regack(ctx: &mut Ctx) -> Check {
     ask(ctx, &register("RegOk1", "5001"), &regack("RegOk1", "5001"))
+}
+
+fn register_ipv6(ctx: &mut Ctx) -> Check {
+    ask(
+        ctx,
+        "REGISTER\r\nclientID: RegSix\r\nIP: ::1\r\nPort: 5003\r\n\r\n",
+        "REGACK\r\nclientID: RegSix\r\nIP: ::1\r\nPort: 5003\r\nStatus: registered\r\n\r\n",
+    )
 }
 
 fn register_bare_lf(ctx: &mut Ctx) -> Check {
@@ -785,6 +797,19 @@ fn client_chat(ctx: &mut Ctx) -> Check {
     s.client.expect_output(ctx, "How are you doing, Bob?\n")?;
     s.type_in(ctx, "Doing well, Alice. Time for coffee?\n")?;
     alice.expect_bytes(chat_line("Bob", "Doing well, Alice. Time for coffee?"))
+}
+
+fn client_called_by_peer(ctx: &mut Ctx) -> Check {
+    let mut s = start(ctx, "Alice")?;
+    s.register(ctx)?;
+    s.bridge(ctx, &bridgeack("Bob", "7000"))?;
+    s.type_in(ctx, "/id\n")?;
+    s.client.expect_output(ctx, "Alice\n")?;
+    let mut bob = s.call(ctx, "Bob")?;
+    bob.send(chat_line("Bob", "I was first"))?;
+    s.client.expect_output(ctx, "I was first\n")?;
+    s.type_in(ctx, "so you were\n")?;
+    bob.expect_bytes(chat_line("Alice", "so you were"))
 }
 
 fn client_chat_forms(ctx: &mut Ctx) -> Check {

@@ -156,6 +156,8 @@ pub const CASES: &[Case] = &[
         Handout("exit: closes the client socket and exits the program."), client_exit),
     client("direct/client/bad-username", "LOGIN", "`login` without a name, with extra words or over 20 bytes, and sendto lacking a parameter or with a name over 20 bytes, print `Bad username` and send nothing",
         Handout("Any extra parameters after the username must cause the client to print an error. The error must also be printed if the username is more than 20 characters in length or if the username is not present. The following is the error:\nBad username"), client_bad_username),
+    client("direct/client/name-bytes", "LOGIN", "the 20-name limit is in bytes: a name of 11 two-byte characters prints `Bad username`",
+        Contract, client_name_bytes),
     client("direct/client/bad-message", "SENDTO", "a text over 65,535 bytes prints `Bad message` and sends nothing",
         Handout("If there are more than 65535 characters of text, the following error message should be printed to the console:\nBad message"), client_bad_message),
     client("direct/client/invalid-command", "EXIT", "extra words after list, logout or exit, and unknown commands, print `Invalid command` and send nothing",
@@ -1011,6 +1013,17 @@ fn client_bad_username(ctx: &mut Ctx) -> Check {
     .map(|l| (l, "Bad username"))
     .collect();
     refused(ctx, &lines)
+}
+
+fn client_name_bytes(ctx: &mut Ctx) -> Check {
+    let name = "\u{e9}".repeat(11);
+    refused(
+        ctx,
+        &[
+            (format!("login {name}\n"), "Bad username"),
+            (format!("sendto {name} hi\n"), "Bad username"),
+        ],
+    )
 }
 
 fn client_bad_message(ctx: &mut Ctx) -> Check {

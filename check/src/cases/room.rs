@@ -136,6 +136,11 @@ pub const CASES: &[Case] = &[
     server("room/attachment/history-entry", "ATTACHMENT", "an attachment's history entry is its text when UTF-8, else `<user> sent <file> (<N> bytes)`",
         Handout("This history is a list of all text messages and the contents of the attachment files"), attachment_history)
         .needs(OWN),
+    server("room/attachment/downloads-option", "ATTACHMENT", "`--downloads DIR` stores attachments in DIR, created if missing",
+        Contract, attachment_downloads_option)
+        .needs(&[Need::Options(&["--downloads", "inbox"])]),
+    server("room/limit/header-8192", "LIMITS", "a header block of 8192 bytes (its empty line included) is read; one of 8193 is malformed",
+        Contract, header_8192),
     server("room/attachment/max-attachment", "LIMITS", "with `--max-attachment 10` an attachment of 10 bytes is taken and one of 11 is malformed (Server text, then close)",
         Contract, attachment_max)
         .needs(&[Need::Options(&["--max-attachment", "10"])]),
@@ -187,6 +192,8 @@ pub const CASES: &[Case] = &[
         Handout("Then the client prints this message and the menu on the screen."), client_join_reject),
     client("room/client/join-accept", "JOIN", "an accept prints the welcome, the two lines about 'q' and 'a', `Here is a history of the chatroom.` and the history",
         Handout("Then, the client welcomes the new user and prints the history of messages on the screen."), client_join_accept),
+    client("room/client/announcements", "JOIN", "NEW_USER and QUIT_ACCEPT of others print `[HH:MM:SS] Server: <payload>`",
+        Handout("All clients will display this message in their chatrooms."), client_announcements),
     client("room/client/text", "CHAT", "in the chatroom a typed line is sent as a text; received texts print `[HH:MM:SS] <user>: <text>`",
         Handout("this user can see those messages on its screen in this format \"[timestamp] username: text message\""), client_text),
     client("room/client/upload", "ATTACHMENT", "`a` asks `Please enter the file path and name: ` and sends the file as an ATTACHMENT",
@@ -879,10 +886,18 @@ fn attachment_history(ctx: &mut Ctx) -> Check {
         &msg("ATTACHMENT_FLAG").file("pic.png").payload(&big),
     )?;
     recv(&mut a, true)?;
+    // UTF-8, but over 64 KiB.
+    let long = "y".repeat(70_000);
+    send(
+        &mut a,
+        &msg("ATTACHMENT_FLAG").file("long.txt").payload(&long),
+    )?;
+    recv(&mut a, true)?;
     let (_b, history) = joined(ctx, "Fun")?;
     let want = entry("Server", "Cool joined the chatroom.")
         + &entry("Cool", "line one\nline two")
-        + &entry("Cool", "Cool sent pic.png (5120 bytes)");
+        + &entry("Cool", "Cool sent pic.png (5120 bytes)")
+        + &entry("Cool", "Cool sent long.txt (70000 bytes)");
     ensure(
         like(&history, want.as_bytes()),
         "the history",
@@ -914,6 +929,57 @@ fn attachment_max(ctx: &mut Ctx) -> Check {
         "ten",
         &inside.join(" "),
     )
+}
+
+fn attachment_downloads_option(ctx: &mut Ctx) -> Check {
+    let (mut a, _) = joined(ctx, "Up")?;
+    send(&mut a, &msg("ATTACHMENT_FLAG").file("x.txt").payload("x"))?;
+    expect(
+        &mut a,
+        &msg("ATTACHMENT_FLAG")
+            .user("Up")
+            .file("x.txt")
+            .at()
+            .payload("x"),
+    )?;
+    let got = read_file(&ctx.dir().join("inbox/x.txt"))?;
+    ensure(
+        got == b"x",
+        "inbox/x.txt",
+        "x",
+        &String::from_utf8_lossy(&got),
+    )?;
+    ensure(
+        !ctx.dir().join("downloads/x.txt").exists(),
+        "downloads/x.txt",
+        "absent",
+        "present",
+    )
+}
+
+/// A JOIN_REQUEST whose header block is `len` bytes, padded in USERNAME.
+fn join_of_len(len: usize) -> Vec<u8> {
+    let base = msg("JOIN_REQUEST_FLAG").user("x").to_bytes();
+    let pad = "x".repeat(len + 1 - base.len());
+    msg("JOIN_REQUEST_FLAG").user(&pad).to_bytes()
+}
+
+fn header_8192(ctx: &mut Ctx) -> Check {
+    let mut ok = ctx.connect("at-limit")?;
+    let block = join_of_len(8192);
+    ensure(
+        block.len() == 8192,
+        "the checker's own block",
+        "8192 bytes",
+        &block.len().to_string(),
+    )?;
+    ok.send(&block)?;
+    // Read, and refused for its name: the connection stays.
+    expect(&mut ok, &reject(REJECT_INVALID))?;
+    report(&mut ok)?;
+    let mut over = ctx.connect("over-limit")?;
+    over.send(join_of_len(8193))?;
+    expect_malformed(&mut over)
 }
 
 fn expect_malformed(conn: &mut Conn) -> Check {
@@ -1187,10 +1253,11 @@ fn start(ctx: &mut Ctx) -> Result<(Client, crate::target::Listener), Failure> {
     Ok((client, listener))
 }
 
-/// The client's next message, read leniently (fields in any order), with
-/// the flag it must carry.
+/// The client's next message, strictly encoded, with the flag it must
+/// carry.
 fn expect_from_client(conn: &mut Conn, flag: Option<&str>) -> Result<Msg, Failure> {
-    let got = recv(conn, false)?;
+    // A sender always writes all fourteen fields in order: the client too.
+    let got = recv(conn, true)?;
     ensure(
         got.flag == flag,
         "the client's message",
@@ -1286,6 +1353,15 @@ fn client_join_accept(ctx: &mut Ctx) -> Check {
     let (mut client, mut listener) = start(ctx)?;
     let history = "[20:33:39] Server: Cool joined the chatroom.\n[20:33:40] Cool: Hey Fun, glad that you joined.\nWe can chat now.\n";
     client_joins(ctx, &mut client, &mut listener, "Fun", history).map(drop)
+}
+
+fn client_announcements(ctx: &mut Ctx) -> Check {
+    let (mut client, mut listener) = start(ctx)?;
+    let mut conn = client_joins(ctx, &mut client, &mut listener, "Fun", "")?;
+    send(&mut conn, &stamped(new_user("Fire"), "20:34:00"))?;
+    client.expect_output(ctx, "[20:34:00] Server: Fire joined the chatroom.\n")?;
+    send(&mut conn, &stamped(left("Fire"), "20:35:00"))?;
+    client.expect_output(ctx, "[20:35:00] Server: Fire left the chatroom.\n")
 }
 
 fn client_text(ctx: &mut Ctx) -> Check {
