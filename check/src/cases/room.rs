@@ -141,6 +141,12 @@ pub const CASES: &[Case] = &[
         .needs(&[Need::Options(&["--downloads", "inbox"])]),
     server("room/limit/header-8192", "LIMITS", "a header block of 8192 bytes (its empty line included) is read; one of 8193 is malformed",
         Contract, header_8192),
+    server("room/attachment/5-mib-binary", "ATTACHMENT", "a 5 MiB binary attachment is stored and relayed byte for byte to every active user",
+        Contract, attachment_big)
+        .needs(OWN),
+    server("room/server/handout-test-plan", "JOIN", "the handout's eight-step test plan plays out as written, the last history holding every message",
+        Handout("The new Fire will get a history of the chatroom, containing all messages including the last “Buy Fire” message from Cool and the messages from the server indicating that users joined and left the chatroom."), handout_plan)
+        .needs(OWN),
     server("room/attachment/max-attachment", "LIMITS", "with `--max-attachment 10` an attachment of 10 bytes is taken and one of 11 is malformed (Server text, then close)",
         Contract, attachment_max)
         .needs(&[Need::Options(&["--max-attachment", "10"])]),
@@ -929,6 +935,210 @@ fn attachment_max(ctx: &mut Ctx) -> Check {
         "ten",
         &inside.join(" "),
     )
+}
+
+fn attachment_big(ctx: &mut Ctx) -> Check {
+    let (mut ann, _) = joined(ctx, "Ann")?;
+    let (mut bob, _) = joined(ctx, "Bob")?;
+    expect(&mut ann, &new_user("Bob"))?;
+    let big = binary(5 << 20);
+    send(
+        &mut ann,
+        &msg("ATTACHMENT_FLAG").file("big.bin").payload(&big),
+    )?;
+    for conn in [&mut ann, &mut bob] {
+        let got = recv(conn, true)?;
+        ensure(
+            got.flag == Some("ATTACHMENT_FLAG")
+                && got.username == "Ann"
+                && got.filename == "big.bin"
+                && got.payload == big,
+            format!("{}: the relayed attachment", conn.label()),
+            "ATTACHMENT_FLAG user=\"Ann\" file=\"big.bin\", the 5 MiB sent",
+            &Msg {
+                payload: got.payload[..got.payload.len().min(16)].to_vec(),
+                ..got
+            }
+            .show(),
+        )?;
+    }
+    let stored = read_file(&ctx.dir().join("downloads/big.bin"))?;
+    ensure(
+        stored == big,
+        "downloads/big.bin",
+        "the 5 MiB sent",
+        &format!("{} other bytes", stored.len()),
+    )
+}
+
+/// Every connection in `all` receives `m` next.
+fn all_get(all: &mut [&mut Conn], m: &Msg) -> Check {
+    all.iter_mut().try_for_each(|c| expect(c, m))
+}
+
+fn handout_plan(ctx: &mut Ctx) -> Check {
+    let mut history = String::new();
+    // Step 2: Cool joins and says Hi.
+    let (mut cool, h) = joined(ctx, "Cool")?;
+    ensure(
+        h.is_empty(),
+        "Cool's history",
+        "",
+        &String::from_utf8_lossy(&h),
+    )?;
+    history += &entry("Server", "Cool joined the chatroom.");
+    send(&mut cool, &text("Cool", "Hi\n"))?;
+    expect(&mut cool, &text("Cool", "Hi\n").at())?;
+    history += &entry("Cool", "Hi");
+    // Step 3: Fun joins, sees Hi, and they talk.
+    let (mut fun, h) = joined(ctx, "Fun")?;
+    ensure(
+        like(&h, history.as_bytes()),
+        "Fun's history",
+        &history,
+        &String::from_utf8_lossy(&h),
+    )?;
+    expect(&mut cool, &new_user("Fun"))?;
+    history += &entry("Server", "Fun joined the chatroom.");
+    let talk =
+        |c: &mut Conn, who: &str, t: &str, all: &mut [&mut Conn], history: &mut String| -> Check {
+            send(c, &text(who, t))?;
+            expect(c, &text(who, t).at())?;
+            all_get(all, &text(who, t).at())?;
+            *history += &entry(who, t);
+            Ok(())
+        };
+    talk(
+        &mut fun,
+        "Fun",
+        "Hi Cool, are you there?",
+        &mut [&mut cool],
+        &mut history,
+    )?;
+    talk(
+        &mut cool,
+        "Cool",
+        "Hey Fun, glad that you joined. We can chat now.",
+        &mut [&mut fun],
+        &mut history,
+    )?;
+    talk(
+        &mut fun,
+        "Fun",
+        "Let's wait for Fire. He wanted to join.",
+        &mut [&mut cool],
+        &mut history,
+    )?;
+    talk(&mut cool, "Cool", "Ok", &mut [&mut fun], &mut history)?;
+    // Step 4: a third asks for Fun (taken), then joins as Fire.
+    let mut fire = ctx.connect("Fire")?;
+    send(&mut fire, &msg("JOIN_REQUEST_FLAG").user("Fun"))?;
+    expect(&mut fire, &reject(REJECT_TAKEN))?;
+    let h = join(&mut fire, "Fire")?;
+    ensure(
+        like(&h, history.as_bytes()),
+        "Fire's history",
+        &history,
+        &String::from_utf8_lossy(&h),
+    )?;
+    all_get(&mut [&mut cool, &mut fun], &new_user("Fire"))?;
+    history += &entry("Server", "Fire joined the chatroom.");
+    // Step 5: Sad finds the room full and asks for the report.
+    let mut sad = ctx.connect("Sad")?;
+    send(&mut sad, &msg("JOIN_REQUEST_FLAG").user("Sad"))?;
+    expect(&mut sad, &reject(REJECT_FULL))?;
+    ensure(
+        report(&mut sad)?.number == 3,
+        "the report",
+        "NUMBER 3",
+        "another number",
+    )?;
+    drop(sad);
+    // Step 6: chat, then Fire uploads coolfile1.txt.
+    talk(
+        &mut fire,
+        "Fire",
+        "Hey guys! I just joined.",
+        &mut [&mut cool, &mut fun],
+        &mut history,
+    )?;
+    talk(
+        &mut cool,
+        "Cool",
+        "What's up Fire?",
+        &mut [&mut fun, &mut fire],
+        &mut history,
+    )?;
+    talk(
+        &mut fun,
+        "Fun",
+        "Hey Fire.",
+        &mut [&mut cool, &mut fire],
+        &mut history,
+    )?;
+    talk(
+        &mut fire,
+        "Fire",
+        "Guys, I want to attach a cool file!",
+        &mut [&mut cool, &mut fun],
+        &mut history,
+    )?;
+    let body = format!("{COOLFILE}\n");
+    send(
+        &mut fire,
+        &msg("ATTACHMENT_FLAG")
+            .user("Fire")
+            .file("attachments/coolfile1.txt")
+            .payload(&body),
+    )?;
+    let relay = msg("ATTACHMENT_FLAG")
+        .user("Fire")
+        .file("coolfile1.txt")
+        .at()
+        .payload(&body);
+    all_get(&mut [&mut cool, &mut fun, &mut fire], &relay)?;
+    history += &entry("Fire", COOLFILE);
+    // Step 7: more chat; Fire quits.
+    talk(
+        &mut fun,
+        "Fun",
+        "Hahaha",
+        &mut [&mut cool, &mut fire],
+        &mut history,
+    )?;
+    talk(
+        &mut cool,
+        "Cool",
+        "That was cool! :)",
+        &mut [&mut fun, &mut fire],
+        &mut history,
+    )?;
+    talk(
+        &mut fire,
+        "Fire",
+        "Alright guys. I should leave now. Buy.",
+        &mut [&mut cool, &mut fun],
+        &mut history,
+    )?;
+    quit(&mut fire, "Fire")?;
+    all_get(&mut [&mut cool, &mut fun], &left("Fire"))?;
+    history += &entry("Server", "Fire left the chatroom.");
+    // Step 8: Cool says Buy Fire.; Fire comes back and gets it all.
+    talk(
+        &mut cool,
+        "Cool",
+        "Buy Fire.",
+        &mut [&mut fun],
+        &mut history,
+    )?;
+    let (_fire, h) = joined(ctx, "Fire")?;
+    ensure(
+        like(&h, history.as_bytes()),
+        "the new Fire's history",
+        &history,
+        &String::from_utf8_lossy(&h),
+    )?;
+    all_get(&mut [&mut cool, &mut fun], &new_user("Fire"))
 }
 
 fn attachment_downloads_option(ctx: &mut Ctx) -> Check {
