@@ -126,6 +126,9 @@ pub const CASES: &[Case] = &[
     server("bridge/registry/file", "REGISTER", "the registry file holds `clientID IP Port` lines, ids in order of first registration, an id's newest contact last, written before the REGACK",
         Handout("The server stores the client's contact information in a file and returns a REGACK response message."), registry_file)
         .needs(OWN),
+    server("bridge/registry/option", "REGISTER", "`--registry FILE` keeps the registry in FILE",
+        Contract, registry_option)
+        .needs(&[Need::Options(&["--registry", "contacts.txt"])]),
     server("bridge/registry/kill-9", "REGISTER", "registrations survive a kill -9 and a restart",
         Contract, registry_kill_9)
         .needs(&[Need::OwnServer, Need::Signal]),
@@ -611,6 +614,26 @@ fn registry_file(ctx: &mut Ctx) -> Check {
         ctx,
         "registry after an update (read as the server reads it: an id's last line is its contact)",
         &[("Alice", "127.0.0.1 8001"), ("Bob", "127.0.0.1 9000")],
+    )
+}
+
+fn registry_option(ctx: &mut Ctx) -> Check {
+    reg(ctx, "Alice", "8000")?;
+    let path = ctx.dir().join("contacts.txt");
+    let got = std::fs::read(&path)
+        .map_err(|e| Failure::note(format!("cannot read {}: {e}", path.display())))?;
+    let contacts = registry_contacts(&got);
+    ensure(
+        contacts == [("Alice".to_string(), "127.0.0.1 8000".to_string())],
+        "contacts.txt",
+        "Alice 127.0.0.1 8000\n",
+        &String::from_utf8_lossy(&got),
+    )?;
+    ensure(
+        !registry_path(ctx).exists(),
+        "bridge-registry.txt",
+        "absent",
+        "present",
     )
 }
 

@@ -121,6 +121,9 @@ pub const CASES: &[Case] = &[
     server("direct/server/status-lines", "SERVER", "the server prints a status line per request naming the connection by its fd (`fd 7: ...`)",
         Contract, status_lines)
         .needs(&[Need::Stdout]),
+    server("direct/server/status-terminal-safe", "SERVER", "a name with control characters shows in the status line in caret notation",
+        Contract, status_terminal_safe)
+        .needs(&[Need::Stdout]),
     server("direct/server/usage", "SERVER", "without a port the server prints a usage statement and exits with status 2",
         Contract, usage)
         .needs(&[Need::OwnServer]),
@@ -172,6 +175,8 @@ pub const CASES: &[Case] = &[
         Contract, client_end_of_input),
     client("direct/client/server-closes", "EXIT", "when the server closes the connection the client exits 0",
         Contract, client_server_closes),
+    client("direct/client/ctrl-c", "EXIT", "Ctrl-C ends the client with exit 0",
+        Contract, client_ctrl_c),
     client("direct/client/terminal-safe", "CLIENT", "control characters from the network print in caret notation",
         Contract, client_terminal_safe),
     client("direct/client/unable-to-connect", "CLIENT", "a client that cannot connect prints `Unable to connect to <host>:<port>` and exits 1",
@@ -680,6 +685,20 @@ fn status_lines(ctx: &mut Ctx) -> Check {
     .map(drop)
 }
 
+fn status_terminal_safe(ctx: &mut Ctx) -> Check {
+    // ESC and BEL are not whitespace: a valid name.
+    let _eve = logged_in(ctx, "Eve\x1b[2J\x07")?;
+    let line = ctx.expect_status("`fd N: ...` naming Eve^[[2J^G", |l| {
+        l.starts_with("fd ") && l.contains("Eve")
+    })?;
+    ensure(
+        line.contains("Eve^[[2J^G") && !line.contains('\x1b'),
+        "the status line naming Eve",
+        "... Eve^[[2J^G ...",
+        &line,
+    )
+}
+
 fn usage(ctx: &mut Ctx) -> Check {
     usage_check(ctx)
 }
@@ -1129,6 +1148,21 @@ fn client_server_closes(ctx: &mut Ctx) -> Check {
     )?;
     drop(s);
     c.expect_exit(ctx, 0)
+}
+
+fn client_ctrl_c(ctx: &mut Ctx) -> Check {
+    let (mut c, mut s) = client_session(ctx)?;
+    exchange(
+        ctx,
+        &mut c,
+        &mut s,
+        "login John\n",
+        &login("John"),
+        OK,
+        "Success\n",
+    )?;
+    c.signal(ctx, libc::SIGINT);
+    c.expect_exit_code(ctx, 0)
 }
 
 fn client_terminal_safe(ctx: &mut Ctx) -> Check {

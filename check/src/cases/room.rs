@@ -200,7 +200,7 @@ pub const CASES: &[Case] = &[
         Handout("Then, the client welcomes the new user and prints the history of messages on the screen."), client_join_accept),
     client("room/client/announcements", "JOIN", "NEW_USER and QUIT_ACCEPT of others print `[HH:MM:SS] Server: <payload>`",
         Handout("All clients will display this message in their chatrooms."), client_announcements),
-    client("room/client/text", "CHAT", "in the chatroom a typed line is sent as a text; received texts print `[HH:MM:SS] <user>: <text>`",
+    client("room/client/text", "CHAT", "in the chatroom a typed line is sent as a text (an empty one is not); received texts print `[HH:MM:SS] <user>: <text>`",
         Handout("this user can see those messages on its screen in this format \"[timestamp] username: text message\""), client_text),
     client("room/client/upload", "ATTACHMENT", "`a` asks `Please enter the file path and name: ` and sends the file as an ATTACHMENT",
         Handout("Then the client prints \"Please enter the file path and name:\" Then the user enters that."), client_upload),
@@ -216,6 +216,8 @@ pub const CASES: &[Case] = &[
         Handout("The user selects option 3 and the program exits."), client_option_3),
     client("room/client/end-of-input", "QUIT", "at end of stdin in the chatroom the client sends QUIT_REQUEST and exits 0",
         Contract, client_end_of_input),
+    client("room/client/ctrl-c", "QUIT", "Ctrl-C in the chatroom ends the client with exit 0",
+        Contract, client_ctrl_c),
     client("room/client/terminal-safe", "CHAT", "control characters in received text print in caret notation",
         Contract, client_terminal_safe),
     client("room/client/unable-to-connect", "CLIENT", "a client that cannot reach its server prints `Unable to connect to <host>:<port>` and exits 1",
@@ -1577,7 +1579,8 @@ fn client_announcements(ctx: &mut Ctx) -> Check {
 fn client_text(ctx: &mut Ctx) -> Check {
     let (mut client, mut listener) = start(ctx)?;
     let mut conn = client_joins(ctx, &mut client, &mut listener, "Fun", "")?;
-    client.type_in(ctx, "Hi Cool, are you there?\n")?;
+    // An empty line typed is not sent: the next message is the text.
+    client.type_in(ctx, "\nHi Cool, are you there?\n")?;
     let got = expect_from_client(&mut conn, None)?;
     ensure(
         got.payload == b"Hi Cool, are you there?" || got.payload == b"Hi Cool, are you there?\n",
@@ -1730,6 +1733,13 @@ fn client_end_of_input(ctx: &mut Ctx) -> Check {
     expect_from_client(&mut conn, Some("QUIT_REQUEST_FLAG"))?;
     send(&mut conn, &stamped(left("Fire"), "12:00:02"))?;
     drop(conn);
+    client.expect_exit_code(ctx, 0)
+}
+
+fn client_ctrl_c(ctx: &mut Ctx) -> Check {
+    let (mut client, mut listener) = start(ctx)?;
+    let _conn = client_joins(ctx, &mut client, &mut listener, "Fire", "")?;
+    client.signal(ctx, libc::SIGINT);
     client.expect_exit_code(ctx, 0)
 }
 
