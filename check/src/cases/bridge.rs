@@ -180,6 +180,8 @@ pub const CASES: &[Case] = &[
         Contract, client_chat_before_bridge),
     client("bridge/client/stranger-during-chat", "CHAT", "a connection to the client's port while a chat is on is closed at once; the chat goes on",
         Contract, client_stranger_during_chat),
+    client("bridge/client/silent-caller-cut", "CHAT", "a connection to the client's port that sends no complete CHAT within 10 s is closed; a real call is taken after it",
+        Contract, client_silent_caller_cut),
     client("bridge/client/terminal-safe", "CHAT", "control characters in a received message print in caret notation",
         Contract, client_terminal_safe),
     client("bridge/client/unable-to-connect", "CLIENT", "a client that cannot reach its server prints `Unable to connect to <host>:<port>` and exits 1",
@@ -979,6 +981,22 @@ fn client_stranger_during_chat(ctx: &mut Ctx) -> Check {
     s.client.expect_output(ctx, "still us\n")?;
     s.type_in(ctx, "yes\n")?;
     bob.expect_bytes(chat_line("Alice", "yes"))
+}
+
+fn client_silent_caller_cut(ctx: &mut Ctx) -> Check {
+    let mut s = start(ctx, "Alice")?;
+    s.wait_for_peer(ctx)?;
+    let addr: SocketAddr = format!("127.0.0.1:{}", s.port)
+        .parse()
+        .map_err(|e| Failure::note(format!("bad address: {e}")))?;
+    // The contract's 10 s, and some slack: this wait is longer than --timeout.
+    let patience = std::time::Duration::from_secs(13).max(ctx.timeout);
+    let mut silent = Conn::connect(addr, "silent", ctx.transcript(), patience, &mut || Ok(()))?;
+    silent.send("CHAT\r\nclientID: Eve\r\n")?;
+    silent.expect_closed()?;
+    let mut bob = s.call(ctx, "Bob")?;
+    bob.send(chat_line("Bob", "hello"))?;
+    s.client.expect_output(ctx, "hello\n")
 }
 
 fn client_terminal_safe(ctx: &mut Ctx) -> Check {

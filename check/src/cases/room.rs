@@ -171,6 +171,9 @@ pub const CASES: &[Case] = &[
     server("room/limit/slow-reader-cut-off", "LIMITS", "a user who does not read is disconnected past --sendq (with the status line), announced as leaving; the others carry on",
         Contract, slow_reader)
         .needs(&[Need::Stdout, Need::Options(&["--sendq", "100000"])]),
+    server("room/limit/history-and-sendq", "LIMITS", "a JOIN_ACCEPT whose history is larger than --sendq is sent whole, with the NEW_USER after it",
+        Contract, history_and_sendq)
+        .needs(&[Need::OwnServer, Need::Options(&["--sendq", "4096"])]),
     server("room/limit/login-timeout", "LIMITS", "with --login-timeout 1 a connection that has not joined is closed; a joined one stays",
         Contract, login_timeout)
         .needs(&[Need::Options(&["--login-timeout", "1"])]),
@@ -1395,6 +1398,24 @@ fn slow_reader(ctx: &mut Ctx) -> Check {
     Err(Failure::note(
         "the slow user was still in the room after 24 MB",
     ))
+}
+
+fn history_and_sendq(ctx: &mut Ctx) -> Check {
+    let (mut cool, _) = joined(ctx, "Cool")?;
+    let mut want = entry("Server", "Cool joined the chatroom.");
+    for n in 0..10 {
+        let t = format!("{n} {}", "h".repeat(1000));
+        send(&mut cool, &text("Cool", &t))?;
+        expect(&mut cool, &text("Cool", &t).at())?;
+        want += &entry("Cool", &t);
+    }
+    let (_fun, history) = joined(ctx, "Fun")?;
+    ensure(
+        like(&history, want.as_bytes()),
+        "Fun's history of ~10 kB, past a 4096-byte --sendq",
+        &want,
+        &String::from_utf8_lossy(&history),
+    )
 }
 
 fn login_timeout(ctx: &mut Ctx) -> Check {
