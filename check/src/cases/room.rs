@@ -482,8 +482,37 @@ fn files_in(dir: &Path) -> Vec<String> {
     names
 }
 
-fn read_file(path: &Path) -> Result<Vec<u8>, Failure> {
-    std::fs::read(path).map_err(|e| Failure::note(format!("cannot read {}: {e}", path.display())))
+/// Reads a file that a program stores (under a temporary name, renamed
+/// when complete), waiting for it to appear: the relay of an attachment may
+/// come before its file is in place. Bounded by the timeout.
+fn read_file(ctx: &Ctx, path: &Path) -> Result<Vec<u8>, Failure> {
+    let deadline = std::time::Instant::now() + ctx.timeout;
+    loop {
+        match std::fs::read(path) {
+            Ok(bytes) => return Ok(bytes),
+            Err(e) if std::time::Instant::now() >= deadline => {
+                return Err(Failure::note(format!(
+                    "cannot read {}: {e}",
+                    path.display()
+                )))
+            }
+            // A file appearing has no event to wait on; poll it, bounded.
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    }
+}
+
+/// The names in `dir` once they are `want` (sorted), or what they are at
+/// the timeout.
+fn files_become(ctx: &Ctx, dir: &Path, want: &[String]) -> Vec<String> {
+    let deadline = std::time::Instant::now() + ctx.timeout;
+    loop {
+        let names = files_in(dir);
+        if names == want || std::time::Instant::now() >= deadline {
+            return names;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 /// Bytes that are not UTF-8, from a fixed xorshift sequence.
@@ -789,7 +818,7 @@ fn attachment_relayed(ctx: &mut Ctx) -> Check {
         .payload(&body);
     expect(&mut cool, &want)?;
     expect(&mut fire, &want)?;
-    let stored = read_file(&ctx.dir().join("downloads/coolfile1.txt"))?;
+    let stored = read_file(ctx, &ctx.dir().join("downloads/coolfile1.txt"))?;
     ensure(
         stored == body.as_bytes(),
         "downloads/coolfile1.txt",
@@ -822,7 +851,7 @@ fn attachment_no_overwrite(ctx: &mut Ctx) -> Check {
         )?;
     }
     for stored in ["pic-2.png", "a.tar-2.gz", ".bashrc-2"] {
-        let got = read_file(&ctx.dir().join("downloads").join(stored))?;
+        let got = read_file(ctx, &ctx.dir().join("downloads").join(stored))?;
         ensure(
             got == stored.as_bytes(),
             format!("downloads/{stored}"),
@@ -864,7 +893,7 @@ fn attachment_escape(ctx: &mut Ctx) -> Check {
     )?;
     let mut want: Vec<String> = cases.iter().map(|(_, s)| s.clone()).collect();
     want.sort();
-    let inside = files_in(&ctx.dir().join("downloads"));
+    let inside = files_become(ctx, &ctx.dir().join("downloads"), &want);
     ensure(
         inside == want,
         "the downloads folder",
@@ -933,7 +962,7 @@ fn attachment_max(ctx: &mut Ctx) -> Check {
     )?;
     a.send(b"ATTACHMENT_FLAG: 1\nFILENAME: eleven\nPAYLOAD_LENGTH: 11\n\n")?;
     expect_malformed(&mut a)?;
-    let inside = files_in(&ctx.dir().join("downloads"));
+    let inside = files_become(ctx, &ctx.dir().join("downloads"), &["ten".to_string()]);
     ensure(
         inside == ["ten"],
         "the downloads folder",
@@ -967,7 +996,7 @@ fn attachment_big(ctx: &mut Ctx) -> Check {
             .show(),
         )?;
     }
-    let stored = read_file(&ctx.dir().join("downloads/big.bin"))?;
+    let stored = read_file(ctx, &ctx.dir().join("downloads/big.bin"))?;
     ensure(
         stored == big,
         "downloads/big.bin",
@@ -1157,7 +1186,7 @@ fn attachment_downloads_option(ctx: &mut Ctx) -> Check {
             .at()
             .payload("x"),
     )?;
-    let got = read_file(&ctx.dir().join("inbox/x.txt"))?;
+    let got = read_file(ctx, &ctx.dir().join("inbox/x.txt"))?;
     ensure(
         got == b"x",
         "inbox/x.txt",
@@ -1344,7 +1373,7 @@ fn history_file(ctx: &mut Ctx) -> Check {
     ctx.expect_server_exit()?;
     // A crash in the middle of an entry leaves a torn last line.
     let path = ctx.dir().join("history.txt");
-    let mut torn = read_file(&path)?;
+    let mut torn = read_file(ctx, &path)?;
     torn.extend_from_slice(b"[12:00:00] Torn: hal");
     std::fs::write(&path, &torn).map_err(|e| Failure::note(format!("cannot write: {e}")))?;
     ctx.start_server()?;
@@ -1676,7 +1705,7 @@ fn client_download(ctx: &mut Ctx) -> Check {
     )?;
     client.expect_output(ctx, format!("[20:40:00] Fire: {COOLFILE}\n"))?;
     // Printed after it was saved.
-    let got = read_file(&ctx.dir().join("downloads/coolfile1.txt"))?;
+    let got = read_file(ctx, &ctx.dir().join("downloads/coolfile1.txt"))?;
     ensure(
         got == body.as_bytes(),
         "downloads/coolfile1.txt",
@@ -1706,14 +1735,14 @@ fn client_download_binary(ctx: &mut Ctx) -> Check {
         ctx,
         "[12:00:01] Fun: Fun sent pic.png (5120 bytes), saved to downloads/pic-2.png\n",
     )?;
-    let got = read_file(&ctx.dir().join("downloads/pic-2.png"))?;
+    let got = read_file(ctx, &ctx.dir().join("downloads/pic-2.png"))?;
     ensure(
         got == big,
         "downloads/pic-2.png",
         "the 5120 bytes sent",
         "other bytes",
     )?;
-    let mine = read_file(&ctx.dir().join("downloads/pic.png"))?;
+    let mine = read_file(ctx, &ctx.dir().join("downloads/pic.png"))?;
     ensure(
         mine == b"mine",
         "downloads/pic.png, there before",
