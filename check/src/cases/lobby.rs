@@ -136,6 +136,9 @@ pub const CASES: &[Case] = &[
     server("lobby/limit/max-connections", "LIMITS", "past --max-connections a new connection is closed at once, with a status line",
         Contract, max_connections)
         .needs(&[Need::Stdout, Need::Options(&["--max-connections", "2"])]),
+    server("lobby/limit/slot-for-a-newcomer", "LIMITS", "with every slot taken, the oldest unregistered connection open 10 s or more is cut to make room for a new one",
+        Contract, slot_for_a_newcomer)
+        .needs(&[Need::Options(&["--max-connections", "2"])]),
     server("lobby/limit/login-timeout", "LIMITS", "with --login-timeout 1 an unregistered connection is closed; a registered one stays",
         Contract, login_timeout)
         .needs(&[Need::Stdout, Need::Options(&["--login-timeout", "1"])]),
@@ -825,6 +828,22 @@ fn max_connections(ctx: &mut Ctx) -> Check {
     quit(a, "McA")?;
     let d = join(ctx, "McD")?;
     quit(d, "McD")
+}
+
+fn slot_for_a_newcomer(ctx: &mut Ctx) -> Check {
+    let mut member = join(ctx, "SnMember")?;
+    let mut idle = ctx.connect("idle")?;
+    idle.command("LIST")?;
+    idle.expect_line(UNREGISTERED)?;
+    // The rule is about age: only the clock can make the idle one old
+    // enough. 10 s and a little.
+    std::thread::sleep(Duration::from_millis(10_300));
+    let mut newcomer = ctx.connect("newcomer")?;
+    idle.expect_closed()?;
+    newcomer.command("JOIN SnNew")?;
+    newcomer.expect_line("SnNew joined!")?;
+    member.expect_line("SnNew joined!")?;
+    probe(&mut member)
 }
 
 fn login_timeout(ctx: &mut Ctx) -> Check {
