@@ -81,15 +81,18 @@ impl Target {
     }
 }
 
-/// Replaces every `{key}` in `args` by its value. An argument that names an
-/// existing file or folder relative to where the checker runs (`server.py`,
-/// `./target/debug/chat-server`) is made absolute first, because the
-/// program runs in the case's own folder.
+/// Replaces every `{key}` in `args` by its value. An argument that looks
+/// like a path (it has a `/` or a `.` in it: `server.py`,
+/// `./target/debug/chat-server`) and names an existing file or folder
+/// relative to where the checker runs is made absolute first, because the
+/// program runs in the case's own folder. Bare words (`lobby`) never are.
 pub fn substitute(args: &[String], vars: &[(&str, String)]) -> Vec<String> {
     args.iter()
         .map(|arg| {
             let path = Path::new(arg);
-            let arg = if !arg.starts_with('-')
+            let pathlike = arg.contains('/') || arg.contains('.');
+            let arg = if pathlike
+                && !arg.starts_with('-')
                 && path.is_relative()
                 && !arg.contains('{')
                 && path.exists()
@@ -149,6 +152,9 @@ impl Proc {
         let mut child = Command::new(program)
             .args(args)
             .current_dir(dir)
+            // Students' Python servers print() without flushing; through a
+            // pipe their status lines would sit in a buffer.
+            .env("PYTHONUNBUFFERED", "1")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -900,4 +906,33 @@ pub fn needs_summary(needs: &[Need]) -> String {
         .map(|n| n.to_string())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_filled_and_only_pathlike_arguments_made_absolute() {
+        let args: Vec<String> = [
+            "Cargo.toml",
+            "lobby",
+            "src",
+            "{port}",
+            "--port={port}",
+            "x/{dir}",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let got = substitute(&args, &[("port", "8001".into()), ("dir", "/tmp/d".into())]);
+        assert!(
+            got[0].starts_with('/') && got[0].ends_with("/Cargo.toml"),
+            "{got:?}"
+        );
+        assert_eq!(
+            &got[1..],
+            ["lobby", "src", "8001", "--port=8001", "x//tmp/d"]
+        );
+    }
 }

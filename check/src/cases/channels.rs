@@ -475,11 +475,11 @@ fn message_not_in_channel(ctx: &mut Ctx) -> Check {
 fn message_rstrip(ctx: &mut Ctx) -> Check {
     let ch = fresh("rs");
     let mut a = creator(ctx, "RsA", &ch)?;
-    let mut kay = joiner(ctx, "Kay", &ch, &mut a)?;
+    let mut kay = joiner(ctx, "RsKay", &ch, &mut a)?;
     kay.send(rec("Hi!\n"))?;
-    a.expect_bytes(rec("[Kay] Hi!"))?;
+    a.expect_bytes(rec("[RsKay] Hi!"))?;
     kay.send(rec("tabs\t\x0b\x0c\r\n "))?;
-    a.expect_bytes(rec("[Kay] tabs"))?;
+    a.expect_bytes(rec("[RsKay] tabs"))?;
     probe(&mut a)
 }
 
