@@ -120,6 +120,8 @@ pub const CASES: &[Case] = &[
     // ---- Framing ----
     server("lobby/framing/no-line-end", "FRAMING", "a command sent in one write without LF is answered once the sender pauses (200 ms)",
         Contract, framing_no_line_end),
+    server("lobby/framing/fin-ends-a-line", "FRAMING", "bytes without an LF are a line when the sender closes its sending half: `QUIT` then FIN is a QUIT",
+        Contract, framing_fin_ends_line),
     server("lobby/framing/burst-is-one-line", "FRAMING", "bytes that arrive together are one line: `JOIN AliceLIST` registers AliceLIST",
         Contract, framing_burst),
     server("lobby/framing/cr-and-blank-lines", "FRAMING", "a CR before LF is dropped and blank lines are ignored",
@@ -697,6 +699,14 @@ fn framing_no_line_end(ctx: &mut Ctx) -> Check {
     alice.expect_line("FnAlice")?;
     alice.send("QUIT")?;
     alice.expect_line("FnAlice is quitting the chat server")?;
+    alice.expect_closed()
+}
+
+fn framing_fin_ends_line(ctx: &mut Ctx) -> Check {
+    let mut alice = join(ctx, "FfAlice")?;
+    alice.send("QUIT")?;
+    alice.finish();
+    alice.expect_line("FfAlice is quitting the chat server")?;
     alice.expect_closed()
 }
 
