@@ -140,16 +140,19 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// Connects to `addr` within `timeout`, retrying while it is refused: a
-    /// server that was just started may not be listening yet. No probe
-    /// connection is ever made (some course servers exit on a connection
-    /// that carries no request); the first real connection waits instead.
+    /// Connects to `addr` within `timeout`. With `starting` (a server the
+    /// checker just started, which may not be listening yet), a refused
+    /// connection is tried again while `starting` says the server is still
+    /// running; no probe connection is ever made (some course servers exit
+    /// on a connection that carries no request), the first real connection
+    /// waits instead. Without it (a server that should be up), a refusal
+    /// fails at once.
     pub fn connect(
         addr: SocketAddr,
         label: &str,
         transcript: &Transcript,
         timeout: Duration,
-        alive: &mut dyn FnMut() -> Result<(), Failure>,
+        mut starting: Option<&mut dyn FnMut() -> Result<(), Failure>>,
     ) -> Result<Conn, Failure> {
         let deadline = Instant::now() + timeout;
         loop {
@@ -159,14 +162,26 @@ impl Conn {
                     transcript.note(label, &format!("connected to {addr}"));
                     return Ok(Conn::new(stream, label, transcript, timeout));
                 }
-                Err(e) if Instant::now() < deadline && e.kind() == ErrorKind::ConnectionRefused => {
-                    alive()?;
+                Err(e)
+                    if Instant::now() < deadline
+                        && e.kind() == ErrorKind::ConnectionRefused
+                        && starting.is_some() =>
+                {
+                    if let Some(alive) = starting.as_mut() {
+                        alive()?;
+                    }
+                    // Nothing tells us when a program starts listening.
                     std::thread::sleep(Duration::from_millis(20));
                 }
                 Err(e) => {
+                    let within = if starting.is_some() {
+                        format!(" within {timeout:?}")
+                    } else {
+                        String::new()
+                    };
                     return Err(Failure::note(format!(
-                        "{label}: cannot connect to {addr} within {timeout:?}: {e}"
-                    )))
+                        "{label}: cannot connect to {addr}{within}: {e}"
+                    )));
                 }
             }
         }

@@ -168,14 +168,27 @@ impl Proc {
         if let Some(mut stdout) = child.stdout.take() {
             let transcript = transcript.clone();
             let who = format!("{label} stdout");
+            // A server's status lines are recorded whole (a Python print()
+            // writes the text and its LF apart); a client's output as it
+            // comes (its prompts have no LF).
+            let by_line = !label.starts_with("client");
             thread::spawn(move || {
                 let mut line = Vec::new();
+                let mut unrecorded = Vec::new();
                 let mut buf = [0u8; 8192];
                 while let Ok(n) = stdout.read(&mut buf) {
                     if n == 0 {
                         break;
                     }
-                    transcript.record(&who, Dir::Received, &buf[..n]);
+                    if by_line {
+                        unrecorded.extend_from_slice(&buf[..n]);
+                        if let Some(end) = unrecorded.iter().rposition(|&b| b == b'\n') {
+                            let whole: Vec<u8> = unrecorded.drain(..=end).collect();
+                            transcript.record(&who, Dir::Received, &whole);
+                        }
+                    } else {
+                        transcript.record(&who, Dir::Received, &buf[..n]);
+                    }
                     let _ = byte_tx.send(buf[..n].to_vec());
                     for &b in &buf[..n] {
                         if b == b'\n' {
@@ -184,6 +197,9 @@ impl Proc {
                             line.push(b);
                         }
                     }
+                }
+                if !unrecorded.is_empty() {
+                    transcript.record(&who, Dir::Received, &unrecorded);
                 }
                 if !line.is_empty() {
                     let _ = line_tx.send(line);
@@ -421,16 +437,22 @@ impl Ctx {
         let addr = self.addr()?;
         let timeout = self.timeout;
         let transcript = self.transcript.clone();
-        let server = &mut self.server;
-        let mut conn = Conn::connect(addr, label, &transcript, timeout, &mut || match server {
-            Some(proc) => match proc.poll() {
-                Some(status) => Err(Failure::note(format!(
-                    "the server exited ({status}) before accepting a connection"
-                ))),
-                None => Ok(()),
-            },
+        let alive = |server: &mut Proc| match server.poll() {
+            Some(status) => Err(Failure::note(format!(
+                "the server exited ({status}) before accepting a connection"
+            ))),
             None => Ok(()),
-        })?;
+        };
+        let mut conn = match self.server.as_mut() {
+            Some(server) => Conn::connect(
+                addr,
+                label,
+                &transcript,
+                timeout,
+                Some(&mut || alive(server)),
+            )?,
+            None => Conn::connect(addr, label, &transcript, timeout, None)?,
+        };
         if self.bare_commands {
             conn.eol = b"";
         }
