@@ -84,7 +84,7 @@ pub const CASES: &[Case] = &[
         Contract, join_extra_words),
     // ---- LIST ----
     server("channels/list/names", "LIST", "/list answers with the channel names, separated by newlines; empty channels stay listed",
-        Handout("/list should send a message back to the client with the names of all current channels, separated by newlines"), list_names)
+        Handout("**/list** should send a message back to the client with the names of all current channels, separated by newlines"), list_names)
         .needs(&[Need::OwnServer]),
     server("channels/list/empty-then-packed", "LIST", "/list: nothing when there are none; then names in creation order, packed greedily into records",
         Contract, list_packed)
