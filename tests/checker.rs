@@ -362,6 +362,7 @@ fn usage_errors_exit_2_and_help_exits_0() {
         &["client", "lobby", "127.0.0.1:1"],
         &["client", "lobby"],
         &["server", "lobby", "-k", "no-such-case", "127.0.0.1:1"],
+        &["server", "lobby", "--", "python3", "server.py"],
         &[],
     ] {
         assert_eq!(chat_check(args).code, Some(2), "{args:?}");
