@@ -238,18 +238,32 @@ impl Proc {
     /// Sends `signal` to the process (not its group: a shutdown signal is
     /// what a user at the terminal would send to it).
     fn signal(&mut self, signal: i32) {
+        // A reaped child's pid may already be another process's.
+        if self.poll().is_some() {
+            self.transcript.note(
+                &self.label,
+                &format!("not sent signal {signal}: it has exited"),
+            );
+            return;
+        }
         self.transcript
             .note(&self.label, &format!("sent signal {signal}"));
         // SAFETY: kill(2) takes plain integers and touches no memory of
-        // ours; the pid is our own child's, not yet reaped while we hold it.
+        // ours. The pid is our own child's and it is not reaped (poll just
+        // said so, and only this thread reaps it), so it names no other
+        // process.
         unsafe {
             libc::kill(self.pid(), signal);
         }
     }
 
     fn signal_group(&self, signal: i32) {
-        // SAFETY: as in `signal`; the negative pid names the child's own
-        // process group, which `process_group(0)` made equal to its pid.
+        // SAFETY: no memory is touched, as in `signal`. The negative pid
+        // names the child's own process group (`process_group(0)` made its
+        // id the child's pid). Linux gives no new process an id in use as
+        // a group's, so while the group has members (what the child left
+        // running) this names only them; once it has none, kill fails with
+        // ESRCH.
         unsafe {
             libc::kill(-self.pid(), signal);
         }
