@@ -262,8 +262,11 @@ impl Proc {
         // names the child's own process group (`process_group(0)` made its
         // id the child's pid). Linux gives no new process an id in use as
         // a group's, so while the group has members (what the child left
-        // running) this names only them; once it has none, kill fails with
-        // ESRCH.
+        // running) this names only them. Once it has none, the id names
+        // nothing (ESRCH) unless a new process has taken that pid and made
+        // itself a group leader within the moment since: the end of a case
+        // comes right after the child's exit, and the pid space wraps only
+        // after tens of thousands of new processes.
         unsafe {
             libc::kill(-self.pid(), signal);
         }
