@@ -165,12 +165,33 @@ fn the_example_server_fails_exactly_its_three_mistakes() {
     assert_eq!(suite.attribute("failures"), Some("4"));
     assert_eq!(suite.attribute("skipped"), Some("0"));
 
-    let json = std::fs::read_to_string(&json).expect("json written");
-    assert!(json.starts_with(&format!(
-        "{{\"passed\":{},\"failed\":4,\"skipped\":0,",
-        total - 4
-    )));
-    assert!(json.contains("\"id\":\"lobby/list/unregistered\",\"dialect\":\"lobby\",\"side\":\"server\",\"outcome\":\"FAIL\""));
+    // The JSON parses and says the same.
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json written"))
+            .expect("valid JSON");
+    assert_eq!(json["passed"], total - 4);
+    assert_eq!(json["failed"], 4);
+    assert_eq!(json["skipped"], 0);
+    let cases = json["cases"].as_array().expect("cases");
+    assert_eq!(cases.len(), total);
+    let mut json_failed: Vec<String> = cases
+        .iter()
+        .filter(|c| c["outcome"] == "FAIL")
+        .map(|c| c["id"].as_str().unwrap_or("").to_string())
+        .collect();
+    json_failed.sort();
+    assert_eq!(json_failed, failed);
+    let sender = cases
+        .iter()
+        .find(|c| c["id"] == "lobby/bcst/sender-reply")
+        .expect("the case");
+    assert_eq!(sender["source"], "handout");
+    assert_eq!(sender["handout"], "Alice is sending a broadcast");
+    assert_eq!(sender["expected"], "Unknown Recipient");
+    assert!(!sender["transcript"]
+        .as_array()
+        .expect("transcript")
+        .is_empty());
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -283,9 +304,13 @@ fn a_running_server_gets_skips_never_passes_for_what_needs_its_own() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let addr = format!("127.0.0.1:{port}");
+    let dir = scratch("running");
+    let junit = dir.join("report.xml");
     let run = chat_check(&[
         "server",
         "lobby",
+        "--junit",
+        junit.to_str().expect("path"),
         &addr,
         "-k",
         "lobby/join/",
@@ -312,6 +337,18 @@ fn a_running_server_gets_skips_never_passes_for_what_needs_its_own() {
         format!("{passed} passed, 0 failed, 5 skipped")
     );
     assert_eq!(run.code, Some(0));
+    // In JUnit XML a SKIP is <skipped>, never a plain pass.
+    let xml = std::fs::read_to_string(&junit).expect("junit written");
+    let doc = roxmltree::Document::parse(&xml).expect("valid XML");
+    let mut junit_skipped: Vec<String> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .filter(|c| c.children().any(|n| n.has_tag_name("skipped")))
+        .map(|c| c.attribute("name").unwrap_or("").to_string())
+        .collect();
+    junit_skipped.sort();
+    assert_eq!(junit_skipped, skipped);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -325,6 +362,7 @@ fn usage_errors_exit_2_and_help_exits_0() {
         &["client", "lobby", "127.0.0.1:1"],
         &["client", "lobby"],
         &["server", "lobby", "-k", "no-such-case", "127.0.0.1:1"],
+        &["server", "lobby", "--", "python3", "server.py"],
         &[],
     ] {
         assert_eq!(chat_check(args).code, Some(2), "{args:?}");

@@ -8,6 +8,7 @@
 //! once the sender has been quiet for [`PAUSE`] (real course servers answer
 //! `Alice joined!` with no line end).
 
+use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
@@ -20,8 +21,10 @@ pub const PAUSE: Duration = Duration::from_millis(200);
 
 /// At most this many bytes of one transcript entry are kept.
 const ENTRY_BYTES: usize = 4096;
-/// At most this many entries are kept per case (the first ones).
+/// At most this many entries are kept per case: the first [`HEAD`] and the
+/// latest others, so that a failure late in a long case shows what led to it.
 const ENTRIES: usize = 5000;
+const HEAD: usize = 100;
 
 /// Which way the bytes of an [`Entry`] went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,40 +55,66 @@ pub struct Entry {
 #[derive(Clone)]
 pub struct Transcript {
     start: Instant,
-    entries: Arc<Mutex<Vec<Entry>>>,
+    entries: Arc<Mutex<Kept>>,
+}
+
+/// The entries kept: the first ones, how many were dropped after them, and
+/// the latest ones.
+#[derive(Default)]
+struct Kept {
+    head: Vec<Entry>,
+    dropped: usize,
+    tail: VecDeque<Entry>,
 }
 
 impl Transcript {
     pub fn new() -> Transcript {
         Transcript {
             start: Instant::now(),
-            entries: Arc::new(Mutex::new(Vec::new())),
+            entries: Arc::new(Mutex::new(Kept::default())),
         }
     }
 
     pub fn record(&self, who: &str, dir: Dir, bytes: &[u8]) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= ENTRIES {
-            return;
-        }
-        entries.push(Entry {
+        let entry = Entry {
             at: self.start.elapsed(),
             who: who.to_string(),
             dir,
             bytes: bytes[..bytes.len().min(ENTRY_BYTES)].to_vec(),
             len: bytes.len(),
-        });
+        };
+        let mut kept = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.head.len() < HEAD {
+            kept.head.push(entry);
+            return;
+        }
+        if kept.tail.len() >= ENTRIES - HEAD {
+            kept.tail.pop_front();
+            kept.dropped += 1;
+        }
+        kept.tail.push_back(entry);
     }
 
     pub fn note(&self, who: &str, text: &str) {
         self.record(who, Dir::Note, text.as_bytes());
     }
 
+    /// The entries, with one note where some were dropped.
     pub fn entries(&self) -> Vec<Entry> {
-        self.entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        let kept = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = kept.head.clone();
+        if kept.dropped > 0 {
+            let text = format!("{} entries not kept", kept.dropped);
+            out.push(Entry {
+                at: kept.tail.front().map_or(Duration::ZERO, |e| e.at),
+                who: "check".to_string(),
+                dir: Dir::Note,
+                len: text.len(),
+                bytes: text.into_bytes(),
+            });
+        }
+        out.extend(kept.tail.iter().cloned());
+        out
     }
 }
 
@@ -111,16 +140,19 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// Connects to `addr` within `timeout`, retrying while it is refused: a
-    /// server that was just started may not be listening yet. No probe
-    /// connection is ever made (some course servers exit on a connection
-    /// that carries no request); the first real connection waits instead.
+    /// Connects to `addr` within `timeout`. With `starting` (a server the
+    /// checker just started, which may not be listening yet), a refused
+    /// connection is tried again while `starting` says the server is still
+    /// running; no probe connection is ever made (some course servers exit
+    /// on a connection that carries no request), the first real connection
+    /// waits instead. Without it (a server that should be up), a refusal
+    /// fails at once.
     pub fn connect(
         addr: SocketAddr,
         label: &str,
         transcript: &Transcript,
         timeout: Duration,
-        alive: &mut dyn FnMut() -> Result<(), Failure>,
+        mut starting: Option<&mut dyn FnMut() -> Result<(), Failure>>,
     ) -> Result<Conn, Failure> {
         let deadline = Instant::now() + timeout;
         loop {
@@ -130,14 +162,26 @@ impl Conn {
                     transcript.note(label, &format!("connected to {addr}"));
                     return Ok(Conn::new(stream, label, transcript, timeout));
                 }
-                Err(e) if Instant::now() < deadline && e.kind() == ErrorKind::ConnectionRefused => {
-                    alive()?;
+                Err(e)
+                    if Instant::now() < deadline
+                        && e.kind() == ErrorKind::ConnectionRefused
+                        && starting.is_some() =>
+                {
+                    if let Some(alive) = starting.as_mut() {
+                        alive()?;
+                    }
+                    // Nothing tells us when a program starts listening.
                     std::thread::sleep(Duration::from_millis(20));
                 }
                 Err(e) => {
+                    let within = if starting.is_some() {
+                        format!(" within {timeout:?}")
+                    } else {
+                        String::new()
+                    };
                     return Err(Failure::note(format!(
-                        "{label}: cannot connect to {addr} within {timeout:?}: {e}"
-                    )))
+                        "{label}: cannot connect to {addr}{within}: {e}"
+                    )));
                 }
             }
         }
@@ -532,6 +576,23 @@ pub fn like(got: &[u8], want: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_transcript_keeps_its_start_and_its_end() {
+        let t = Transcript::new();
+        for i in 0..ENTRIES + 10 {
+            t.record("a", Dir::Sent, i.to_string().as_bytes());
+        }
+        let e = t.entries();
+        assert_eq!(e.len(), ENTRIES + 1);
+        assert_eq!(e[0].bytes, b"0");
+        assert_eq!(e[HEAD].bytes, b"10 entries not kept");
+        assert_eq!(e[HEAD + 1].bytes, (HEAD + 10).to_string().as_bytes());
+        assert_eq!(
+            e.last().map(|e| e.bytes.clone()),
+            Some((ENTRIES + 9).to_string().into_bytes())
+        );
+    }
 
     #[test]
     fn like_matches_times_only_where_the_placeholder_is() {

@@ -154,6 +154,11 @@ fn main() -> ExitCode {
         }
         (Side::Client, None, true) => return usage("give the client's command after --"),
     };
+    if let Target::Server(command) | Target::Client(command) = &target {
+        if !command.iter().any(|a| a.contains("{port}")) {
+            return usage("COMMAND must say where {port} goes (e.g. python3 server.py {port})");
+        }
+    }
     if cases.is_empty() {
         return usage("no case matches (see --list)");
     }

@@ -81,15 +81,18 @@ impl Target {
     }
 }
 
-/// Replaces every `{key}` in `args` by its value. An argument that names an
-/// existing file or folder relative to where the checker runs (`server.py`,
-/// `./target/debug/chat-server`) is made absolute first, because the
-/// program runs in the case's own folder.
+/// Replaces every `{key}` in `args` by its value. An argument that looks
+/// like a path (it has a `/` or a `.` in it: `server.py`,
+/// `./target/debug/chat-server`) and names an existing file or folder
+/// relative to where the checker runs is made absolute first, because the
+/// program runs in the case's own folder. Bare words (`lobby`) never are.
 pub fn substitute(args: &[String], vars: &[(&str, String)]) -> Vec<String> {
     args.iter()
         .map(|arg| {
             let path = Path::new(arg);
-            let arg = if !arg.starts_with('-')
+            let pathlike = arg.contains('/') || arg.contains('.');
+            let arg = if pathlike
+                && !arg.starts_with('-')
                 && path.is_relative()
                 && !arg.contains('{')
                 && path.exists()
@@ -149,6 +152,9 @@ impl Proc {
         let mut child = Command::new(program)
             .args(args)
             .current_dir(dir)
+            // Students' Python servers print() without flushing; through a
+            // pipe their status lines would sit in a buffer.
+            .env("PYTHONUNBUFFERED", "1")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -162,14 +168,27 @@ impl Proc {
         if let Some(mut stdout) = child.stdout.take() {
             let transcript = transcript.clone();
             let who = format!("{label} stdout");
+            // A server's status lines are recorded whole (a Python print()
+            // writes the text and its LF apart); a client's output as it
+            // comes (its prompts have no LF).
+            let by_line = !label.starts_with("client");
             thread::spawn(move || {
                 let mut line = Vec::new();
+                let mut unrecorded = Vec::new();
                 let mut buf = [0u8; 8192];
                 while let Ok(n) = stdout.read(&mut buf) {
                     if n == 0 {
                         break;
                     }
-                    transcript.record(&who, Dir::Received, &buf[..n]);
+                    if by_line {
+                        unrecorded.extend_from_slice(&buf[..n]);
+                        if let Some(end) = unrecorded.iter().rposition(|&b| b == b'\n') {
+                            let whole: Vec<u8> = unrecorded.drain(..=end).collect();
+                            transcript.record(&who, Dir::Received, &whole);
+                        }
+                    } else {
+                        transcript.record(&who, Dir::Received, &buf[..n]);
+                    }
                     let _ = byte_tx.send(buf[..n].to_vec());
                     for &b in &buf[..n] {
                         if b == b'\n' {
@@ -178,6 +197,9 @@ impl Proc {
                             line.push(b);
                         }
                     }
+                }
+                if !unrecorded.is_empty() {
+                    transcript.record(&who, Dir::Received, &unrecorded);
                 }
                 if !line.is_empty() {
                     let _ = line_tx.send(line);
@@ -216,18 +238,35 @@ impl Proc {
     /// Sends `signal` to the process (not its group: a shutdown signal is
     /// what a user at the terminal would send to it).
     fn signal(&mut self, signal: i32) {
+        // A reaped child's pid may already be another process's.
+        if self.poll().is_some() {
+            self.transcript.note(
+                &self.label,
+                &format!("not sent signal {signal}: it has exited"),
+            );
+            return;
+        }
         self.transcript
             .note(&self.label, &format!("sent signal {signal}"));
         // SAFETY: kill(2) takes plain integers and touches no memory of
-        // ours; the pid is our own child's, not yet reaped while we hold it.
+        // ours. The pid is our own child's and it is not reaped (poll just
+        // said so, and only this thread reaps it), so it names no other
+        // process.
         unsafe {
             libc::kill(self.pid(), signal);
         }
     }
 
     fn signal_group(&self, signal: i32) {
-        // SAFETY: as in `signal`; the negative pid names the child's own
-        // process group, which `process_group(0)` made equal to its pid.
+        // SAFETY: no memory is touched, as in `signal`. The negative pid
+        // names the child's own process group (`process_group(0)` made its
+        // id the child's pid). Linux gives no new process an id in use as
+        // a group's, so while the group has members (what the child left
+        // running) this names only them. Once it has none, the id names
+        // nothing (ESRCH) unless a new process has taken that pid and made
+        // itself a group leader within the moment since: the end of a case
+        // comes right after the child's exit, and the pid space wraps only
+        // after tens of thousands of new processes.
         unsafe {
             libc::kill(-self.pid(), signal);
         }
@@ -415,16 +454,22 @@ impl Ctx {
         let addr = self.addr()?;
         let timeout = self.timeout;
         let transcript = self.transcript.clone();
-        let server = &mut self.server;
-        let mut conn = Conn::connect(addr, label, &transcript, timeout, &mut || match server {
-            Some(proc) => match proc.poll() {
-                Some(status) => Err(Failure::note(format!(
-                    "the server exited ({status}) before accepting a connection"
-                ))),
-                None => Ok(()),
-            },
+        let alive = |server: &mut Proc| match server.poll() {
+            Some(status) => Err(Failure::note(format!(
+                "the server exited ({status}) before accepting a connection"
+            ))),
             None => Ok(()),
-        })?;
+        };
+        let mut conn = match self.server.as_mut() {
+            Some(server) => Conn::connect(
+                addr,
+                label,
+                &transcript,
+                timeout,
+                Some(&mut || alive(server)),
+            )?,
+            None => Conn::connect(addr, label, &transcript, timeout, None)?,
+        };
         if self.bare_commands {
             conn.eol = b"";
         }
@@ -900,4 +945,33 @@ pub fn needs_summary(needs: &[Need]) -> String {
         .map(|n| n.to_string())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_filled_and_only_pathlike_arguments_made_absolute() {
+        let args: Vec<String> = [
+            "Cargo.toml",
+            "lobby",
+            "src",
+            "{port}",
+            "--port={port}",
+            "x/{dir}",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let got = substitute(&args, &[("port", "8001".into()), ("dir", "/tmp/d".into())]);
+        assert!(
+            got[0].starts_with('/') && got[0].ends_with("/Cargo.toml"),
+            "{got:?}"
+        );
+        assert_eq!(
+            &got[1..],
+            ["lobby", "src", "8001", "--port=8001", "x//tmp/d"]
+        );
+    }
 }

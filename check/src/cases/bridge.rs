@@ -749,7 +749,7 @@ impl Session {
         let addr: SocketAddr = format!("127.0.0.1:{}", self.port)
             .parse()
             .map_err(|e| Failure::note(format!("bad address: {e}")))?;
-        Conn::connect(addr, label, ctx.transcript(), ctx.timeout, &mut || Ok(()))
+        Conn::connect(addr, label, ctx.transcript(), ctx.timeout, None)
     }
 
     /// Registers, bridges to a peer listener of the checker, `/chat`s:
@@ -991,7 +991,7 @@ fn client_silent_caller_cut(ctx: &mut Ctx) -> Check {
         .map_err(|e| Failure::note(format!("bad address: {e}")))?;
     // The contract's 10 s, and some slack: this wait is longer than --timeout.
     let patience = std::time::Duration::from_secs(13).max(ctx.timeout);
-    let mut silent = Conn::connect(addr, "silent", ctx.transcript(), patience, &mut || Ok(()))?;
+    let mut silent = Conn::connect(addr, "silent", ctx.transcript(), patience, None)?;
     silent.send("CHAT\r\nclientID: Eve\r\n")?;
     silent.expect_closed()?;
     let mut bob = s.call(ctx, "Bob")?;

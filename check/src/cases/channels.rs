@@ -84,7 +84,7 @@ pub const CASES: &[Case] = &[
         Contract, join_extra_words),
     // ---- LIST ----
     server("channels/list/names", "LIST", "/list answers with the channel names, separated by newlines; empty channels stay listed",
-        Handout("/list should send a message back to the client with the names of all current channels, separated by newlines"), list_names)
+        Handout("**/list** should send a message back to the client with the names of all current channels, separated by newlines"), list_names)
         .needs(&[Need::OwnServer]),
     server("channels/list/empty-then-packed", "LIST", "/list: nothing when there are none; then names in creation order, packed greedily into records",
         Contract, list_packed)
@@ -475,11 +475,11 @@ fn message_not_in_channel(ctx: &mut Ctx) -> Check {
 fn message_rstrip(ctx: &mut Ctx) -> Check {
     let ch = fresh("rs");
     let mut a = creator(ctx, "RsA", &ch)?;
-    let mut kay = joiner(ctx, "Kay", &ch, &mut a)?;
+    let mut kay = joiner(ctx, "RsKay", &ch, &mut a)?;
     kay.send(rec("Hi!\n"))?;
-    a.expect_bytes(rec("[Kay] Hi!"))?;
+    a.expect_bytes(rec("[RsKay] Hi!"))?;
     kay.send(rec("tabs\t\x0b\x0c\r\n "))?;
-    a.expect_bytes(rec("[Kay] tabs"))?;
+    a.expect_bytes(rec("[RsKay] tabs"))?;
     probe(&mut a)
 }
 

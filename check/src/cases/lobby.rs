@@ -120,6 +120,8 @@ pub const CASES: &[Case] = &[
     // ---- Framing ----
     server("lobby/framing/no-line-end", "FRAMING", "a command sent in one write without LF is answered once the sender pauses (200 ms)",
         Contract, framing_no_line_end),
+    server("lobby/framing/fin-ends-a-line", "FRAMING", "bytes without an LF are a line when the sender closes its sending half: `QUIT` then FIN is a QUIT",
+        Contract, framing_fin_ends_line),
     server("lobby/framing/burst-is-one-line", "FRAMING", "bytes that arrive together are one line: `JOIN AliceLIST` registers AliceLIST",
         Contract, framing_burst),
     server("lobby/framing/cr-and-blank-lines", "FRAMING", "a CR before LF is dropped and blank lines are ignored",
@@ -136,6 +138,9 @@ pub const CASES: &[Case] = &[
     server("lobby/limit/max-connections", "LIMITS", "past --max-connections a new connection is closed at once, with a status line",
         Contract, max_connections)
         .needs(&[Need::Stdout, Need::Options(&["--max-connections", "2"])]),
+    server("lobby/limit/slot-for-a-newcomer", "LIMITS", "with every slot taken, the oldest unregistered connection open 10 s or more is cut to make room for a new one",
+        Contract, slot_for_a_newcomer)
+        .needs(&[Need::Options(&["--max-connections", "2"])]),
     server("lobby/limit/login-timeout", "LIMITS", "with --login-timeout 1 an unregistered connection is closed; a registered one stays",
         Contract, login_timeout)
         .needs(&[Need::Stdout, Need::Options(&["--login-timeout", "1"])]),
@@ -697,6 +702,14 @@ fn framing_no_line_end(ctx: &mut Ctx) -> Check {
     alice.expect_closed()
 }
 
+fn framing_fin_ends_line(ctx: &mut Ctx) -> Check {
+    let mut alice = join(ctx, "FfAlice")?;
+    alice.send("QUIT")?;
+    alice.finish();
+    alice.expect_line("FfAlice is quitting the chat server")?;
+    alice.expect_closed()
+}
+
 fn framing_burst(ctx: &mut Ctx) -> Check {
     let mut alice = ctx.connect("alice")?;
     alice.send("JOIN FbAliceLIST")?;
@@ -825,6 +838,22 @@ fn max_connections(ctx: &mut Ctx) -> Check {
     quit(a, "McA")?;
     let d = join(ctx, "McD")?;
     quit(d, "McD")
+}
+
+fn slot_for_a_newcomer(ctx: &mut Ctx) -> Check {
+    let mut member = join(ctx, "SnMember")?;
+    let mut idle = ctx.connect("idle")?;
+    idle.command("LIST")?;
+    idle.expect_line(UNREGISTERED)?;
+    // The rule is about age: only the clock can make the idle one old
+    // enough. 10 s and a little.
+    std::thread::sleep(Duration::from_millis(10_300));
+    let mut newcomer = ctx.connect("newcomer")?;
+    idle.expect_closed()?;
+    newcomer.command("JOIN SnNew")?;
+    newcomer.expect_line("SnNew joined!")?;
+    member.expect_line("SnNew joined!")?;
+    probe(&mut member)
 }
 
 fn login_timeout(ctx: &mut Ctx) -> Check {
