@@ -203,7 +203,7 @@ pub const CASES: &[Case] = &[
         Handout("Then, the client welcomes the new user and prints the history of messages on the screen."), client_join_accept),
     client("room/client/announcements", "JOIN", "NEW_USER and QUIT_ACCEPT of others print `[HH:MM:SS] Server: <payload>`",
         Handout("All clients will display this message in their chatrooms."), client_announcements),
-    client("room/client/text", "CHAT", "in the chatroom a typed line is sent as a text (an empty one is not); received texts print `[HH:MM:SS] <user>: <text>`",
+    client("room/client/text", "CHAT", "in the chatroom a typed line is sent as a text (an empty one is not); received texts print `[HH:MM:SS] <user>: <text>` (a trailing LF makes no blank line)",
         Handout("this user can see those messages on its screen in this format \"[timestamp] username: text message\""), client_text),
     client("room/client/upload", "ATTACHMENT", "`a` asks `Please enter the file path and name: ` and sends the file as an ATTACHMENT",
         Handout("Then the client prints \"Please enter the file path and name:\" Then the user enters that."), client_upload),
@@ -1642,7 +1642,17 @@ fn client_text(ctx: &mut Ctx) -> Check {
         &mut conn,
         &stamped(text("Cool", "Hey Fun, glad that you joined."), "20:33:40"),
     )?;
-    client.expect_output(ctx, "[20:33:40] Cool: Hey Fun, glad that you joined.\n")
+    client.expect_output(ctx, "[20:33:40] Cool: Hey Fun, glad that you joined.\n")?;
+    // A course client's text ends in the LF it counted: no blank line.
+    send(
+        &mut conn,
+        &stamped(text("Cool", "We can chat now.\n"), "20:33:41"),
+    )?;
+    send(&mut conn, &stamped(text("Cool", "Ok"), "20:33:42"))?;
+    client.expect_output(
+        ctx,
+        "[20:33:41] Cool: We can chat now.\n[20:33:42] Cool: Ok\n",
+    )
 }
 
 fn client_upload(ctx: &mut Ctx) -> Check {
