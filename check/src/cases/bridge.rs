@@ -46,12 +46,15 @@ const OWN: &[Need] = &[Need::OwnServer];
 
 pub const CASES: &[Case] = &[
     // ---- REGISTER ----
-    server("bridge/register/regack", "REGISTER", "REGISTER gets `REGACK` echoing clientID, IP and Port, with `Status: registered`, CRLF-ended",
+    server("bridge/register/regack", "REGISTER", "REGISTER gets `REGACK` echoing clientID, IP and Port, with `Status: registered`",
         Handout("Acknowledges receipt of REGISTER message and echos back contact information received"), register_regack),
     server("bridge/register/ipv6", "REGISTER", "an IPv6 address is a good IP",
         Contract, register_ipv6),
     server("bridge/register/bare-lf", "REGISTER", "a REGISTER with bare LF line ends is accepted; the answer is CRLF all the same",
         Contract, register_bare_lf),
+    server("bridge/server/crlf-bytes", "SERVER", "the server's answers are CRLF-ended byte for byte: the empty BRIDGEACK is `BRIDGEACK\\r\\nclientID: \\r\\nIP: \\r\\nPort: \\r\\n\\r\\n`",
+        Contract, server_crlf_bytes)
+        .needs(OWN),
     server("bridge/register/rejected", "REGISTER", "a REGISTER missing a header or with a bad value gets REGACK with the headers it carried and `Status: rejected (<reason>)`",
         Contract, register_rejected),
     server("bridge/register/update", "REGISTER", "a second REGISTER of an id updates its contact",
@@ -60,7 +63,7 @@ pub const CASES: &[Case] = &[
     server("bridge/register/connection-kept", "REGISTER", "the server keeps the connection after an answer: several requests on one connection are each answered",
         Contract, register_connection_kept),
     // ---- BRIDGE ----
-    server("bridge/bridge/empty-when-alone", "BRIDGE", "a BRIDGE when no other client has registered gets the empty BRIDGEACK, byte for byte",
+    server("bridge/bridge/empty-when-alone", "BRIDGE", "a BRIDGE when no other client has registered gets BRIDGEACK with clientID, IP and Port empty",
         Handout("Note: if no client has registered yet, then the header values are empty."), bridge_empty_when_alone)
         .needs(OWN),
     server("bridge/bridge/second-gets-first", "BRIDGE", "after A registers and bridges, B's BRIDGE gets A's contact",
@@ -150,6 +153,8 @@ pub const CASES: &[Case] = &[
         Handout("/chat: client initiates chat session with peer"), client_chat),
     client("bridge/client/called-by-its-peer", "CHAT", "a client whose /bridge gave a peer still accepts that peer's CHAT if the peer calls first",
         Contract, client_called_by_peer),
+    client("bridge/client/crlf-bytes", "CLIENT", "the client's REGISTER, BRIDGE, CHATs and QUIT are CRLF-ended, headers in the contract's order, byte for byte",
+        Contract, client_crlf_bytes),
     client("bridge/client/chat-forms", "CHAT", "the client shows a CHAT's Message (other headers ignored) and a bare line, LF or CRLF, as a message",
         Contract, client_chat_forms),
     client("bridge/client/type-quit", "QUIT", "a block whose `Type` is `quit` ends the chat like a QUIT",
@@ -220,23 +225,65 @@ fn chat_line(id: &str, message: &str) -> String {
 fn ask(ctx: &mut Ctx, request: &str, want: &str) -> Check {
     let mut conn = ctx.connect("client")?;
     conn.send(request)?;
-    conn.expect_bytes(want)
+    expect_block(&mut conn, want)
 }
 
 fn reg(ctx: &mut Ctx, id: &str, port: &str) -> Check {
     ask(ctx, &register(id, port), &regack(id, port))
 }
 
-/// Reads one block, up to its empty line (CRLF CRLF).
+/// Reads one block, up to its empty line (CRLF or, as receivers also
+/// accept, bare LF), as sent.
 fn read_block(conn: &mut Conn) -> Result<String, Failure> {
     let mut block = Vec::new();
-    while !block.ends_with(b"\r\n\r\n") {
-        block.extend(conn.read_exact(1)?);
-        if block.len() > 65_536 {
-            break;
+    while !(lf(&block).ends_with(b"\n\n") || block.len() > 65_536) {
+        match conn.read_exact(1) {
+            Ok(b) => block.extend(b),
+            Err(f) if block.is_empty() => return Err(f),
+            Err(f) => {
+                return Err(Failure {
+                    received: block,
+                    ..f
+                })
+            }
+        }
+        if lf(&block) == b"\n" {
+            // A lone line end before a block: not a block of its own.
+            return Err(Failure::new(
+                format!("{}: a block", conn.label()),
+                "a type line",
+                &block,
+            ));
         }
     }
     Ok(String::from_utf8_lossy(&block).into_owned())
+}
+
+/// `bytes` with every CR before an LF dropped.
+fn lf(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    for (i, &b) in bytes.iter().enumerate() {
+        if !(b == b'\r' && bytes.get(i + 1) == Some(&b'\n')) {
+            out.push(b);
+        }
+    }
+    out
+}
+
+/// Expects the block `want` next, its line ends CRLF or bare LF: what a
+/// receiver accepts. The exact CRLF bytes are the `crlf` cases' business.
+fn expect_block(conn: &mut Conn, want: impl AsRef<[u8]>) -> Check {
+    let want = want.as_ref();
+    let got = read_block(conn).map_err(|f| Failure {
+        expected: want.to_vec(),
+        ..f
+    })?;
+    ensure(
+        lf(got.as_bytes()) == lf(want),
+        format!("{}: the next block (CRLF or LF)", conn.label()),
+        &String::from_utf8_lossy(want),
+        &got,
+    )
 }
 
 // ---- server cases ----
@@ -258,6 +305,21 @@ fn register_bare_lf(ctx: &mut Ctx) -> Check {
     ask(ctx, &request, &regack("RegLf1", "5002"))
 }
 
+fn server_crlf_bytes(ctx: &mut Ctx) -> Check {
+    let mut conn = ctx.connect("client")?;
+    conn.send(register("Crlf1", "5001"))?;
+    conn.expect_bytes(regack("Crlf1", "5001"))?;
+    let mut conn = ctx.connect("client")?;
+    conn.send(bridge("Crlf1"))?;
+    conn.expect_bytes(EMPTY_BRIDGEACK)?;
+    let mut conn = ctx.connect("client")?;
+    conn.send(register("Crlf2", "5002").replace("\r\n", "\n"))?;
+    conn.expect_bytes(regack("Crlf2", "5002"))?;
+    let mut conn = ctx.connect("client")?;
+    conn.send(bridge("Crlf2"))?;
+    conn.expect_bytes(bridgeack("Crlf1", "5001"))
+}
+
 fn register_rejected(ctx: &mut Ctx) -> Check {
     let n33 = "a".repeat(33);
     #[rustfmt::skip]
@@ -276,8 +338,9 @@ fn register_rejected(ctx: &mut Ctx) -> Check {
         conn.send(format!("REGISTER\r\n{sent}\r\n"))?;
         let got = read_block(&mut conn)?;
         let head = format!("REGACK\r\n{echoed}Status: rejected (");
+        let (g, h) = (lf(got.as_bytes()), lf(head.as_bytes()));
         ensure(
-            got.starts_with(&head) && got.ends_with(")\r\n\r\n") && got.len() > head.len() + 5,
+            g.starts_with(&h) && g.ends_with(b")\n\n") && g.len() > h.len() + 3,
             "REGACK to a bad REGISTER",
             &format!("{head}<reason>)\r\n\r\n"),
             &got,
@@ -297,16 +360,16 @@ fn register_update(ctx: &mut Ctx) -> Check {
 fn register_connection_kept(ctx: &mut Ctx) -> Check {
     let mut conn = ctx.connect("client")?;
     conn.send(register("Keep1", "5011"))?;
-    conn.expect_bytes(regack("Keep1", "5011"))?;
+    expect_block(&mut conn, regack("Keep1", "5011"))?;
     conn.send(register("Keep1", "5012"))?;
-    conn.expect_bytes(regack("Keep1", "5012"))
+    expect_block(&mut conn, regack("Keep1", "5012"))
 }
 
 fn bridge_empty_when_alone(ctx: &mut Ctx) -> Check {
     reg(ctx, "Alone", "5001")?;
     let mut conn = ctx.connect("client")?;
     conn.send(bridge("Alone"))?;
-    conn.expect_bytes(EMPTY_BRIDGEACK)
+    expect_block(&mut conn, EMPTY_BRIDGEACK)
 }
 
 fn bridge_second_gets_first(ctx: &mut Ctx) -> Check {
@@ -374,10 +437,10 @@ fn bridge_four_registered_first(ctx: &mut Ctx) -> Check {
 fn bridge_unregistered(ctx: &mut Ctx) -> Check {
     let mut conn = ctx.connect("client")?;
     conn.send(bridge("NeverRegistered"))?;
-    conn.expect_bytes(EMPTY_BRIDGEACK)?;
+    expect_block(&mut conn, EMPTY_BRIDGEACK)?;
     let mut conn = ctx.connect("client")?;
     conn.send("BRIDGE\r\n\r\n")?;
-    conn.expect_bytes(EMPTY_BRIDGEACK)?;
+    expect_block(&mut conn, EMPTY_BRIDGEACK)?;
     // Neither became the one waiting: the next two pair with each other.
     reg(ctx, "Un1", "5001")?;
     ask(ctx, &bridge("Un1"), EMPTY_BRIDGEACK)?;
@@ -428,13 +491,13 @@ fn endless_block(ctx: &mut Ctx) -> Check {
 fn login_timeout(ctx: &mut Ctx) -> Check {
     let mut done = ctx.connect("done")?;
     done.send(register("LtDone", "5001"))?;
-    done.expect_bytes(regack("LtDone", "5001"))?;
+    expect_block(&mut done, regack("LtDone", "5001"))?;
     let mut half = ctx.connect("half")?;
     half.send("REGISTER\r\nclientID: LtHalf\r\n")?;
     half.expect_closed()?;
     // The one that finished its request is still served.
     done.send(register("LtDone", "5002"))?;
-    done.expect_bytes(regack("LtDone", "5002"))
+    expect_block(&mut done, regack("LtDone", "5002"))
 }
 
 fn no_login_timeout(ctx: &mut Ctx) -> Check {
@@ -442,7 +505,7 @@ fn no_login_timeout(ctx: &mut Ctx) -> Check {
     slow.send("REGISTER\r\nclientID: Patient\r\n")?;
     slow.expect_silence(std::time::Duration::from_millis(1500))?;
     slow.send("IP: 127.0.0.1\r\nPort: 5001\r\n\r\n")?;
-    slow.expect_bytes(regack("Patient", "5001"))
+    expect_block(&mut slow, regack("Patient", "5001"))
 }
 
 fn usage(ctx: &mut Ctx) -> Check {
@@ -456,7 +519,7 @@ fn port_in_use(ctx: &mut Ctx) -> Check {
 fn shutdown_by(ctx: &mut Ctx, signal: i32) -> Check {
     let mut idle = ctx.connect("idle")?;
     idle.send(register("SdIdle", "5001"))?;
-    idle.expect_bytes(regack("SdIdle", "5001"))?;
+    expect_block(&mut idle, regack("SdIdle", "5001"))?;
     let mut half = ctx.connect("half")?;
     half.send("BRIDGE\r\n")?;
     super::direct::shutdown_check(ctx, signal, vec![idle, half])
@@ -710,7 +773,7 @@ impl Session {
     fn register(&mut self, ctx: &mut Ctx) -> Check {
         self.type_in(ctx, "/register\n")?;
         let mut conn = self.server.accept()?;
-        conn.expect_bytes(register(&self.id, &self.port))?;
+        expect_block(&mut conn, register(&self.id, &self.port))?;
         conn.send(regack(&self.id, &self.port))?;
         conn.expect_closed()
     }
@@ -719,7 +782,7 @@ impl Session {
     fn bridge(&mut self, ctx: &mut Ctx, answer: &str) -> Check {
         self.type_in(ctx, "/bridge\n")?;
         let mut conn = self.server.accept()?;
-        conn.expect_bytes(bridge(&self.id))?;
+        expect_block(&mut conn, bridge(&self.id))?;
         conn.send(answer)?;
         conn.expect_closed()
     }
@@ -764,7 +827,7 @@ impl Session {
         self.bridge(ctx, &answer)?;
         self.type_in(ctx, "/chat\n")?;
         let mut conn = peer.accept()?;
-        conn.expect_bytes(chat_hello(&self.id, &self.port))?;
+        expect_block(&mut conn, chat_hello(&self.id, &self.port))?;
         Ok(conn)
     }
 }
@@ -806,7 +869,7 @@ fn client_incoming_chat(ctx: &mut Ctx) -> Check {
     bob.send(chat_line("Bob", "Hello Alice"))?;
     s.client.expect_output(ctx, "Hello Alice\n")?;
     s.type_in(ctx, "How are you doing, Bob?\n")?;
-    bob.expect_bytes(chat_line("Alice", "How are you doing, Bob?"))?;
+    expect_block(&mut bob, chat_line("Alice", "How are you doing, Bob?"))?;
     bob.send(chat_line("Bob", "Doing well, Alice. Time for coffee?"))?;
     s.client
         .expect_output(ctx, "Doing well, Alice. Time for coffee?\n")
@@ -817,11 +880,14 @@ fn client_chat(ctx: &mut Ctx) -> Check {
     let mut alice = s.chat_out(ctx, "Alice")?;
     // An empty line typed is not sent.
     s.type_in(ctx, "\nHello Alice\n")?;
-    alice.expect_bytes(chat_line("Bob", "Hello Alice"))?;
+    expect_block(&mut alice, chat_line("Bob", "Hello Alice"))?;
     alice.send(chat_line("Alice", "How are you doing, Bob?"))?;
     s.client.expect_output(ctx, "How are you doing, Bob?\n")?;
     s.type_in(ctx, "Doing well, Alice. Time for coffee?\n")?;
-    alice.expect_bytes(chat_line("Bob", "Doing well, Alice. Time for coffee?"))
+    expect_block(
+        &mut alice,
+        chat_line("Bob", "Doing well, Alice. Time for coffee?"),
+    )
 }
 
 fn client_called_by_peer(ctx: &mut Ctx) -> Check {
@@ -834,7 +900,28 @@ fn client_called_by_peer(ctx: &mut Ctx) -> Check {
     bob.send(chat_line("Bob", "I was first"))?;
     s.client.expect_output(ctx, "I was first\n")?;
     s.type_in(ctx, "so you were\n")?;
-    bob.expect_bytes(chat_line("Alice", "so you were"))
+    expect_block(&mut bob, chat_line("Alice", "so you were"))
+}
+
+fn client_crlf_bytes(ctx: &mut Ctx) -> Check {
+    let mut s = start(ctx, "Bob")?;
+    let mut peer = ctx.listen("peer")?;
+    s.type_in(ctx, "/register\n")?;
+    let mut conn = s.server.accept()?;
+    conn.expect_bytes(register("Bob", &s.port))?;
+    conn.send(regack("Bob", &s.port))?;
+    s.type_in(ctx, "/bridge\n")?;
+    let mut conn = s.server.accept()?;
+    conn.expect_bytes(bridge("Bob"))?;
+    conn.send(bridgeack("Alice", &peer.port()))?;
+    s.type_in(ctx, "/chat\n")?;
+    let mut alice = peer.accept()?;
+    alice.expect_bytes(chat_hello("Bob", &s.port))?;
+    s.type_in(ctx, "Hello Alice\n")?;
+    alice.expect_bytes(chat_line("Bob", "Hello Alice"))?;
+    s.type_in(ctx, "/quit\n")?;
+    alice.expect_bytes(QUIT)?;
+    s.client.expect_exit(ctx, 0)
 }
 
 fn client_chat_forms(ctx: &mut Ctx) -> Check {
@@ -877,14 +964,14 @@ fn client_unreadable_skipped(ctx: &mut Ctx) -> Check {
     bob.send(chat_line("Bob", "still here"))?;
     s.client.expect_output(ctx, "still here\n")?;
     s.type_in(ctx, "me too\n")?;
-    bob.expect_bytes(chat_line("Alice", "me too"))
+    expect_block(&mut bob, chat_line("Alice", "me too"))
 }
 
 fn client_quit_in_chat(ctx: &mut Ctx) -> Check {
     let mut s = start(ctx, "Bob")?;
     let mut alice = s.chat_out(ctx, "Alice")?;
     s.type_in(ctx, "/quit\n")?;
-    alice.expect_bytes(QUIT)?;
+    expect_block(&mut alice, QUIT)?;
     alice.expect_closed()?;
     s.client.expect_exit(ctx, 0)
 }
@@ -900,7 +987,7 @@ fn client_received_quit(ctx: &mut Ctx) -> Check {
     let mut s = start(ctx, "Bob")?;
     let mut alice = s.chat_out(ctx, "Alice")?;
     s.type_in(ctx, "Okay Alice, another time.\n")?;
-    alice.expect_bytes(chat_line("Bob", "Okay Alice, another time."))?;
+    expect_block(&mut alice, chat_line("Bob", "Okay Alice, another time."))?;
     alice.send(QUIT)?;
     s.client.expect_exit(ctx, 0)
 }
@@ -916,11 +1003,11 @@ fn client_ctrl_c_in_chat(ctx: &mut Ctx) -> Check {
     let mut s = start(ctx, "Frank")?;
     let mut erin = s.chat_out(ctx, "Erin")?;
     s.type_in(ctx, "hello Erin\n")?;
-    erin.expect_bytes(chat_line("Frank", "hello Erin"))?;
+    expect_block(&mut erin, chat_line("Frank", "hello Erin"))?;
     erin.send(chat_line("Erin", "hi Frank"))?;
     s.client.expect_output(ctx, "hi Frank\n")?;
     s.client.signal(ctx, libc::SIGINT);
-    erin.expect_bytes(QUIT)?;
+    expect_block(&mut erin, QUIT)?;
     erin.expect_closed()?;
     s.client.expect_exit_code(ctx, 0)
 }
@@ -980,7 +1067,7 @@ fn client_stranger_during_chat(ctx: &mut Ctx) -> Check {
     bob.send(chat_line("Bob", "still us"))?;
     s.client.expect_output(ctx, "still us\n")?;
     s.type_in(ctx, "yes\n")?;
-    bob.expect_bytes(chat_line("Alice", "yes"))
+    expect_block(&mut bob, chat_line("Alice", "yes"))
 }
 
 fn client_silent_caller_cut(ctx: &mut Ctx) -> Check {
