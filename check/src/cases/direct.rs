@@ -58,8 +58,10 @@ pub const CASES: &[Case] = &[
         Contract, login_taken),
     server("direct/login/case-sensitive", "LOGIN", "names differing only in case are different names",
         Handout("Screen names are treated as case sensitive."), login_case_sensitive),
-    server("direct/login/invalid-name", "LOGIN", "a name that is empty, over 20 bytes or holds whitespace (Unicode included) gets RESPONSE 1",
-        Handout("The string may not contain any white space."), login_invalid),
+    server("direct/login/whitespace", "LOGIN", "a name holding a space or a TAB gets RESPONSE 1 (failure)",
+        Handout("The string may not contain any white space."), login_whitespace),
+    server("direct/login/invalid-name", "LOGIN", "a name that is empty, over 20 bytes or holds Unicode whitespace gets RESPONSE 1",
+        Contract, login_invalid),
     server("direct/login/20-bytes", "LOGIN", "a 20-byte name logs in and is listed",
         Contract, login_20),
     // ---- LIST ----
@@ -69,7 +71,7 @@ pub const CASES: &[Case] = &[
         Contract, list_exact)
         .needs(&[Need::OwnServer]),
     server("direct/list/before-login", "LIST", "list works without login",
-        Handout("After executing this command, the client should still be able to execute the list and login commands."), list_before_login),
+        Contract, list_before_login),
     // ---- SENDTO ----
     server("direct/sendto/delivered", "SENDTO", "sendto reaches the recipient as SENDTO (sender name, text), then the sender gets RESPONSE 0",
         Handout("SENDTO message: sent whenever another client wishes to communicate with us."), sendto_delivered),
@@ -333,6 +335,16 @@ fn login_case_sensitive(ctx: &mut Ctx) -> Check {
     a.expect_bytes(relayed("lcJohn", "hi"))?;
     b.expect_bytes(OK)?;
     expect_list(&mut a, "lc", &["lcjohn", "lcJohn"])
+}
+
+fn login_whitespace(ctx: &mut Ctx) -> Check {
+    let mut other = ctx.connect("other")?;
+    for bad in ["ws John", "ws\tJohn"] {
+        other.send(login(bad))?;
+        other.expect_bytes(FAILURE)?;
+    }
+    other.send(login("wsJohn"))?;
+    other.expect_bytes(OK)
 }
 
 fn login_invalid(ctx: &mut Ctx) -> Check {

@@ -157,12 +157,15 @@ pub const CASES: &[Case] = &[
         Contract, quit_departure),
     // ---- before joining, malformed ----
     server("room/before-join/refused", "CHAT", "a text, ATTACHMENT or QUIT_REQUEST before joining gets a text from `Server`: `You must join the chatroom first.`; nothing is stored",
-        Handout("The server first checks whether this user is in the list of active users."), before_join)
+        Contract, before_join)
         .needs(OWN),
     server("room/limit/pre-join-payload", "LIMITS", "before joining, a message with more than 64 KiB of payload is malformed (Server text, then close)",
         Contract, pre_join_payload),
     server("room/malformed/named", "LIMITS", "a header block over 8192 bytes, an unknown or repeated field, a bad flag or number, two flags, or a PAYLOAD_LENGTH over the limit gets `Malformed message: <reason>` from Server and the connection is closed",
         Contract, malformed),
+    server("room/framing/strict-encoding", "FRAMING", "every message the server sends has all fourteen fields in order, TIMESTAMP `HH:MM:SS` on texts, attachments, NEW_USER and QUIT_ACCEPT and empty on all others",
+        Contract, strict_encoding)
+        .needs(OWN),
     server("room/framing/byte-at-a-time", "FRAMING", "messages sent one byte per write are read as if sent whole",
         Contract, byte_at_a_time),
     server("room/history/file", "JOIN", "with `--history FILE` the history survives a restart, a torn last line dropped",
@@ -181,7 +184,7 @@ pub const CASES: &[Case] = &[
         Contract, no_login_timeout)
         .needs(&[Need::OwnServer]),
     server("room/server/status-lines", "SERVER", "the server prints a status line per request naming the connection by its fd (`fd 7: JOIN Alice`)",
-        Handout("we expect your server prints on the screen a brief report of what it is doing"), status_lines)
+        Contract, status_lines)
         .needs(&[Need::Stdout]),
     server("room/server/port-in-use", "SERVER", "a port that cannot be bound prints `error: cannot listen on ADDR:PORT: <reason>` on stderr and exits 1",
         Contract, port_in_use)
@@ -193,6 +196,8 @@ pub const CASES: &[Case] = &[
         Contract, shutdown_sigint)
         .needs(&[Need::Signal]),
     // ---- the client ----
+    client("room/client/strict-encoding", "CLIENT", "every message the client sends has all fourteen fields in order",
+        Contract, client_strict_encoding),
     client("room/client/menu", "CLIENT", "the client prints the handout's menu at start, before it connects",
         Handout("1. Get a report of the chatroom from the server."), client_menu),
     client("room/client/report", "REPORT", "option 1 sends REPORT_REQUEST and prints `There are N active users in the chatroom.` and `K. <name> at IP: <ip> and port: <port>.`, then the menu",
@@ -411,14 +416,32 @@ fn recv(conn: &mut Conn, strict: bool) -> Result<Msg, Failure> {
     Ok(m)
 }
 
-/// Expects `want` next (its `HH:MM:SS` parts by shape).
+/// Expects `want` next (its `HH:MM:SS` parts by shape), read as a
+/// receiver reads it: fields in any order, missing ones 0 or empty, and a
+/// TIMESTAMP the case expects may be empty (the handout has no such field).
+/// The strict encoding and TIMESTAMP are `room/framing/strict-encoding`'s.
 fn expect(conn: &mut Conn, want: &Msg) -> Check {
+    let got = recv(conn, false)?;
+    let time_ok = got.timestamp.is_empty() && want.timestamp == TIME
+        || like(got.timestamp.as_bytes(), want.timestamp.as_bytes())
+        || want.timestamp.is_empty();
+    compare(conn, want, &got, time_ok)
+}
+
+/// Expects `want` next, strictly encoded (all fourteen fields, in order)
+/// and with exactly the TIMESTAMP expected (`HH:MM:SS` by shape, or empty).
+fn expect_strict(conn: &mut Conn, want: &Msg) -> Check {
     let got = recv(conn, true)?;
+    let time_ok = like(got.timestamp.as_bytes(), want.timestamp.as_bytes());
+    compare(conn, want, &got, time_ok)
+}
+
+fn compare(conn: &Conn, want: &Msg, got: &Msg, time_ok: bool) -> Check {
     let ok = got.flag == want.flag
         && got.number == want.number
         && got.username == want.username
         && got.filename == want.filename
-        && like(got.timestamp.as_bytes(), want.timestamp.as_bytes())
+        && time_ok
         && like(&got.payload, &want.payload);
     ensure(
         ok,
@@ -441,7 +464,7 @@ fn joined(ctx: &mut Ctx, name: &str) -> Result<(Conn, Vec<u8>), Failure> {
 
 fn join(conn: &mut Conn, name: &str) -> Result<Vec<u8>, Failure> {
     send(conn, &msg("JOIN_REQUEST_FLAG").user(name))?;
-    let accept = recv(conn, true)?;
+    let accept = recv(conn, false)?;
     ensure(
         accept.flag == Some("JOIN_ACCEPT_FLAG") && accept.username == name,
         "the answer to JOIN_REQUEST",
@@ -460,7 +483,7 @@ fn quit(conn: &mut Conn, name: &str) -> Check {
 
 fn report(conn: &mut Conn) -> Result<Msg, Failure> {
     send(conn, &msg("REPORT_REQUEST_FLAG"))?;
-    let got = recv(conn, true)?;
+    let got = recv(conn, false)?;
     ensure(
         got.flag == Some("REPORT_RESPONSE_FLAG"),
         "the answer to REPORT_REQUEST",
@@ -920,19 +943,19 @@ fn attachment_history(ctx: &mut Ctx) -> Check {
             .file("notes.txt")
             .payload("line one\nline two\n"),
     )?;
-    recv(&mut a, true)?;
+    recv(&mut a, false)?;
     send(
         &mut a,
         &msg("ATTACHMENT_FLAG").file("pic.png").payload(&big),
     )?;
-    recv(&mut a, true)?;
+    recv(&mut a, false)?;
     // UTF-8, but over 64 KiB.
     let long = "y".repeat(70_000);
     send(
         &mut a,
         &msg("ATTACHMENT_FLAG").file("long.txt").payload(&long),
     )?;
-    recv(&mut a, true)?;
+    recv(&mut a, false)?;
     let (_b, history) = joined(ctx, "Fun")?;
     let want = entry("Server", "Cool joined the chatroom.")
         + &entry("Cool", "line one\nline two")
@@ -981,7 +1004,7 @@ fn attachment_big(ctx: &mut Ctx) -> Check {
         &msg("ATTACHMENT_FLAG").file("big.bin").payload(&big),
     )?;
     for conn in [&mut ann, &mut bob] {
-        let got = recv(conn, true)?;
+        let got = recv(conn, false)?;
         ensure(
             got.flag == Some("ATTACHMENT_FLAG")
                 && got.username == "Ann"
@@ -1227,7 +1250,7 @@ fn header_8192(ctx: &mut Ctx) -> Check {
 }
 
 fn expect_malformed(conn: &mut Conn) -> Check {
-    let got = recv(conn, true)?;
+    let got = recv(conn, false)?;
     ensure(
         got.flag.is_none()
             && got.username == "Server"
@@ -1330,6 +1353,46 @@ fn malformed(ctx: &mut Ctx) -> Check {
     quit(&mut watcher, "MfWatcher")
 }
 
+fn strict_encoding(ctx: &mut Ctx) -> Check {
+    let mut asker = ctx.connect("asker")?;
+    send(&mut asker, &msg("REPORT_REQUEST_FLAG"))?;
+    expect_strict(&mut asker, &msg("REPORT_RESPONSE_FLAG"))?;
+    let mut cool = ctx.connect("Cool")?;
+    send(&mut cool, &msg("JOIN_REQUEST_FLAG").user("Cool"))?;
+    expect_strict(&mut cool, &msg("JOIN_ACCEPT_FLAG").user("Cool"))?;
+    expect_strict(&mut cool, &new_user("Cool"))?;
+    send(&mut asker, &msg("JOIN_REQUEST_FLAG").user("Cool"))?;
+    expect_strict(&mut asker, &reject(REJECT_TAKEN))?;
+    send(&mut asker, &text("Ghost", "hello"))?;
+    expect_strict(&mut asker, &server_text(JOIN_FIRST))?;
+    send(&mut cool, &text("Cool", "Hi"))?;
+    expect_strict(&mut cool, &text("Cool", "Hi").at())?;
+    send(
+        &mut cool,
+        &msg("ATTACHMENT_FLAG").file("a.txt").payload("x"),
+    )?;
+    expect_strict(
+        &mut cool,
+        &msg("ATTACHMENT_FLAG")
+            .user("Cool")
+            .file("a.txt")
+            .at()
+            .payload("x"),
+    )?;
+    let Some(a) = cool.local_addr() else {
+        return Err(Failure::note("no local address"));
+    };
+    send(&mut asker, &msg("REPORT_REQUEST_FLAG"))?;
+    let line = format!("Cool {} {}\n", a.ip(), a.port());
+    expect_strict(
+        &mut asker,
+        &msg("REPORT_RESPONSE_FLAG").number(1).payload(line),
+    )?;
+    send(&mut cool, &msg("QUIT_REQUEST_FLAG"))?;
+    expect_strict(&mut cool, &left("Cool"))?;
+    cool.expect_closed()
+}
+
 fn byte_at_a_time(ctx: &mut Ctx) -> Check {
     let mut c = ctx.connect("slow")?;
     let script = [
@@ -1338,7 +1401,7 @@ fn byte_at_a_time(ctx: &mut Ctx) -> Check {
     ]
     .concat();
     c.send_in_pieces(&script, &mut || 1)?;
-    let accept = recv(&mut c, true)?;
+    let accept = recv(&mut c, false)?;
     ensure(
         accept.flag == Some("JOIN_ACCEPT_FLAG"),
         "the answer to JOIN_REQUEST",
@@ -1396,7 +1459,7 @@ fn slow_reader(ctx: &mut Ctx) -> Check {
     // At most 400 texts (24 MB), each relayed to the sender too.
     for _ in 0..400 {
         send(&mut sender, &text("Sender", &long))?;
-        let got = recv(&mut sender, true)?;
+        let got = recv(&mut sender, false)?;
         if got.flag == Some("QUIT_ACCEPT_FLAG") {
             ensure(
                 got.username == "Slow",
@@ -1411,7 +1474,7 @@ fn slow_reader(ctx: &mut Ctx) -> Check {
             // The relay that tipped it over may still come; then a probe.
             send(&mut sender, &text("Sender", "probe"))?;
             loop {
-                let got = recv(&mut sender, true)?;
+                let got = recv(&mut sender, false)?;
                 if got.payload == b"probe" {
                     return Ok(());
                 }
@@ -1515,11 +1578,11 @@ fn start(ctx: &mut Ctx) -> Result<(Client, crate::target::Listener), Failure> {
     Ok((client, listener))
 }
 
-/// The client's next message, strictly encoded, with the flag it must
-/// carry.
+/// The client's next message, read as a receiver reads it, with the flag
+/// it must carry (`room/client/strict-encoding` holds the client to the
+/// strict encoding).
 fn expect_from_client(conn: &mut Conn, flag: Option<&str>) -> Result<Msg, Failure> {
-    // A sender always writes all fourteen fields in order: the client too.
-    let got = recv(conn, true)?;
+    let got = recv(conn, false)?;
     ensure(
         got.flag == flag,
         "the client's message",
@@ -1566,6 +1629,64 @@ fn client_joins(
 fn stamped(mut m: Msg, at: &str) -> Msg {
     m.timestamp = at.into();
     m
+}
+
+fn client_strict_encoding(ctx: &mut Ctx) -> Check {
+    let (mut client, mut listener) = start(ctx)?;
+    std::fs::write(ctx.dir().join("up.txt"), "x\n")
+        .map_err(|e| Failure::note(format!("cannot write the file to upload: {e}")))?;
+    let strict = |conn: &mut Conn, flag: Option<&str>| -> Check {
+        let got = recv(conn, true)?;
+        ensure(
+            got.flag == flag,
+            "the client's message",
+            flag.unwrap_or("a text (no flag)"),
+            &got.show(),
+        )
+    };
+    client.type_in(ctx, "1\n")?;
+    let mut conn = listener.accept()?;
+    strict(&mut conn, Some("REPORT_REQUEST_FLAG"))?;
+    send(&mut conn, &msg("REPORT_RESPONSE_FLAG"))?;
+    client.expect_output(
+        ctx,
+        format!("There are 0 active users in the chatroom.\n{MENU}"),
+    )?;
+    client.type_in(ctx, "2\n")?;
+    client.expect_output(ctx, ASK_NAME)?;
+    client.type_in(ctx, "Fun\n")?;
+    // The report's connection, or a new one: whichever the client uses.
+    let mut conn = match recv(&mut conn, true) {
+        Ok(got) => {
+            ensure(
+                got.flag == Some("JOIN_REQUEST_FLAG"),
+                "the client's message",
+                "JOIN_REQUEST_FLAG",
+                &got.show(),
+            )?;
+            conn
+        }
+        Err(_) if conn.is_closed() => {
+            let mut again = listener.accept()?;
+            strict(&mut again, Some("JOIN_REQUEST_FLAG"))?;
+            again
+        }
+        Err(f) => return Err(f),
+    };
+    send(&mut conn, &msg("JOIN_ACCEPT_FLAG").user("Fun"))?;
+    send(&mut conn, &stamped(new_user("Fun"), "12:00:00"))?;
+    client.expect_output(
+        ctx,
+        format!("{WELCOME}[12:00:00] Server: Fun joined the chatroom.\n"),
+    )?;
+    client.type_in(ctx, "Hi\n")?;
+    strict(&mut conn, None)?;
+    client.type_in(ctx, "a\n")?;
+    client.expect_output(ctx, ASK_PATH)?;
+    client.type_in(ctx, "up.txt\n")?;
+    strict(&mut conn, Some("ATTACHMENT_FLAG"))?;
+    client.type_in(ctx, "q\n")?;
+    strict(&mut conn, Some("QUIT_REQUEST_FLAG"))
 }
 
 fn client_menu(ctx: &mut Ctx) -> Check {
