@@ -102,13 +102,16 @@ pub const CASES: &[Case] = &[
         Contract, usage)
         .needs(&[Need::OwnServer]),
     server("bridge/server/port-in-use", "SERVER", "a port that cannot be bound prints `error: cannot listen on ADDR:PORT: <reason>` on stderr and exits 1",
-        Handout("trying to use a port that is already in use by some other process"), port_in_use)
+        Contract, port_in_use)
         .needs(&[Need::OwnServer]),
+    server("bridge/server/ctrl-c-ends", "SERVER", "Ctrl-C (SIGINT) ends the server",
+        Handout("Control-C should be supported to end programs (server and client)"), server_ctrl_c_ends)
+        .needs(&[Need::Signal]),
     server("bridge/server/shutdown", "SERVER", "SIGTERM closes every connection and the server exits 0 within 2 s",
-        Handout("Control-C should be supported to end programs (server and client)"), shutdown)
+        Contract, shutdown)
         .needs(&[Need::Signal]),
     server("bridge/server/shutdown-sigint", "SERVER", "SIGINT (Ctrl-C) closes every connection and the server exits 0 within 2 s",
-        Handout("Control-C should be supported to end programs (server and client)"), shutdown_sigint)
+        Contract, shutdown_sigint)
         .needs(&[Need::Signal]),
     // ---- status lines, /info, the registry ----
     server("bridge/server/listening-line", "SERVER", "the server prints `Server listening on IP:PORT` at start",
@@ -127,7 +130,7 @@ pub const CASES: &[Case] = &[
         Handout("/info → server output: <clientID> <clientIP:clientPort>"), info)
         .needs(&[Need::Stdout, Need::Stdin]),
     server("bridge/registry/file", "REGISTER", "the registry file holds `clientID IP Port` lines, ids in order of first registration, an id's newest contact last, written before the REGACK",
-        Handout("The server stores the client's contact information in a file and returns a REGACK response message."), registry_file)
+        Contract, registry_file)
         .needs(OWN),
     server("bridge/registry/option", "REGISTER", "`--registry FILE` keeps the registry in FILE",
         Contract, registry_option)
@@ -171,10 +174,14 @@ pub const CASES: &[Case] = &[
         Handout("Bob receives a QUIT message from Alice. Bob exits, closing any open sockets."), client_received_quit),
     client("bridge/client/peer-vanishes", "QUIT", "a peer that closes the connection without QUIT ends the program with exit 0",
         Handout("detecting and appropriately responding to a QUIT message from the peer or TCP FIN packets indicating the other side has closed the connection"), client_peer_vanishes),
-    client("bridge/client/ctrl-c-in-chat", "QUIT", "Ctrl-C in a chat sends QUIT to the peer and exits 0",
-        Handout("Chatting peers end the session when one user enters /quit or Control-C."), client_ctrl_c_in_chat),
+    client("bridge/client/ctrl-c-ends-chat", "QUIT", "Ctrl-C in a chat ends the program and the chat: the peer's connection ends",
+        Handout("Chatting peers end the session when one user enters /quit or Control-C. At that point the TCP connection is closed and the chat programs terminate."), client_ctrl_c_ends_chat),
+    client("bridge/client/ctrl-c-in-chat", "QUIT", "Ctrl-C in a chat sends QUIT to the peer, closes, and exits 0",
+        Contract, client_ctrl_c_in_chat),
+    client("bridge/client/ctrl-c-ends", "QUIT", "Ctrl-C outside a chat ends the program",
+        Handout(">/id >ctrl C Programs terminate"), client_ctrl_c_ends),
     client("bridge/client/ctrl-c-outside", "QUIT", "Ctrl-C outside a chat ends the program with exit 0",
-        Handout(">/id >ctrl C Programs terminate"), client_ctrl_c_outside),
+        Contract, client_ctrl_c_outside),
     client("bridge/client/unknown-commands", "CLIENT", "unknown commands and text outside a chat are ignored",
         Handout("any command not defined below can be ignored"), client_unknown_commands),
     client("bridge/client/end-of-input-idle", "CLIENT", "at end of stdin an idle client exits 0",
@@ -523,6 +530,12 @@ fn shutdown_by(ctx: &mut Ctx, signal: i32) -> Check {
     let mut half = ctx.connect("half")?;
     half.send("BRIDGE\r\n")?;
     super::direct::shutdown_check(ctx, signal, vec![idle, half])
+}
+
+fn server_ctrl_c_ends(ctx: &mut Ctx) -> Check {
+    reg(ctx, "CcAlice", "5001")?;
+    ctx.signal_server(libc::SIGINT)?;
+    ctx.expect_server_exit().map(drop)
 }
 
 fn shutdown(ctx: &mut Ctx) -> Check {
@@ -1010,6 +1023,46 @@ fn client_ctrl_c_in_chat(ctx: &mut Ctx) -> Check {
     expect_block(&mut erin, QUIT)?;
     erin.expect_closed()?;
     s.client.expect_exit_code(ctx, 0)
+}
+
+/// Waits (bounded) for the client to exit, whatever its status: the
+/// handout asks that it ends, the contract that it exits 0.
+fn exits(ctx: &mut Ctx, client: &mut Client) -> Check {
+    let deadline = std::time::Instant::now() + ctx.timeout;
+    while !client.has_exited(ctx) {
+        if std::time::Instant::now() >= deadline {
+            return Err(Failure::new(
+                "the client after Ctrl-C",
+                "an exit",
+                format!("still running after {:?}", ctx.timeout),
+            ));
+        }
+        // An exit has no event to wait on here; poll it, bounded.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+fn client_ctrl_c_ends_chat(ctx: &mut Ctx) -> Check {
+    let mut s = start(ctx, "Frank")?;
+    let mut erin = s.chat_out(ctx, "Erin")?;
+    s.client.signal(ctx, libc::SIGINT);
+    erin.read_to_close(1 << 16)?;
+    ensure(
+        erin.is_closed(),
+        "the peer's connection after Ctrl-C",
+        "closed",
+        "still open",
+    )?;
+    exits(ctx, &mut s.client)
+}
+
+fn client_ctrl_c_ends(ctx: &mut Ctx) -> Check {
+    let mut s = start(ctx, "Gina")?;
+    s.type_in(ctx, "/id\n")?;
+    s.client.expect_output(ctx, "Gina\n")?;
+    s.client.signal(ctx, libc::SIGINT);
+    exits(ctx, &mut s.client)
 }
 
 fn client_ctrl_c_outside(ctx: &mut Ctx) -> Check {
