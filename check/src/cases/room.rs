@@ -82,8 +82,11 @@ pub const CASES: &[Case] = &[
     server("room/report/empty", "REPORT", "a report of an empty room is REPORT_RESPONSE with NUMBER 0 and an empty payload",
         Handout("If there is no active user, the `PAYLOAD` is empty."), report_empty)
         .needs(OWN),
-    server("room/report/users", "REPORT", "REPORT_RESPONSE has NUMBER = active users and one line `<username> <ip> <port>` per user, in join order, with the address it joined from",
-        Handout("Its `PAYLOAD` is a list of active users’ usernames, IP addresses, and port numbers at the time they joined the chatroom."), report_users)
+    server("room/report/users", "REPORT", "REPORT_RESPONSE has NUMBER = active users and names each user with its IP address and port",
+        Handout("Its `PAYLOAD` is a list of active users’ usernames, IP addresses, and port numbers at the time they joined the chatroom."), report_users_named)
+        .needs(OWN),
+    server("room/report/users-format", "REPORT", "the report's payload is one line `<username> <ip> <port>` per user, in join order, with the address it joined from",
+        Contract, report_users)
         .needs(OWN),
     server("room/report/lenient-reader", "REPORT", "`REPORT_REQUEST_FLAG: 1` alone (fields in any order, missing ones 0 or empty, CRLF or `NAME: ` accepted) is a report request",
         Contract, report_lenient),
@@ -105,15 +108,20 @@ pub const CASES: &[Case] = &[
     server("room/join/max-users-option", "JOIN", "`--max-users 1` lets one user in and refuses the second as full",
         Contract, join_max_users)
         .needs(&[Need::Options(&["--max-users", "1"])]),
-    server("room/join/history", "JOIN", "JOIN_ACCEPT carries the history: every text and announcement as `[HH:MM:SS] <user>: <text>` LF-ended, `Server` for announcements",
-        Handout("It also includes the server's announcements that a user has joined or left the chatroom."), join_history)
+    server("room/join/history", "JOIN", "JOIN_ACCEPT's payload holds the texts and the join and leave announcements so far, in order",
+        Handout("It also includes the server's announcements that a user has joined or left the chatroom."), join_history_holds)
+        .needs(OWN),
+    server("room/join/history-format", "JOIN", "the history is every text and announcement as `[HH:MM:SS] <user>: <text>` LF-ended, `Server` for announcements",
+        Contract, join_history)
         .needs(OWN),
     server("room/join/history-bound", "JOIN", "with `--join-history BYTES`, a longer history is sent as `[HH:MM:SS] Server: <N> earlier messages are not shown.` and the newest whole entries that fit",
         Contract, join_history_bound)
         .needs(&[Need::Options(&["--join-history", "200"])]),
     // ---- CHAT ----
-    server("room/chat/relayed", "CHAT", "a text is relayed to every active user, sender included, with USERNAME = sender and TIMESTAMP",
-        Handout("the server will store the message in the history of the chatroom, and forwards it to all active users"), chat_relayed),
+    server("room/chat/relayed", "CHAT", "a text is relayed to every active user, sender included",
+        Handout("the server will store the message in the history of the chatroom, and forwards it to all active users"), chat_relayed_to_all),
+    server("room/chat/relay-fields", "CHAT", "a relayed text carries USERNAME = sender and TIMESTAMP",
+        Contract, chat_relayed),
     server("room/chat/own-name", "CHAT", "a relay names the connection's own user, whatever USERNAME the text carried",
         Contract, chat_own_name),
     server("room/chat/empty-ignored", "CHAT", "a text with an empty payload is ignored",
@@ -124,8 +132,11 @@ pub const CASES: &[Case] = &[
         Contract, chat_history_lines)
         .needs(OWN),
     // ---- ATTACHMENT ----
-    server("room/attachment/relayed", "ATTACHMENT", "an attachment is stored in the server's downloads folder and relayed to every active user with USERNAME, FILENAME and TIMESTAMP",
-        Handout("the server will receive it and stores it in the server's \"downloads\" folder. Then, the server forwards the file to all clients"), attachment_relayed)
+    server("room/attachment/relayed", "ATTACHMENT", "an attachment is stored in the server's downloads folder and relayed to every active user",
+        Handout("the server will receive it and stores it in the server's \"downloads\" folder. Then, the server forwards the file to all clients"), attachment_relayed_to_all)
+        .needs(OWN),
+    server("room/attachment/relay-fields", "ATTACHMENT", "a relayed attachment carries USERNAME = sender, FILENAME = the stored name and TIMESTAMP",
+        Contract, attachment_relayed)
         .needs(OWN),
     server("room/attachment/no-overwrite", "ATTACHMENT", "a name that exists is stored as `name-2.ext`, `name-3.ext` (stem and extension as Rust's Path splits them)",
         Contract, attachment_no_overwrite)
@@ -134,7 +145,7 @@ pub const CASES: &[Case] = &[
         Contract, attachment_escape)
         .needs(OWN),
     server("room/attachment/history-entry", "ATTACHMENT", "an attachment's history entry is its text when UTF-8, else `<user> sent <file> (<N> bytes)`",
-        Handout("This history is a list of all text messages and the contents of the attachment files"), attachment_history)
+        Contract, attachment_history)
         .needs(OWN),
     server("room/attachment/downloads-option", "ATTACHMENT", "`--downloads DIR` stores attachments in DIR, created if missing",
         Contract, attachment_downloads_option)
@@ -144,8 +155,8 @@ pub const CASES: &[Case] = &[
     server("room/attachment/5-mib-binary", "ATTACHMENT", "a 5 MiB binary attachment is stored and relayed byte for byte to every active user",
         Contract, attachment_big)
         .needs(OWN),
-    server("room/server/handout-test-plan", "JOIN", "the handout's eight-step test plan plays out as written, the last history holding every message",
-        Handout("The new Fire will get a history of the chatroom, containing all messages including the last “Buy Fire” message from Cool and the messages from the server indicating that users joined and left the chatroom."), handout_plan)
+    server("room/server/handout-test-plan", "JOIN", "the handout's eight-step test plan plays out message by message as the contract pins each one, the last history holding every message",
+        Contract, handout_plan)
         .needs(OWN),
     server("room/attachment/max-attachment", "LIMITS", "with `--max-attachment 10` an attachment of 10 bytes is taken and one of 11 is malformed (Server text, then close)",
         Contract, attachment_max)
@@ -153,6 +164,8 @@ pub const CASES: &[Case] = &[
     // ---- QUIT ----
     server("room/quit/accept", "QUIT", "QUIT_REQUEST gets QUIT_ACCEPT `<name> left the chatroom.` to every active user including the quitter, then the server closes the quitter's connection",
         Handout("sends a quit accept message to all clients where QUIT_ACCEPT_FLAG=1, USERNAME=XYZ, the user who just quitted, and PAYLOAD=\"XYZ left the chatroom.\""), quit_accept),
+    server("room/quit/server-closes", "QUIT", "after QUIT_ACCEPT the server closes the quitter's connection itself",
+        Contract, quit_server_closes),
     server("room/quit/departure", "QUIT", "a user whose connection ends without QUIT_REQUEST (FIN or RST) is announced with QUIT_ACCEPT all the same",
         Contract, quit_departure),
     // ---- before joining, malformed ----
@@ -475,9 +488,13 @@ fn join(conn: &mut Conn, name: &str) -> Result<Vec<u8>, Failure> {
     Ok(accept.payload)
 }
 
+/// Quits as `name`: QUIT_ACCEPT, then the connection ends. The handout
+/// has the client close it, the contract the server
+/// (`room/quit/server-closes`): closing our half first lets either pass.
 fn quit(conn: &mut Conn, name: &str) -> Check {
     send(conn, &msg("QUIT_REQUEST_FLAG"))?;
     expect(conn, &left(name))?;
+    conn.finish();
     conn.expect_closed()
 }
 
@@ -559,6 +576,29 @@ fn report_empty(ctx: &mut Ctx) -> Check {
     let mut conn = ctx.connect("asker")?;
     send(&mut conn, &msg("REPORT_REQUEST_FLAG"))?;
     expect(&mut conn, &msg("REPORT_RESPONSE_FLAG"))
+}
+
+fn report_users_named(ctx: &mut Ctx) -> Check {
+    let (mut cool, _) = joined(ctx, "Cool")?;
+    let (fun, _) = joined(ctx, "Fun")?;
+    expect(&mut cool, &new_user("Fun"))?;
+    let (Some(a), Some(b)) = (cool.local_addr(), fun.local_addr()) else {
+        return Err(Failure::note("no local address"));
+    };
+    let mut asker = ctx.connect("asker")?;
+    let got = report(&mut asker)?;
+    let payload = String::from_utf8_lossy(&got.payload).into_owned();
+    let named = |name: &str, addr: std::net::SocketAddr| {
+        payload.contains(name)
+            && payload.contains(&addr.ip().to_string())
+            && payload.contains(&addr.port().to_string())
+    };
+    ensure(
+        got.number == 2 && named("Cool", a) && named("Fun", b),
+        "the report of Cool and Fun",
+        &format!("NUMBER 2, a payload naming Cool ({a}) and Fun ({b})"),
+        &got.show(),
+    )
 }
 
 fn report_users(ctx: &mut Ctx) -> Check {
@@ -684,6 +724,31 @@ fn join_max_users(ctx: &mut Ctx) -> Check {
     join(&mut b, "Two").map(drop)
 }
 
+fn join_history_holds(ctx: &mut Ctx) -> Check {
+    let (mut cool, _) = joined(ctx, "Cool")?;
+    send(&mut cool, &text("Cool", "Hi"))?;
+    expect(&mut cool, &text("Cool", "Hi").at())?;
+    let (mut fun, _) = joined(ctx, "Fun")?;
+    quit(&mut fun, "Fun")?;
+    let (_fire, history) = joined(ctx, "Fire")?;
+    let got = String::from_utf8_lossy(&history).into_owned();
+    let parts = [
+        "Cool joined the chatroom.",
+        "Hi",
+        "Fun joined the chatroom.",
+        "Fun left the chatroom.",
+    ];
+    let mut at = 0;
+    let in_order = parts.iter().all(|p| match got[at..].find(p) {
+        Some(i) => {
+            at += i + p.len();
+            true
+        }
+        None => false,
+    });
+    ensure(in_order, "Fire's history", &parts.join(" ... "), &got)
+}
+
 fn join_history(ctx: &mut Ctx) -> Check {
     let (mut cool, history) = joined(ctx, "Cool")?;
     ensure(
@@ -753,6 +818,25 @@ fn join_history_bound(ctx: &mut Ctx) -> Check {
     )
 }
 
+fn chat_relayed_to_all(ctx: &mut Ctx) -> Check {
+    let (mut a, _) = joined(ctx, "CaCool")?;
+    let (mut b, _) = joined(ctx, "CaFun")?;
+    expect(&mut a, &new_user("CaFun"))?;
+    send(&mut b, &text("CaFun", "Hi Cool, are you there?"))?;
+    for c in [&mut a, &mut b] {
+        let got = recv(c, false)?;
+        ensure(
+            got.flag.is_none() && got.payload == b"Hi Cool, are you there?",
+            format!("{}: the relay", c.label()),
+            "a text `Hi Cool, are you there?`",
+            &got.show(),
+        )?;
+    }
+    quit(&mut b, "CaFun")?;
+    expect(&mut a, &left("CaFun"))?;
+    quit(&mut a, "CaCool")
+}
+
 fn chat_relayed(ctx: &mut Ctx) -> Check {
     let (mut a, _) = joined(ctx, "CrCool")?;
     let (mut b, _) = joined(ctx, "CrFun")?;
@@ -813,6 +897,38 @@ fn chat_history_lines(ctx: &mut Ctx) -> Check {
         "the history",
         &want,
         &String::from_utf8_lossy(&history),
+    )
+}
+
+fn attachment_relayed_to_all(ctx: &mut Ctx) -> Check {
+    let (mut cool, _) = joined(ctx, "Cool")?;
+    let (mut fire, _) = joined(ctx, "Fire")?;
+    expect(&mut cool, &new_user("Fire"))?;
+    let body = format!("{COOLFILE}\n");
+    send(
+        &mut fire,
+        &msg("ATTACHMENT_FLAG")
+            .user("Fire")
+            .file("attachments/coolfile1.txt")
+            .payload(&body),
+    )?;
+    for c in [&mut cool, &mut fire] {
+        let got = recv(c, false)?;
+        ensure(
+            got.flag == Some("ATTACHMENT_FLAG")
+                && got.payload == body.as_bytes()
+                && got.filename.ends_with("coolfile1.txt"),
+            format!("{}: the relay", c.label()),
+            "ATTACHMENT_FLAG, coolfile1.txt and its contents",
+            &got.show(),
+        )?;
+    }
+    let stored = read_file(ctx, &ctx.dir().join("downloads/coolfile1.txt"))?;
+    ensure(
+        stored == body.as_bytes(),
+        "downloads/coolfile1.txt",
+        &body,
+        &String::from_utf8_lossy(&stored),
     )
 }
 
@@ -1272,6 +1388,13 @@ fn quit_accept(ctx: &mut Ctx) -> Check {
     send(&mut a, &text("QaCool", "Buy Fire."))?;
     expect(&mut a, &text("QaCool", "Buy Fire.").at())?;
     quit(&mut a, "QaCool")
+}
+
+fn quit_server_closes(ctx: &mut Ctx) -> Check {
+    let (mut a, _) = joined(ctx, "QsFire")?;
+    send(&mut a, &msg("QUIT_REQUEST_FLAG"))?;
+    expect(&mut a, &left("QsFire"))?;
+    a.expect_closed()
 }
 
 fn quit_departure(ctx: &mut Ctx) -> Check {
