@@ -130,6 +130,9 @@ fn main() -> ExitCode {
                 case.feature,
                 case.requirement
             );
+            if let chat_check::Source::Handout(words) = case.source {
+                let _ = writeln!(out, "    handout: \u{201c}{words}\u{201d}");
+            }
         }
         return ExitCode::SUCCESS;
     }
