@@ -441,3 +441,66 @@ fn a_server_that_never_answers_nor_exits_costs_only_its_timeouts() {
     }
     let _ = std::fs::remove_dir_all(&pids);
 }
+
+#[test]
+fn interrupting_the_checker_ends_every_program_it_started() {
+    let pids = scratch("interrupted");
+    let mut checker = Command::new(bin("chat-check"))
+        .args([
+            "server",
+            "lobby",
+            "--timeout",
+            "60",
+            "-k",
+            "lobby/join/ok",
+            "--",
+            "python3",
+            "-c",
+            DEAF,
+            "{port}",
+            pids.to_str().expect("path"),
+        ])
+        .current_dir(root())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chat-check");
+    // Wait (bounded) for the deaf server to be up: it writes its pid.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let pid = loop {
+        let found = std::fs::read_dir(&pids)
+            .expect("pid dir")
+            .flatten()
+            .next()
+            .map(|e| e.file_name().to_string_lossy().into_owned());
+        if let Some(pid) = found {
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "the server never started");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let sent = Command::new("kill")
+        .args(["-INT", &checker.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(sent.success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = checker.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "chat-check kept running"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(130));
+    // SIGKILL is immediate, but the kernel may take a moment to reap.
+    let gone = Instant::now() + Duration::from_secs(5);
+    while PathBuf::from(format!("/proc/{pid}")).exists() {
+        assert!(Instant::now() < gone, "server {pid} outlived the checker");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = std::fs::remove_dir_all(&pids);
+}

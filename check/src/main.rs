@@ -102,8 +102,25 @@ fn usage(text: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// Ctrl-C or SIGTERM ends the run, and with it every program it started
+/// (they run in process groups of their own, out of the terminal's reach).
+fn end_programs_on_interrupt() {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            chat_check::target::end_all();
+            eprintln!("chat-check: interrupted; every program it started was ended");
+            std::process::exit(128 + signal);
+        }
+    });
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    end_programs_on_interrupt();
     let (side, args) = match cli.side {
         SideCmd::Server(a) => (Side::Server, a),
         SideCmd::Client(a) => (Side::Client, a),
@@ -130,6 +147,9 @@ fn main() -> ExitCode {
                 case.feature,
                 case.requirement
             );
+            if let chat_check::Source::Handout(words) = case.source {
+                let _ = writeln!(out, "    handout: \u{201c}{words}\u{201d}");
+            }
         }
         return ExitCode::SUCCESS;
     }

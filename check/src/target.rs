@@ -120,6 +120,24 @@ pub fn free_port() -> Result<u16, Failure> {
         .map_err(|e| Failure::note(format!("no free port: {e}")))
 }
 
+/// The process groups started and not yet ended, for [`end_all`].
+static LIVE: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new());
+
+/// Kills every process group the checker started and has not ended yet:
+/// for a checker that is itself interrupted (Ctrl-C), since its programs
+/// run in groups of their own, out of the terminal's reach.
+pub fn end_all() {
+    let live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+    for &pgid in live.iter() {
+        // SAFETY: as in `Proc::signal_group`: plain integers, and the ids
+        // are of groups this process started whose leaders it has not
+        // reaped yet (they leave the list before being reaped).
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
+    }
+}
+
 /// A started process: its output is drained into the transcript (and, line
 /// by line, into a channel for cases that read it), and it is ended on drop.
 struct Proc {
@@ -162,6 +180,9 @@ impl Proc {
             .process_group(0)
             .spawn()
             .map_err(|e| Failure::note(format!("cannot start {program}: {e}")))?;
+        if let Ok(pid) = i32::try_from(child.id()) {
+            LIVE.lock().unwrap_or_else(|e| e.into_inner()).push(pid);
+        }
         let stdin = child.stdin.take();
         let (line_tx, lines) = channel();
         let (byte_tx, bytes) = channel();
@@ -273,8 +294,24 @@ impl Proc {
     }
 
     fn poll(&mut self) -> Option<ExitStatus> {
+        self.reap(false)
+    }
+
+    /// Reaps the child if it has exited (or, with `block`, once it has),
+    /// taking it off [`LIVE`] in the same step, under its lock, so that
+    /// [`end_all`] never signals a group whose leader is reaped.
+    fn reap(&mut self, block: bool) -> Option<ExitStatus> {
         if self.exited.is_none() {
-            if let Ok(Some(status)) = self.child.try_wait() {
+            let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+            let status = if block {
+                self.child.wait().ok()
+            } else {
+                self.child.try_wait().ok().flatten()
+            };
+            if let Some(status) = status {
+                let pid = self.pid();
+                live.retain(|&p| p != pid);
+                drop(live);
                 self.transcript
                     .note(&self.label, &format!("exited: {status}"));
                 self.exited = Some(status);
@@ -308,7 +345,7 @@ impl Proc {
                     .note(&self.label, "did not exit after SIGTERM: SIGKILL");
                 self.signal_group(libc::SIGKILL);
                 let _ = self.child.kill();
-                let _ = self.child.wait();
+                self.reap(true);
             }
         }
         self.signal_group(libc::SIGKILL);

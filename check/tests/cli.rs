@@ -44,16 +44,27 @@ fn a_missing_target_is_a_usage_error() {
 fn list_names_every_case_of_the_side_once() {
     let (code, stdout, _) = chat_check(&["client", "channels", "--list"]);
     assert_eq!(code, Some(0));
-    let ids: Vec<&str> = stdout.lines().filter_map(|l| l.split(' ').next()).collect();
+    let ids: Vec<&str> = stdout
+        .lines()
+        .filter(|l| !l.starts_with(' '))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
     assert!(!ids.is_empty());
     assert!(
         ids.iter().all(|id| id.starts_with("channels/client/")),
         "{stdout}"
     );
+    let mut sorted = ids.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), ids.len(), "an id listed twice");
+    // Each handout case, then the handout's words it rests on.
     let (_, handout, _) = chat_check(&["client", "channels", "--list", "--handout-only"]);
-    assert!(
-        handout.lines().all(|l| l.contains(" [handout] ")),
-        "{handout}"
-    );
-    assert!(handout.lines().count() < ids.len());
+    let lines: Vec<&str> = handout.lines().collect();
+    assert!(!lines.is_empty() && lines.len() % 2 == 0, "{handout}");
+    for pair in lines.chunks(2) {
+        assert!(pair[0].contains(" [handout] "), "{handout}");
+        assert!(pair[1].starts_with("    handout: \u{201c}"), "{handout}");
+    }
+    assert!(lines.len() / 2 < ids.len());
 }

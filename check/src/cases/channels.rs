@@ -121,6 +121,9 @@ pub const CASES: &[Case] = &[
     server("channels/server/usage", "SERVER", "without a port the server prints a usage statement and exits with status 2",
         Contract, usage)
         .needs(&[Need::OwnServer]),
+    server("channels/server/status-lines", "SERVER", "the server prints a status line per connection event and request, naming the connection by its fd",
+        Contract, status_lines)
+        .needs(&[Need::Stdout]),
     server("channels/server/shutdown", "SERVER", "SIGTERM closes every connection and the server exits 0 within 2 s",
         Contract, shutdown)
         .needs(&[Need::Signal]),
@@ -657,6 +660,20 @@ fn usage(ctx: &mut Ctx) -> Check {
         "2",
         &format!("{:?}", ran.code),
     )
+}
+
+fn status_lines(ctx: &mut Ctx) -> Check {
+    let mut a = named(ctx, "StatusA")?;
+    probe(&mut a)?;
+    ctx.expect_status("`fd N: ...` naming StatusA", |l| {
+        l.starts_with("fd ") && l.contains("StatusA")
+    })?;
+    a.send(rec("/create status-ch"))?;
+    probe(&mut a)?;
+    ctx.expect_status("`fd N: ...` naming /create status-ch", |l| {
+        l.starts_with("fd ") && l.contains("status-ch")
+    })
+    .map(|_| ())
 }
 
 fn shutdown(ctx: &mut Ctx) -> Check {
