@@ -105,7 +105,10 @@ struct BridgeArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse_from(with_default_dialect(std::env::args_os().collect()));
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    env_logger::Builder::from_env(
+        env_logger::Env::default().default_filter_or("warn,rustyline=off"),
+    )
+    .init();
     match cli.dialect {
         DialectArgs::Lobby(args) => lobby::run(&args.host, args.port, args.trace),
         DialectArgs::Room(args) => room::run(&args.host, args.port, &args.downloads),
