@@ -9,6 +9,7 @@ mod direct;
 mod durability;
 mod hostile_clients;
 mod lobby;
+mod pty;
 mod room;
 mod soak;
 mod util;
