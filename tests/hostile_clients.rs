@@ -18,15 +18,36 @@ use chat_protocol::direct::{self, Request};
 use crate::util::{bin, TIMEOUT};
 
 /// A fake server on a free loopback port; `serve` gets the one connection.
-fn fake_server(serve: impl FnOnce(TcpStream) + Send + 'static) -> (String, thread::JoinHandle<()>) {
+fn fake_server(serve: impl FnOnce(TcpStream) + Send + 'static) -> (String, Fake) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port().to_string();
-    let handle = thread::spawn(move || {
-        let (stream, _) = listener.accept().expect("accept");
-        stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
-        serve(stream);
+    let (tx, done) = mpsc::channel();
+    thread::spawn(move || {
+        let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let (stream, _) = listener.accept().expect("accept");
+            stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+            serve(stream);
+        }));
+        let _ = tx.send(served);
     });
-    (port, handle)
+    (port, Fake { done })
+}
+
+/// A running fake server.
+struct Fake {
+    done: mpsc::Receiver<thread::Result<()>>,
+}
+
+impl Fake {
+    /// Waits, bounded, for the fake server to finish, failing the test if
+    /// it failed (or was never reached).
+    fn join(self) {
+        match self.done.recv_timeout(TIMEOUT) {
+            Ok(Ok(())) => {}
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            Err(_) => panic!("the fake server never finished (did the client connect?)"),
+        }
+    }
 }
 
 /// Runs `chat-client args` with `stdin` typed in (then closed) and waits,
@@ -99,7 +120,7 @@ fn lobby_prints_text_without_line_ends_and_loses_nothing_at_disconnect() {
         s.write_all(b"ghi").unwrap();
     });
     let out = run_client(&["127.0.0.1", &port], "JOIN Al\nLIST\nBCST x\n");
-    server.join().unwrap();
+    server.join();
     assert_eq!(
         stdout(&out),
         "Enter JOIN followed by your username: abc\ndefghi\nDisconnected from server\n"
@@ -124,7 +145,7 @@ fn lobby_puts_disconnected_on_a_line_of_its_own() {
             s.write_all(&reply).unwrap();
         });
         let out = run_client(&["127.0.0.1", &port], "JOIN Alice\n");
-        server.join().unwrap();
+        server.join();
         let want = format!("Enter JOIN followed by your username: {want}");
         assert_eq!(stdout(&out), want);
     }
@@ -138,7 +159,7 @@ fn lobby_shows_escape_sequences_as_text() {
             .unwrap();
     });
     let out = run_client(&["127.0.0.1", &port], "JOIN Al\n");
-    server.join().unwrap();
+    server.join();
     assert_eq!(
         stdout(&out),
         "Enter JOIN followed by your username: Eve: ^[]0;pwned^G^[[2J\n<U+009B><U+202E>!\nDisconnected from server\n"
@@ -152,7 +173,7 @@ fn lobby_trace_shows_the_wire_on_stderr() {
         s.write_all(b"Al joined!").unwrap();
     });
     let out = run_client(&["lobby", "127.0.0.1", &port, "--trace"], "JOIN Al\n");
-    server.join().unwrap();
+    server.join();
     assert_eq!(
         stdout(&out),
         "Enter JOIN followed by your username: Al joined!\nDisconnected from server\n"
@@ -179,7 +200,7 @@ fn channels_strips_records_as_python_and_shows_escapes_as_text() {
             .unwrap();
     });
     let out = run_client(&["channels", "Kay", "127.0.0.1", &port], "");
-    server.join().unwrap();
+    server.join();
     let wipe = channels::WIPE;
     assert_eq!(
         stdout(&out),
@@ -198,7 +219,7 @@ fn channels_trace_shows_records_with_their_padding() {
         s.write_all(&record(b"a\nb")).unwrap();
     });
     let out = run_client(&["channels", "Kay", "127.0.0.1", &port, "-v"], "/list\n");
-    server.join().unwrap();
+    server.join();
     let stderr = String::from_utf8_lossy(&out.stderr);
     for line in ["> Kay␠×197\n", "> /list␠×195\n", "< a^Jb␠×197\n"] {
         assert!(stderr.contains(line), "{line:?} not in {stderr}");
@@ -217,7 +238,7 @@ fn direct_says_on_stderr_when_the_server_closes_and_when_a_list_is_empty() {
         s.write_all(&bob).unwrap();
     });
     let out = run_client(&["direct", "127.0.0.1", &port, "--trace"], "list\n");
-    server.join().unwrap();
+    server.join();
     assert_eq!(stdout(&out), "B^[b: ^[]0;x^Ghi\n");
     assert_eq!(out.status.code(), Some(0));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -296,7 +317,7 @@ fn ctrl_c_while_stdout_is_blocked(args: &[&str], hello: usize, flood: Vec<u8>) {
     assert_eq!(status.expect("wait").code(), Some(0), "{args:?}");
     assert!(elapsed < Duration::from_secs(2));
     drop(stdin);
-    server.join().unwrap();
+    server.join();
 }
 
 #[test]

@@ -336,6 +336,7 @@ fn lobby_prints_above_the_line_being_typed() {
         rows.iter().any(|r| r == "Disconnected from server")
     });
     assert_eq!(term.expect_exit(), 0);
+    println!("lobby, after the server closed:\n{}", term.capture());
 }
 
 #[test]
