@@ -302,11 +302,12 @@ fn terminal_output(rx: Receiver<Out>, mut external: External, reading: Arc<Atomi
             }
             Out::Exit(code) => {
                 if reading.load(Ordering::SeqCst) {
-                    // The editor takes one message at a time through a
-                    // one-place channel, so once two more have been taken
-                    // in, everything before them has been drawn. Each is
-                    // "cursor up" (then the editor's own line end): nothing
-                    // visible.
+                    // The editor takes messages through a one-place
+                    // channel and draws each before it takes the next: once
+                    // the second of two more has been handed over, the
+                    // first was taken, so everything before it is drawn.
+                    // Each is "cursor up", then the editor's own line end:
+                    // nothing visible.
                     let _ = external.print("\x1b[A".into());
                     let _ = external.print("\x1b[A".into());
                 }
