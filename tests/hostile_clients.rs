@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use chat_protocol::channels;
 use chat_protocol::direct::{self, Request};
+use nix::sys::signal::Signal::{SIGINT, SIGTERM};
 
 use crate::util::{bin, TIMEOUT};
 
@@ -263,10 +264,15 @@ fn an_unresolvable_host_says_so_on_stderr() {
     assert!(stderr.contains("did not resolve"), "{stderr}");
 }
 
-/// Ctrl-C ends a client within 2 s while its stdout is a pipe nobody reads
-/// and the server floods it: the fake server writes until the client stops
-/// reading (a write times out), then the client gets SIGINT.
-fn ctrl_c_while_stdout_is_blocked(args: &[&str], hello: usize, flood: Vec<u8>) {
+/// Ctrl-C (or SIGTERM) ends a client within 2 s while its stdout is a pipe
+/// nobody reads and the server floods it: the fake server writes until the
+/// client stops reading (a write times out), then the client gets `signal`.
+fn signal_while_stdout_is_blocked(
+    signal: nix::sys::signal::Signal,
+    args: &[&str],
+    hello: usize,
+    flood: Vec<u8>,
+) {
     let (blocked_tx, blocked) = mpsc::channel();
     let (port, server) = fake_server(move |mut s| {
         read_n(&mut s, hello);
@@ -303,7 +309,7 @@ fn ctrl_c_while_stdout_is_blocked(args: &[&str], hello: usize, flood: Vec<u8>) {
         .expect("the client never blocked");
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     let signalled = Instant::now();
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("kill -INT");
+    nix::sys::signal::kill(pid, signal).expect("kill");
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
         let _ = tx.send(child.wait());
@@ -313,7 +319,7 @@ fn ctrl_c_while_stdout_is_blocked(args: &[&str], hello: usize, flood: Vec<u8>) {
     if status.is_err() {
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
     }
-    let status = status.unwrap_or_else(|_| panic!("{args:?} still running 2 s after SIGINT"));
+    let status = status.unwrap_or_else(|_| panic!("{args:?} still running 2 s after {signal}"));
     assert_eq!(status.expect("wait").code(), Some(0), "{args:?}");
     assert!(elapsed < Duration::from_secs(2));
     drop(stdin);
@@ -323,21 +329,21 @@ fn ctrl_c_while_stdout_is_blocked(args: &[&str], hello: usize, flood: Vec<u8>) {
 #[test]
 fn lobby_ends_on_ctrl_c_while_its_stdout_is_not_read() {
     let flood = format!("{}\n", "x".repeat(1023)).repeat(64).into_bytes();
-    ctrl_c_while_stdout_is_blocked(&["lobby", "127.0.0.1"], 8, flood);
+    signal_while_stdout_is_blocked(SIGINT, &["lobby", "127.0.0.1"], 8, flood);
 }
 
 #[test]
 fn channels_ends_on_ctrl_c_while_its_stdout_is_not_read() {
     let flood = record(b"[Bob] flood").repeat(300);
-    ctrl_c_while_stdout_is_blocked(&["channels", "Kay", "127.0.0.1"], 200, flood);
+    signal_while_stdout_is_blocked(SIGINT, &["channels", "Kay", "127.0.0.1"], 200, flood);
 }
 
 #[test]
-fn direct_ends_on_ctrl_c_while_its_stdout_is_not_read() {
+fn direct_ends_on_sigterm_while_its_stdout_is_not_read() {
     let mut flood = Vec::new();
     for _ in 0..64 {
         direct::encode_sendto("bob", &"y".repeat(1000), &mut flood);
     }
     // direct sends nothing first: the fake server reads nothing.
-    ctrl_c_while_stdout_is_blocked(&["direct", "127.0.0.1"], 0, flood);
+    signal_while_stdout_is_blocked(SIGTERM, &["direct", "127.0.0.1"], 0, flood);
 }
