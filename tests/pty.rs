@@ -191,20 +191,42 @@ impl Terminal {
         }
     }
 
-    /// Waits, bounded, until the client has closed the terminal, and gives
-    /// its exit code.
+    /// The client's side of the pty, opened anew through the client's
+    /// stdin (so that its mode can be read; the master has its own, and the
+    /// pty's name may belong to another devpts mount).
+    pub fn client_tty(&self) -> std::fs::File {
+        use std::os::unix::fs::OpenOptionsExt;
+        let pid = self.child.process_id().expect("the client's pid");
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOCTTY)
+            .open(format!("/proc/{pid}/fd/0"))
+            .expect("open the client's side of the pty")
+    }
+
+    /// Sends `signal` to the client.
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = self.child.process_id().expect("the client's pid");
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).expect("pid"));
+        nix::sys::signal::kill(pid, signal).expect("signal the client");
+    }
+
+    /// Waits, bounded, until the client has exited, and gives its exit
+    /// code. (The end of its output wakes the wait; a pty held open by the
+    /// test has no end, so the exit is also looked for every 50 ms.)
     pub fn expect_exit(&mut self) -> u32 {
         let deadline = Instant::now() + TIMEOUT;
-        {
-            let (lock, changed) = &*self.shared;
-            let mut state = lock.lock().unwrap();
-            while !state.ended {
-                let left = deadline.saturating_duration_since(Instant::now());
-                assert!(!left.is_zero(), "the client never exited");
-                state = changed.wait_timeout(state, left).unwrap().0;
+        let (lock, changed) = &*self.shared;
+        let mut state = lock.lock().unwrap();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for chat-client") {
+                return status.exit_code();
             }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "the client never exited");
+            let tick = left.min(std::time::Duration::from_millis(50));
+            state = changed.wait_timeout(state, tick).unwrap().0;
         }
-        self.child.wait().expect("wait for chat-client").exit_code()
     }
 }
 
@@ -212,6 +234,12 @@ impl Drop for Terminal {
     fn drop(&mut self) {
         let _ = self.child.kill();
     }
+}
+
+/// A terminal's local mode flags (`ECHO`, `ICANON`, ...).
+pub fn local_flags(tty: &std::fs::File) -> libc::tcflag_t {
+    let mode = nix::sys::termios::tcgetattr(tty).expect("the terminal's mode");
+    libc::termios::from(mode).c_lflag
 }
 
 fn screen_rows(parser: &vt100::Parser<Seen>) -> Vec<String> {
@@ -410,4 +438,22 @@ fn direct_prints_above_the_line_being_typed_and_ends_on_ctrl_c() {
 
     term.type_in("\x03");
     assert_eq!(term.expect_exit(), 0);
+}
+
+#[test]
+fn sigterm_while_editing_puts_the_terminal_mode_back() {
+    let (port, rx) = accept();
+    let mut term = Terminal::start(&["direct", "127.0.0.1", &port]);
+    let _server = connection(&rx);
+    term.type_in("lis");
+    term.wait_for("the partial line", |rows| last_row(rows) == "lis");
+    // The editor echoes itself: the terminal's own echo is off.
+    let tty = term.client_tty();
+    let editing = local_flags(&tty);
+    assert_eq!(editing & libc::ECHO, 0, "echo is on while editing");
+    term.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(term.expect_exit(), 0);
+    let after = local_flags(&tty);
+    assert_ne!(after & libc::ECHO, 0, "echo stays off after exit");
+    assert_ne!(after & libc::ICANON, 0, "line mode stays off after exit");
 }
