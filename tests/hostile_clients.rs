@@ -322,6 +322,7 @@ fn signal_while_stdout_is_blocked(
     let status = status.unwrap_or_else(|_| panic!("{args:?} still running 2 s after {signal}"));
     assert_eq!(status.expect("wait").code(), Some(0), "{args:?}");
     assert!(elapsed < Duration::from_secs(2));
+    println!("{args:?}: exited {elapsed:?} after {signal}");
     drop(stdin);
     server.join();
 }
