@@ -428,6 +428,17 @@ fn direct_prints_above_the_line_being_typed_and_ends_on_ctrl_c() {
         term.capture()
     );
 
+    // Editing keys: backspace, then left and right arrows (moved over the
+    // end and back, so the line sent shows they were keys, not text).
+    term.type_in("xx");
+    term.wait_for("the typed x's", |rows| {
+        last_row(rows) == "sendto bob hi thexx"
+    });
+    term.type_in("\x7f\x7f");
+    term.wait_for("the x's erased", |rows| {
+        last_row(rows) == "sendto bob hi the"
+    });
+    term.type_in("\x1b[D\x1b[D\x1b[C\x1b[C");
     term.type_in("re\r");
     let want = Request::SendTo {
         to: "bob".into(),
