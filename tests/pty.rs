@@ -35,6 +35,10 @@ const COLS: u16 = 100;
 struct Shared {
     parser: vt100::Parser<Seen>,
     ended: bool,
+    /// How many times the line editor has begun a redraw (it brackets each
+    /// in "begin synchronized update", `ESC [ ? 2026 h`); it redraws only
+    /// while reading a line, with the terminal in raw mode.
+    redraws: usize,
 }
 
 /// What the emulator reports besides the screen: titles set, bells rung.
@@ -97,6 +101,7 @@ impl Terminal {
                     Seen::default(),
                 ),
                 ended: false,
+                redraws: 0,
             }),
             Condvar::new(),
         ));
@@ -104,6 +109,8 @@ impl Terminal {
             let (shared, writer) = (shared.clone(), writer.clone());
             thread::spawn(move || {
                 let mut buf = [0u8; 4096];
+                // The end of the last read, for a sequence cut in two.
+                let mut tail: Vec<u8> = Vec::new();
                 loop {
                     let n = match reader.read(&mut buf) {
                         Ok(0) | Err(_) => break,
@@ -112,6 +119,11 @@ impl Terminal {
                     let (lock, changed) = &*shared;
                     let mut state = lock.lock().unwrap();
                     state.parser.process(&buf[..n]);
+                    tail.extend_from_slice(&buf[..n]);
+                    let redraw = b"\x1b[?2026h";
+                    state.redraws += tail.windows(redraw.len()).filter(|w| w == redraw).count();
+                    let keep = tail.len().min(redraw.len() - 1);
+                    tail.drain(..tail.len() - keep);
                     // Answer "where is the cursor?" as a real terminal does
                     // (the line editor asks when it starts a line).
                     if buf[..n].windows(4).any(|w| w == b"\x1b[6n") {
@@ -169,6 +181,22 @@ impl Terminal {
     pub fn title(&self) -> String {
         let state = self.shared.0.lock().unwrap();
         String::from_utf8_lossy(&state.parser.callbacks().title).into_owned()
+    }
+
+    /// Waits, bounded, until the line editor has redrawn its line `n`
+    /// times in all (so, for `n` = 1, it has the terminal in raw mode).
+    pub fn wait_editing(&self, n: usize) {
+        let deadline = Instant::now() + TIMEOUT;
+        let (lock, changed) = &*self.shared;
+        let mut state = lock.lock().unwrap();
+        while state.redraws < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || state.ended {
+                drop(state);
+                panic!("the editor never redrew {n} times:\n{}", self.capture());
+            }
+            state = changed.wait_timeout(state, left).unwrap().0;
+        }
     }
 
     /// Waits, bounded, until the screen's rows satisfy `done`; panics with
@@ -412,6 +440,8 @@ fn direct_prints_above_the_line_being_typed_and_ends_on_ctrl_c() {
     let (port, rx) = accept();
     let mut term = Terminal::start(&["direct", "127.0.0.1", &port]);
     let mut server = connection(&rx);
+    // No prompt to wait for: wait for the editor itself.
+    term.wait_editing(1);
 
     term.type_in("sendto bob hi the");
     term.wait_for("the partial line", |rows| {
@@ -456,6 +486,7 @@ fn sigterm_while_editing_puts_the_terminal_mode_back() {
     let (port, rx) = accept();
     let mut term = Terminal::start(&["direct", "127.0.0.1", &port]);
     let _server = connection(&rx);
+    term.wait_editing(1);
     term.type_in("lis");
     term.wait_for("the partial line", |rows| last_row(rows) == "lis");
     // The editor echoes itself: the terminal's own echo is off.
