@@ -76,6 +76,10 @@ pub struct Conn {
     /// dispatcher tests, which have no sockets.
     socket: Option<Arc<TcpStream>>,
     registered: bool,
+    /// The event ([`Conns::epoch`]) in which a message last went into this
+    /// connection's empty queue: what else that event queues for it belongs
+    /// to the same step and is taken whatever the bound.
+    step: u64,
 }
 
 impl Conn {
@@ -96,6 +100,7 @@ impl Conn {
             outbox,
             socket: None,
             registered: false,
+            step: 0,
         };
         (conn, drain)
     }
@@ -168,6 +173,8 @@ pub struct Conns {
     to_wake: Vec<ConnId>,
     /// Messages queued since the last flush.
     queued: usize,
+    /// Counts events: a step is what one event queues for one connection.
+    epoch: u64,
 }
 
 impl Conns {
@@ -182,6 +189,7 @@ impl Conns {
             departed: IdMap::default(),
             to_wake: Vec::new(),
             queued: 0,
+            epoch: 1,
         }
     }
 
@@ -242,14 +250,24 @@ impl Conns {
     }
 
     /// What [`send`](Self::send) and [`reply`](Self::reply) share.
+    ///
+    /// Everything one event queues for a connection whose queue was empty
+    /// is one step and is taken whole: a reply and what follows it (a room
+    /// JOIN_ACCEPT carrying a long history, then NEW_USER) never cut the
+    /// client for the sum passing `--sendq`. What a step adds is bounded by
+    /// what one event can produce, so the bound still holds across events.
     fn queue(&mut self, id: ConnId, msg: Message<'_>) {
-        let Some(conn) = self.map.get(&id) else {
+        let epoch = self.epoch;
+        let Some(conn) = self.map.get_mut(&id) else {
             return;
         };
-        match conn.outbox.push(msg) {
-            Ok(was_empty) => {
+        match conn.outbox.push_in_step(msg, conn.step == epoch) {
+            Ok(pushed) => {
+                if pushed.into_empty {
+                    conn.step = epoch;
+                }
                 self.queued += 1;
-                if was_empty {
+                if pushed.was_empty {
                     self.to_wake.push(id);
                 }
             }
@@ -330,6 +348,7 @@ impl Conns {
     /// just handled.
     pub(crate) fn end_event(&mut self) {
         self.departed.clear();
+        self.epoch = self.epoch.wrapping_add(1);
     }
 
     /// When the next connection must be cut: the earliest unregistered
@@ -406,5 +425,59 @@ impl Conns {
                 let _ = socket.shutdown(Shutdown::Read);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(sendq: usize) -> (Conns, ConnId, Drain) {
+        let mut conns = Conns::new(Duration::ZERO);
+        let (conn, drain) = Conn::detached(7, SocketAddr::from(([127, 0, 0, 1], 1)), sendq);
+        let id = ConnId(1);
+        conns.insert(id, conn);
+        (conns, id, drain)
+    }
+
+    #[test]
+    fn one_event_into_an_empty_queue_is_taken_whole() {
+        let (mut conns, id, drain) = table(10);
+        // One event: a reply past the bound, then what follows it.
+        conns.reply(id, b"JOIN_ACCEPT with a long history".to_vec());
+        conns.reply(id, b"NEW_USER".to_vec());
+        assert!(conns.contains(id));
+        assert_eq!(conns.next_dropped(), None);
+        conns.end_event();
+        // The next event finds the queue full: the bound applies.
+        conns.reply(id, b"text".to_vec());
+        assert!(!conns.contains(id));
+        assert_eq!(conns.next_dropped(), Some(id));
+        assert!(drain.is_closed());
+    }
+
+    #[test]
+    fn a_step_that_starts_in_a_busy_queue_keeps_the_bound() {
+        let (mut conns, id, drain) = table(10);
+        conns.reply(id, b"12345678".to_vec());
+        conns.end_event();
+        conns.reply(id, b"abc".to_vec());
+        assert!(!conns.contains(id));
+        drop(drain);
+    }
+
+    #[test]
+    fn a_new_event_after_the_queue_drained_starts_a_new_step() {
+        let (mut conns, id, drain) = table(10);
+        conns.reply(id, b"a long first reply".to_vec());
+        conns.end_event();
+        assert_eq!(drain.take_now(), b"a long first reply");
+        conns.reply(id, b"another long reply".to_vec());
+        conns.reply(id, b"and its follower".to_vec());
+        assert!(conns.contains(id));
+        assert_eq!(
+            drain.take_now(),
+            b"another long replyand its follower".to_vec()
+        );
     }
 }
