@@ -218,7 +218,7 @@ mod tests {
         assert_eq!(bytes.len() % RECORD, 0, "whole records only");
         bytes
             .chunks(RECORD)
-            .map(|r| String::from_utf8_lossy(r).trim_end_matches(' ').to_owned())
+            .map(|r| chat_protocol::channels::strip(&String::from_utf8_lossy(r)).to_owned())
             .collect()
     }
 
