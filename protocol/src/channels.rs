@@ -197,6 +197,8 @@ pub enum Reply<'a> {
     ChannelExists(&'a str),
     /// `/create` with no argument.
     CreateWithoutName,
+    /// `/create` when `--max-channels` channels exist.
+    TooManyChannels(&'a str),
     /// `/join` of a channel that does not exist.
     NoSuchChannel(&'a str),
     /// `/join` with no argument.
@@ -222,6 +224,7 @@ impl Reply<'_> {
             Reply::CreateWithoutName => {
                 "/create command must be followed by the name of a channel to create".into()
             }
+            Reply::TooManyChannels(ch) => format!("Too many channels, so {ch} cannot be created."),
             Reply::NoSuchChannel(ch) => format!("No channel named {ch} exists. Try '/create {ch}'?"),
             Reply::JoinWithoutName => {
                 "/join command must be followed by the name of a channel to join.".into()
@@ -458,6 +461,7 @@ mod tests {
             (Reply::BadName("a b"), "Name a b is not valid or is already in use."),
             (Reply::ChannelExists("tas"), "Room tas already exists, so cannot be created."),
             (Reply::CreateWithoutName, "/create command must be followed by the name of a channel to create"),
+            (Reply::TooManyChannels("tas"), "Too many channels, so tas cannot be created."),
             (Reply::NoSuchChannel("tas"), "No channel named tas exists. Try '/create tas'?"),
             (Reply::JoinWithoutName, "/join command must be followed by the name of a channel to join."),
             (Reply::InvalidControl("/JOIN"), "/JOIN is not a valid control message. Valid messages are /create, /list, and /join."),

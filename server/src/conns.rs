@@ -32,6 +32,11 @@ use crate::status;
 /// still faster spread over the writers.
 const WRITE_NOW_CONNS: usize = 256;
 
+/// How long a connection the server closed may take to read its last
+/// bytes when there is no `--login-timeout`: a peer that never reads must
+/// not hold its threads and slot for ever.
+const CLOSE_GRACE: Duration = Duration::from_secs(60);
+
 /// Names one connection for its whole life. Unlike the socket's file
 /// descriptor, which the kernel reuses, an id is never reused, so an event
 /// from a connection that is already gone can never reach its successor.
@@ -157,7 +162,8 @@ pub struct Conns {
     /// Login deadlines in accept order; as the timeout is the same for all,
     /// this is also deadline order.
     deadlines: VecDeque<(Instant, ConnId)>,
-    login_timeout: Duration,
+    /// `--login-timeout`; `None` (the default) cuts nobody for being idle.
+    login_timeout: Option<Duration>,
     /// Connections the dialect closed while bytes were still queued for
     /// them, with when to give up on the peer reading those bytes. A peer
     /// that stops reading and never closes would otherwise hold its writer
@@ -178,8 +184,9 @@ pub struct Conns {
 }
 
 impl Conns {
-    /// An empty table whose connections must register within `login_timeout`.
-    pub fn new(login_timeout: Duration) -> Conns {
+    /// An empty table whose connections must register within
+    /// `login_timeout`, if one is given.
+    pub fn new(login_timeout: Option<Duration>) -> Conns {
         Conns {
             map: IdMap::default(),
             dropped: Vec::new(),
@@ -195,8 +202,15 @@ impl Conns {
 
     /// Adds a newly accepted connection.
     pub fn insert(&mut self, id: ConnId, conn: Conn) {
-        self.deadlines
-            .push_back((Instant::now() + self.login_timeout, id));
+        // A timeout too large for the clock is no deadline at all (the
+        // command line refuses such values; this keeps the core from
+        // panicking on any).
+        if let Some(deadline) = self
+            .login_timeout
+            .and_then(|timeout| Instant::now().checked_add(timeout))
+        {
+            self.deadlines.push_back((deadline, id));
+        }
         self.map.insert(id, conn);
     }
 
@@ -320,9 +334,12 @@ impl Conns {
             conn.outbox.close_when_drained();
             if let (Some(socket), true) = (&conn.socket, conn.outbox.is_pending()) {
                 // A closed connection gets as long to take its last bytes as
-                // a new one gets to register.
-                let deadline = Instant::now() + self.login_timeout;
-                self.closing.push_back((deadline, Arc::downgrade(socket)));
+                // a new one gets to register, and without a login timeout
+                // a fixed grace.
+                let grace = self.login_timeout.unwrap_or(CLOSE_GRACE);
+                if let Some(deadline) = Instant::now().checked_add(grace) {
+                    self.closing.push_back((deadline, Arc::downgrade(socket)));
+                }
             }
             self.departed.insert(id, conn.fd);
         }
@@ -433,7 +450,7 @@ mod tests {
     use super::*;
 
     fn table(sendq: usize) -> (Conns, ConnId, Drain) {
-        let mut conns = Conns::new(Duration::ZERO);
+        let mut conns = Conns::new(None);
         let (conn, drain) = Conn::detached(7, SocketAddr::from(([127, 0, 0, 1], 1)), sendq);
         let id = ConnId(1);
         conns.insert(id, conn);

@@ -239,7 +239,7 @@ pub mod testing {
         /// A harness whose connections have `sendq`-byte queues.
         pub fn with_sendq(dialect: D, sendq: usize) -> Self {
             Harness {
-                dispatcher: Dispatcher::new(dialect, Conns::new(Duration::from_secs(60))),
+                dispatcher: Dispatcher::new(dialect, Conns::new(Some(Duration::from_secs(60)))),
                 drains: HashMap::new(),
                 next: 0,
                 sendq,

@@ -46,7 +46,8 @@ const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
 pub struct Options {
     pub bind: IpAddr,
     pub port: u16,
-    pub login_timeout: Duration,
+    /// `None`: no connection is cut for not registering.
+    pub login_timeout: Option<Duration>,
     pub max_connections: usize,
     pub sendq: usize,
 }

@@ -19,11 +19,7 @@ mod status;
 
 use std::process::ExitCode;
 
-use cli::DialectArgs;
-
-/// The default outbound queue bound: 1 MiB; room's attachments need more.
-const SENDQ: usize = 1 << 20;
-const ROOM_SENDQ: usize = 64 << 20;
+use cli::{DialectArgs, ROOM_SENDQ, SENDQ};
 
 fn main() -> ExitCode {
     let cli = cli::parse();
@@ -51,7 +47,7 @@ fn main() -> ExitCode {
         }
         DialectArgs::Channels(args) => listen::serve(
             &args.common.options(args.port, SENDQ),
-            channels::Channels::new(),
+            channels::Channels::new(args.max_channels),
         ),
         DialectArgs::Direct(args) => listen::serve(
             &args.common.options(args.port, SENDQ),
