@@ -7,7 +7,10 @@
 //! 200 ms pause is the one rule a test must wait for, and it waits for the
 //! reply (bounded by the peer's read timeout), never a fixed time.
 
-use crate::util::{Peer, Server};
+use std::io::{ErrorKind, Read};
+use std::time::Duration;
+
+use crate::util::{Peer, Server, TIMEOUT};
 
 const RECORD: usize = 200;
 
@@ -36,6 +39,11 @@ fn channels_strips_trailing_whitespace_like_rstrip() {
     let mut kay = named(&server, "Kay");
     let mut lee = named(&server, "Lee");
     kay.send(rec(&format!("/create {room}")));
+    // Kay's /create is handled once Kay's next request is answered.
+    kay.send(rec("/join"));
+    kay.expect(rec(
+        "/join command must be followed by the name of a channel to join.",
+    ));
     lee.send(rec(&format!("/join {room}\n")));
     lee.send(rec("/join"));
     lee.expect(rec(
@@ -47,4 +55,112 @@ fn channels_strips_trailing_whitespace_like_rstrip() {
     lee.expect(rec("[Kay] tabs"));
     kay.send(rec("inner\ttab kept"));
     lee.expect(rec("[Kay] inner\ttab kept"));
+}
+
+/// Five of six real lobby clients send each command in one write with no
+/// line end and wait for the answer: the 200 ms pause ends the line.
+#[test]
+fn lobby_a_pause_ends_a_line_without_lf() {
+    let server = Server::start(&["lobby", "0"]);
+    let name = format!("P{}", std::process::id());
+    let mut alice = server.connect();
+    alice.send(format!("JOIN {name}"));
+    // The reply itself is the proof that the pause ended the line.
+    alice.expect(format!("{name} joined!\n"));
+    alice.send("LIST");
+    let list = alice.read_line();
+    assert!(list.contains(&name), "{list:?}");
+    // Then more of the same, and a line with an LF still ends at once.
+    alice.send("BCST hi\n");
+    alice.expect(format!("{name} is sending a broadcast\n"));
+    alice.send("QUIT");
+    alice.expect(format!("{name} is quitting the chat server\n"));
+    alice.expect_closed();
+}
+
+/// Bytes that arrive in one burst are one line: `JOIN AliceLIST` is a JOIN
+/// of the name `AliceLIST`, never a JOIN and a LIST.
+#[test]
+fn lobby_one_burst_is_one_line() {
+    let server = Server::start(&["lobby", "0"]);
+    let name = format!("B{}", std::process::id());
+    let mut bob = server.connect();
+    bob.send(format!("JOIN {name}LIST"));
+    bob.expect(format!("{name}LIST joined!\n"));
+    // An LF inside a burst still ends a line, and the rest waits for the
+    // pause.
+    bob.send("BCST one\nBCST two");
+    bob.expect(format!("{name}LIST is sending a broadcast\n"));
+    bob.expect(format!("{name}LIST is sending a broadcast\n"));
+}
+
+/// A half-close ends a pending line as a pause does: `QUIT` and FIN.
+#[test]
+fn lobby_a_half_close_ends_a_pending_line() {
+    let Some(server) = Server::own(&["lobby", "0"]) else {
+        return;
+    };
+    let mut carol = server.connect();
+    carol.send("JOIN Carol");
+    carol.finish();
+    carol.expect("Carol joined!\n");
+    carol.expect_closed();
+    server.expect_status("JOIN Carol", |l| l.ends_with(": JOIN Carol"));
+    server.expect_status("Carol left", |l| l.ends_with(": Carol left"));
+}
+
+/// The tail of an over-long line is discarded up to its LF, and a pause
+/// in it does not turn the rest into a command.
+#[test]
+fn lobby_a_pause_does_not_end_a_discarded_tail() {
+    let server = Server::start(&["lobby", "0"]);
+    let mut dave = server.connect();
+    dave.send("x".repeat(5000));
+    dave.expect("Message Too Long\n");
+    // Still inside the discarded line: a pause does not make it a JOIN.
+    // Nothing may come back in well over 200 ms (a bounded wait for the
+    // reply that a wrong server would send).
+    dave.send("JOIN Dave");
+    dave.stream
+        .set_read_timeout(Some(Duration::from_millis(600)))
+        .expect("read timeout");
+    let mut buf = [0u8; 64];
+    match dave.stream.read(&mut buf) {
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+        other => panic!("a pause ended a discarded tail: {other:?} {:?}", &buf[..8]),
+    }
+    dave.stream
+        .set_read_timeout(Some(TIMEOUT))
+        .expect("read timeout");
+    dave.send("\nJOIN\n");
+    dave.expect("Invalid Username\n");
+}
+
+/// After QUIT the server logs the departure like any other, and Ctrl-C
+/// says how many clients it told.
+#[test]
+fn lobby_quit_logs_connection_closed_and_shutdown_counts_clients() {
+    let Some(mut server) = Server::own(&["lobby", "0"]) else {
+        return;
+    };
+    let mut erin = server.connect();
+    erin.send("JOIN Erin\n");
+    erin.expect("Erin joined!\n");
+    let mut frank = server.connect();
+    frank.send("QUIT\n");
+    frank.expect("Goodbye\n");
+    let fd = server
+        .expect_status("QUIT", |l| l.ends_with("QUIT (unregistered)"))
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    server.expect_status("connection closed", |l| {
+        l == format!("{fd}: connection closed")
+    });
+    server.signal(2);
+    erin.expect("Server Shutting Down\n");
+    server.expect_status("shutting down", |l| l == "shutting down, 1 clients told");
+    let (status, _) = server.wait();
+    assert!(status.success());
 }

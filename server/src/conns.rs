@@ -85,6 +85,8 @@ pub struct Conn {
     /// connection's empty queue: what else that event queues for it belongs
     /// to the same step and is taken whatever the bound.
     step: u64,
+    /// The event in which a message was last queued for this connection.
+    touched: u64,
 }
 
 impl Conn {
@@ -106,6 +108,7 @@ impl Conn {
             socket: None,
             registered: false,
             step: 0,
+            touched: 0,
         };
         (conn, drain)
     }
@@ -280,6 +283,7 @@ impl Conns {
                 if pushed.into_empty {
                     conn.step = epoch;
                 }
+                conn.touched = epoch;
                 self.queued += 1;
                 if pushed.was_empty {
                     self.to_wake.push(id);
@@ -430,6 +434,15 @@ impl Conns {
                 self.drop_conn(id);
             }
         }
+    }
+
+    /// How many open connections were sent something during the current
+    /// event (at shutdown: how many clients were told).
+    pub(crate) fn reached(&self) -> usize {
+        self.map
+            .values()
+            .filter(|c| c.touched == self.epoch)
+            .count()
     }
 
     /// Closes every connection at shutdown, after what is queued is written.

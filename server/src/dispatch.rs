@@ -8,7 +8,7 @@
 //! threads or, for a batch that reached few connections, by a non-blocking
 //! send from this thread (see [`Conns::flush`]).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chat_protocol::Decoder;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
@@ -43,6 +43,12 @@ pub trait Dialect: Send + 'static {
 
     /// Whether the server reads commands from its stdin for this dialect.
     const READS_STDIN: bool = false;
+
+    /// How long a sender must pause, with bytes of an unfinished item
+    /// pending, for the reader to tell the decoder so ([`Decoder::idle`]):
+    /// lobby ends a line without LF after 200 ms. `None`: a pause means
+    /// nothing, and the reader never sets a read timeout.
+    const IDLE_AFTER: Option<Duration> = None;
 
     /// The decoder for a new connection.
     fn decoder(&self) -> Self::Decoder;
@@ -196,6 +202,10 @@ impl<D: Dialect> Dispatcher<D> {
             Event::Stdin(line) => self.dialect.stdin(conns, &line),
             Event::Shutdown => {
                 self.dialect.shutdown(conns);
+                status::print(format_args!(
+                    "shutting down, {} clients told",
+                    conns.reached()
+                ));
                 conns.close_all();
                 return Flow::Stop;
             }
@@ -219,7 +229,6 @@ impl<D: Dialect> Dispatcher<D> {
 #[cfg(test)]
 pub mod testing {
     use std::collections::HashMap;
-    use std::time::Duration;
 
     use super::*;
     use crate::outbox::Drain;

@@ -241,32 +241,93 @@ fn read_loop<D: Dialect>(
 ) {
     defer_to_running_threads();
     let mut frames = FrameBuffer::new(decoder);
+    // Whether a read timeout is set: only while an unfinished item is
+    // pending, and only for a dialect in which a pause ends one.
+    let mut timing = false;
     loop {
         let n = match socket.read(frames.space()) {
-            Ok(0) => break,
+            Ok(0) => {
+                // A half-close ends a pending line as a pause does.
+                if let Some(request) = frames.idle() {
+                    let _ = events.send(Event::Request(id, request));
+                }
+                break;
+            }
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if timing && is_timeout(&e) => {
+                // The sender paused with an unfinished item pending.
+                if let Some(request) = frames.idle() {
+                    if events.send(Event::Request(id, request)).is_err() {
+                        return;
+                    }
+                }
+                if !drain_items(id, &mut frames, &events) {
+                    return;
+                }
+                timing = set_idle_timer::<D>(socket, timing, frames.pending());
+                continue;
+            }
             Err(e) => {
                 log::debug!("fd {}: read failed: {e}", socket.as_raw_fd());
                 break;
             }
         };
         frames.filled(n);
-        loop {
-            let event = match frames.next_item() {
-                Ok(Some(request)) => Event::Request(id, request),
-                Ok(None) => break,
-                Err(error) => {
-                    let _ = events.send(Event::Malformed(id, error));
-                    return;
-                }
-            };
-            if events.send(event).is_err() {
-                return;
-            }
+        if !drain_items(id, &mut frames, &events) {
+            return;
         }
+        timing = set_idle_timer::<D>(socket, timing, frames.pending());
     }
     let _ = events.send(Event::Closed(id));
+}
+
+/// Sends every whole item `frames` holds to the dispatcher. `false` when
+/// the reader must stop: the stream is malformed or the dispatcher is gone.
+fn drain_items<D: Dialect>(
+    id: ConnId,
+    frames: &mut FrameBuffer<D::Decoder>,
+    events: &Sender<Event<D>>,
+) -> bool {
+    loop {
+        let event = match frames.next_item() {
+            Ok(Some(request)) => Event::Request(id, request),
+            Ok(None) => return true,
+            Err(error) => {
+                let _ = events.send(Event::Malformed(id, error));
+                return false;
+            }
+        };
+        if events.send(event).is_err() {
+            return false;
+        }
+    }
+}
+
+/// Sets or clears the socket's read timeout so that a read waits at most
+/// [`Dialect::IDLE_AFTER`] while bytes are `pending`, and for ever
+/// otherwise; returns whether it is set. Only a change costs a system call.
+fn set_idle_timer<D: Dialect>(socket: &TcpStream, timing: bool, pending: &[u8]) -> bool {
+    let Some(after) = D::IDLE_AFTER else {
+        return false;
+    };
+    let want = !pending.is_empty();
+    if want != timing {
+        let timeout = want.then_some(after);
+        if let Err(e) = socket.set_read_timeout(timeout) {
+            log::debug!("fd {}: cannot set a read timeout: {e}", socket.as_raw_fd());
+            return false;
+        }
+    }
+    want
+}
+
+/// Whether a read failed because its timeout ran out (`EAGAIN` on Linux).
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }
 
 /// Asks the kernel not to preempt a running thread to run this one when it

@@ -5,6 +5,7 @@
 //! strings live in [`chat_protocol::lobby::Reply`].
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chat_protocol::lobby::{encode_list, Reply, Request, RequestDecoder};
 
@@ -76,6 +77,10 @@ impl Lobby {
 impl Dialect for Lobby {
     type Decoder = RequestDecoder;
 
+    /// Course clients send `JOIN Alice` with no line end and wait for the
+    /// answer: a pause of 200 ms ends the line (contract, lobby).
+    const IDLE_AFTER: Option<Duration> = Some(Duration::from_millis(200));
+
     fn decoder(&self) -> RequestDecoder {
         RequestDecoder::default()
     }
@@ -129,12 +134,14 @@ impl Dialect for Lobby {
                 Self::reply(conns, id, Reply::Quitting(&me));
                 self.unregister(id);
                 conns.close(id);
+                conns.status(id, format_args!("connection closed"));
                 self.announce(conns, Reply::Left(&me), None);
             }
             (Request::Quit, None) => {
                 conns.status(id, format_args!("QUIT (unregistered)"));
                 Self::reply(conns, id, Reply::Goodbye);
                 conns.close(id);
+                conns.status(id, format_args!("connection closed"));
             }
             (
                 Request::List | Request::Mesg { .. } | Request::Bcst { .. } | Request::BadService,
