@@ -8,9 +8,10 @@
 //! reply (bounded by the peer's read timeout), never a fixed time.
 
 use std::io::{ErrorKind, Read};
-use std::time::Duration;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
-use crate::util::{Peer, Server, TIMEOUT};
+use crate::util::{bin, Peer, Server, TIMEOUT};
 
 const RECORD: usize = 200;
 
@@ -163,4 +164,74 @@ fn lobby_quit_logs_connection_closed_and_shutdown_counts_clients() {
     server.expect_status("shutting down", |l| l == "shutting down, 1 clients told");
     let (status, _) = server.wait();
     assert!(status.success());
+}
+
+/// A server whose stdout is a pipe nobody reads (`chat-server 9311 |
+/// sleep 40`, a terminal paused with Ctrl-S) keeps serving everyone, and
+/// SIGTERM still ends it within 2 s.
+#[test]
+fn a_stdout_nobody_reads_never_holds_the_server_up() {
+    if Server::external().is_some() {
+        return;
+    }
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+        probe.local_addr().expect("addr").port()
+    };
+    let mut child = Command::new(bin("chat-server"))
+        .args(["lobby", &port.to_string(), "--bind", "127.0.0.1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped()) // never read
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chat-server");
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + TIMEOUT;
+    let mut flooder = loop {
+        match std::net::TcpStream::connect(addr) {
+            Ok(stream) => {
+                stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+                break Peer { stream };
+            }
+            Err(_) if Instant::now() < deadline => std::thread::yield_now(),
+            Err(e) => panic!("server never listened: {e}"),
+        }
+    };
+    // Far more status lines than the pipe (64 KiB) and the server's
+    // backlog (1 MiB) hold: each LIST of an unregistered connection is one.
+    const REQUESTS: usize = 40_000;
+    const REFUSAL: &str = "Unregistered User. Use JOIN <username> to register.\n";
+    let mut reader = flooder.stream.try_clone().expect("clone");
+    let replies = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut total = 0;
+        while total < REQUESTS * REFUSAL.len() {
+            match reader.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+        total
+    });
+    flooder.send("LIST\n".repeat(REQUESTS));
+    assert_eq!(replies.join().expect("reader"), REQUESTS * REFUSAL.len());
+    // Everyone is still served.
+    let mut alice = Peer::connect(addr);
+    alice.send("JOIN Alice\n");
+    alice.expect("Alice joined!\n");
+    let started = Instant::now();
+    let pid = child.id().to_string();
+    let killed = Command::new("kill").args(["-15", &pid]).status();
+    assert!(killed.expect("kill").success());
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "SIGTERM did not end the server within 2 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(status.success(), "{status:?}");
 }

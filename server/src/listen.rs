@@ -37,6 +37,8 @@ const CONN_STACK: usize = 64 * 1024;
 const EVENT_QUEUE: usize = 16 * 1024;
 /// How long shutdown waits for writers to flush their last bytes.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
+/// How long the exit waits for the last status lines to be written.
+const STATUS_GRACE: Duration = Duration::from_millis(300);
 /// How long an idle socket waits before TCP keepalive probes start, so that
 /// peers that vanished without a FIN or RST are found.
 const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
@@ -164,6 +166,9 @@ pub fn serve<D: Dialect>(options: &Options, dialect: D) -> ExitCode {
     let _ = dispatcher.join();
     let deadline = Instant::now() + SHUTDOWN_GRACE;
     let _ = all_gone.recv_deadline(deadline);
+    // The last status lines, unless nobody reads stdout: the exit does not
+    // wait for it (SIGINT and SIGTERM end the server within 2 s).
+    status::finish(STATUS_GRACE);
     ExitCode::SUCCESS
 }
 

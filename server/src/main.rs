@@ -23,6 +23,9 @@ use cli::{DialectArgs, ROOM_SENDQ, SENDQ};
 
 fn main() -> ExitCode {
     let cli = cli::parse();
+    // Status lines go through a bounded buffer and a thread of their own,
+    // so that a stdout nobody reads never holds the server up.
+    status::start();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     match cli.dialect {
         DialectArgs::Lobby(args) => {
