@@ -7,7 +7,7 @@
 //! 200 ms pause is the one rule a test must wait for, and it waits for the
 //! reply (bounded by the peer's read timeout), never a fixed time.
 
-use std::io::{ErrorKind, Read};
+use std::io::{BufRead, BufReader, ErrorKind, Read};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -234,4 +234,132 @@ fn a_stdout_nobody_reads_never_holds_the_server_up() {
         std::thread::sleep(Duration::from_millis(10));
     };
     assert!(status.success(), "{status:?}");
+}
+
+/// Connection slots: at `--max-connections`, the oldest connection that
+/// has not registered and has been open for the slot age makes room for
+/// the newcomer; when there is none, the newcomer is accepted and closed.
+/// (`--slot-age 0`, a hidden option, stands in for the contract's 10 s.)
+#[test]
+fn lobby_slots_go_to_newcomers_before_idle_unregistered_connections() {
+    let Some(server) = Server::own(&["lobby", "0", "--max-connections", "3", "--slot-age", "0"])
+    else {
+        return;
+    };
+    let mut alice = server.connect();
+    alice.send("JOIN Alice\n");
+    alice.expect("Alice joined!\n");
+    let mut idle = [server.connect(), server.connect()];
+    // Both idle connections are in the table once their status lines are.
+    for _ in 0..2 {
+        server.expect_status("an idle connection", |l| l.contains("connection from"));
+    }
+    let mut newcomers = Vec::new();
+    for (i, name) in ["Bob", "Carol"].into_iter().enumerate() {
+        let mut newcomer = server.connect();
+        newcomer.send(format!("JOIN {name}\n"));
+        newcomer.expect(format!("{name} joined!\n"));
+        idle[i].expect_closed();
+        server.expect_status("the cut", |l| {
+            l.ends_with("every slot taken, cutting the oldest unregistered connection to make room")
+        });
+        alice.expect(format!("{name} joined!\n"));
+        // The newcomer stays: it holds its slot as a registered user.
+        newcomers.push(newcomer);
+    }
+    // Only registered users now: the next newcomer is closed at once.
+    let mut late = server.connect();
+    late.expect_closed();
+    server.expect_status("the refusal", |l| {
+        l.ends_with("too many connections (3), closing")
+    });
+    alice.send("LIST\n");
+    alice.expect("Alice\nBob\nCarol\n");
+}
+
+/// Starts `chat-server ARGS` through `sh -c` after `prefix` (a `ulimit`),
+/// and returns the child, its address and a thread collecting its stderr.
+fn start_under(
+    prefix: &str,
+    args: &str,
+) -> (
+    std::process::Child,
+    std::net::SocketAddr,
+    std::thread::JoinHandle<String>,
+) {
+    let script = format!(
+        "{prefix} && exec {} {args} --bind 127.0.0.1",
+        bin("chat-server").display()
+    );
+    let mut child = Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start chat-server");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut first = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut first)
+        .expect("first line");
+    let addr = first
+        .trim()
+        .rsplit(' ')
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {first:?}"));
+    let mut stderr = child.stderr.take().expect("stderr");
+    let stderr = std::thread::spawn(move || {
+        let mut all = String::new();
+        let _ = stderr.read_to_string(&mut all);
+        all
+    });
+    (child, addr, stderr)
+}
+
+/// The soft and hard `Max open files` of process `pid`.
+fn open_file_limits(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("limits");
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("Max open files");
+    let words: Vec<&str> = line.split_whitespace().collect();
+    (words[3].to_owned(), words[4].to_owned())
+}
+
+/// `ulimit -n 1024` (a common default) with `--max-connections 1024`
+/// cannot work: the server raises its soft limit to the hard one, and
+/// when that is still too low says so at start and serves what it can.
+#[test]
+fn the_open_file_limit_is_raised_and_a_cap_it_cannot_reach_is_reported() {
+    if Server::external().is_some() {
+        return;
+    }
+    // A low soft limit under a higher hard one: raised, no warning.
+    let (mut child, addr, stderr) = start_under("ulimit -Sn 64", "lobby 0");
+    let (soft, hard) = open_file_limits(child.id());
+    assert_eq!(soft, hard, "the soft limit was not raised to the hard one");
+    let mut peer = Peer::connect(addr);
+    peer.send("JOIN Al\n");
+    peer.expect("Al joined!\n");
+    let _ = child.kill();
+    let _ = child.wait();
+    let stderr = stderr.join().expect("stderr");
+    assert!(!stderr.contains("cannot be reached"), "{stderr}");
+
+    // A hard limit of 64: at most 32 connections, said at start.
+    let (mut child, addr, stderr) = start_under("ulimit -n 64", "lobby 0 --max-connections 1024");
+    let mut peer = Peer::connect(addr);
+    peer.send("JOIN Al\n");
+    peer.expect("Al joined!\n");
+    let _ = child.kill();
+    let _ = child.wait();
+    let stderr = stderr.join().expect("stderr");
+    assert!(
+        stderr.contains("--max-connections 1024 cannot be reached with 64 file descriptors")
+            && stderr.contains("serving at most 32 connections"),
+        "{stderr}"
+    );
 }

@@ -66,6 +66,11 @@ pub struct Common {
     /// set per dialect in `command`)
     #[arg(long, value_name = "BYTES", value_parser = at_least_one)]
     pub sendq: Option<usize>,
+    /// How long a connection must be open before the slot rule may cut it
+    /// (10 s by the contract; for tests, which cannot wait that long)
+    #[arg(long, value_name = "SECS", default_value_t = 10, hide = true,
+          value_parser = clap::value_parser!(u64).range(..=MAX_TIMEOUT_SECS))]
+    pub slot_age: u64,
 }
 
 /// A count of at least 1 that fits in memory (a `usize`).
@@ -88,6 +93,7 @@ impl Common {
                 secs => Some(Duration::from_secs(secs)),
             },
             max_connections: self.max_connections,
+            slot_age: Duration::from_secs(self.slot_age),
             sendq: self.sendq.unwrap_or(default_sendq),
         }
     }

@@ -17,9 +17,11 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{self, IoSlice};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+use crate::dispatch::Evictable;
 use crate::outbox::{outbox, Bytes, Drain, Message, Outbox, Overflow};
 use crate::status;
 
@@ -36,6 +38,10 @@ const WRITE_NOW_CONNS: usize = 256;
 /// bytes when there is no `--login-timeout`: a peer that never reads must
 /// not hold its threads and slot for ever.
 const CLOSE_GRACE: Duration = Duration::from_secs(60);
+
+/// How long a connection must have been open before the slot rule may cut
+/// it to make room for a newcomer (contract, "Connection slots").
+pub const SLOT_AGE: Duration = Duration::from_secs(10);
 
 /// Names one connection for its whole life. Unlike the socket's file
 /// descriptor, which the kernel reuses, an id is never reused, so an event
@@ -87,13 +93,26 @@ pub struct Conn {
     step: u64,
     /// The event in which a message was last queued for this connection.
     touched: u64,
+    /// When it was accepted, for the slot rule.
+    opened: Instant,
+    /// Set by the reader while it holds part of a request: such a
+    /// connection is "in the middle of a request" for the slot rule.
+    mid_request: Arc<AtomicBool>,
 }
 
 impl Conn {
     /// A connection over `socket`, and the writer's end of its queue.
-    pub fn new(fd: i32, addr: SocketAddr, sendq: usize, socket: Arc<TcpStream>) -> (Conn, Drain) {
+    /// The reader sets `mid_request` while it holds part of a request.
+    pub fn new(
+        fd: i32,
+        addr: SocketAddr,
+        sendq: usize,
+        socket: Arc<TcpStream>,
+        mid_request: Arc<AtomicBool>,
+    ) -> (Conn, Drain) {
         let (mut conn, drain) = Conn::detached(fd, addr, sendq);
         conn.socket = Some(socket);
+        conn.mid_request = mid_request;
         (conn, drain)
     }
 
@@ -109,6 +128,8 @@ impl Conn {
             registered: false,
             step: 0,
             touched: 0,
+            opened: Instant::now(),
+            mid_request: Arc::new(AtomicBool::new(false)),
         };
         (conn, drain)
     }
@@ -184,6 +205,9 @@ pub struct Conns {
     queued: usize,
     /// Counts events: a step is what one event queues for one connection.
     epoch: u64,
+    /// How long a connection must be open before the slot rule may cut it:
+    /// [`SLOT_AGE`], shorter in tests.
+    slot_age: Duration,
 }
 
 impl Conns {
@@ -200,7 +224,48 @@ impl Conns {
             to_wake: Vec::new(),
             queued: 0,
             epoch: 1,
+            slot_age: SLOT_AGE,
         }
+    }
+
+    /// Sets how long a connection must be open before the slot rule may
+    /// cut it (tests and `--slot-age`).
+    pub fn set_slot_age(&mut self, age: Duration) {
+        self.slot_age = age;
+    }
+
+    /// Every slot is taken and a newcomer waits: cuts the oldest connection
+    /// that `evictable` allows and that has been open for the slot age,
+    /// with a status line, and says whether there was one. It is reported
+    /// to the dialect as disconnected, like any departure.
+    ///
+    /// A scan of the table, but only when the server is full: a cost of
+    /// the newcomer, never of ordinary traffic.
+    pub(crate) fn free_slot(&mut self, now: Instant, evictable: Evictable) -> bool {
+        let age = self.slot_age;
+        let victim = self
+            .map
+            .iter()
+            .filter(|(_, c)| now.saturating_duration_since(c.opened) >= age)
+            .filter(|(_, c)| match evictable {
+                Evictable::Unregistered => !c.registered,
+                Evictable::BetweenRequests => !c.mid_request.load(Ordering::Relaxed),
+            })
+            .min_by_key(|(&id, c)| (c.opened, id))
+            .map(|(&id, _)| id);
+        let Some(victim) = victim else {
+            return false;
+        };
+        let what = match evictable {
+            Evictable::Unregistered => "unregistered",
+            Evictable::BetweenRequests => "idle",
+        };
+        self.status(
+            victim,
+            format_args!("every slot taken, cutting the oldest {what} connection to make room"),
+        );
+        self.drop_conn(victim);
+        true
     }
 
     /// Adds a newly accepted connection.
@@ -509,5 +574,70 @@ mod tests {
             drain.take_now(),
             b"another long replyand its follower".to_vec()
         );
+    }
+}
+
+#[cfg(test)]
+mod slots {
+    use super::*;
+
+    /// A table of `n` connections accepted in id order.
+    fn table(n: u64) -> (Conns, Vec<Drain>) {
+        let mut conns = Conns::new(None);
+        let mut drains = Vec::new();
+        for i in 1..=n {
+            let addr = SocketAddr::from(([127, 0, 0, 1], 1000 + i as u16));
+            let (conn, drain) = Conn::detached(10 + i as i32, addr, 1 << 20);
+            conns.insert(ConnId(i), conn);
+            drains.push(drain);
+        }
+        (conns, drains)
+    }
+
+    fn later() -> Instant {
+        Instant::now() + SLOT_AGE + Duration::from_secs(1)
+    }
+
+    #[test]
+    fn the_oldest_unregistered_connection_makes_room() {
+        let (mut conns, drains) = table(3);
+        conns.set_registered(ConnId(1));
+        assert!(conns.free_slot(later(), Evictable::Unregistered));
+        assert_eq!(conns.next_dropped(), Some(ConnId(2)));
+        assert!(drains[1].is_closed());
+        assert!(conns.contains(ConnId(1)) && conns.contains(ConnId(3)));
+        assert!(conns.free_slot(later(), Evictable::Unregistered));
+        assert_eq!(conns.next_dropped(), Some(ConnId(3)));
+        // Only registered users are left: the newcomer is refused.
+        assert!(!conns.free_slot(later(), Evictable::Unregistered));
+        assert!(conns.contains(ConnId(1)));
+    }
+
+    #[test]
+    fn a_connection_younger_than_the_slot_age_keeps_its_slot() {
+        let (mut conns, _drains) = table(2);
+        assert!(!conns.free_slot(Instant::now(), Evictable::Unregistered));
+        assert_eq!(conns.next_dropped(), None);
+        // The age is configurable (the hidden --slot-age, for tests).
+        conns.set_slot_age(Duration::ZERO);
+        assert!(conns.free_slot(Instant::now(), Evictable::Unregistered));
+        assert_eq!(conns.next_dropped(), Some(ConnId(1)));
+    }
+
+    #[test]
+    fn bridge_cuts_only_connections_between_requests() {
+        let (mut conns, _drains) = table(3);
+        // A bridge client registers after every answer; that does not
+        // protect it. One in the middle of a request is protected.
+        conns.set_registered(ConnId(1));
+        conns.map[&ConnId(1)]
+            .mid_request
+            .store(true, Ordering::Relaxed);
+        assert!(conns.free_slot(later(), Evictable::BetweenRequests));
+        assert_eq!(conns.next_dropped(), Some(ConnId(2)));
+        conns.map[&ConnId(3)]
+            .mid_request
+            .store(true, Ordering::Relaxed);
+        assert!(!conns.free_slot(later(), Evictable::BetweenRequests));
     }
 }

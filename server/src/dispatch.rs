@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use chat_protocol::Decoder;
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use crate::conns::{Conn, ConnId, Conns};
 use crate::status;
@@ -50,6 +50,10 @@ pub trait Dialect: Send + 'static {
     /// nothing, and the reader never sets a read timeout.
     const IDLE_AFTER: Option<Duration> = None;
 
+    /// Which connections may be cut to make room for a newcomer when every
+    /// slot is taken (contract, "Connection slots").
+    const EVICTABLE: Evictable = Evictable::Unregistered;
+
     /// The decoder for a new connection.
     fn decoder(&self) -> Self::Decoder;
 
@@ -82,6 +86,17 @@ pub trait Dialect: Send + 'static {
     fn stdin(&mut self, _conns: &mut Conns, _line: &str) {}
 }
 
+/// Which connections the slot rule may cut, oldest first, once they have
+/// been open for the slot age (10 s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Evictable {
+    /// Those that have not registered (joined, logged in, named).
+    Unregistered,
+    /// Those not in the middle of a request (bridge, where a client makes
+    /// one request per connection and registering is not a state).
+    BetweenRequests,
+}
+
 /// Everything the dispatcher reacts to.
 pub enum Event<D: Dialect> {
     /// The acceptor took a new connection.
@@ -94,6 +109,9 @@ pub enum Event<D: Dialect> {
     Closed(ConnId),
     /// A line from the server's stdin.
     Stdin(String),
+    /// The acceptor has a newcomer and every slot is taken: free one if the
+    /// slot rule allows, and say whether it did.
+    Full(Sender<bool>),
     /// SIGINT or SIGTERM.
     Shutdown,
 }
@@ -200,6 +218,10 @@ impl<D: Dialect> Dispatcher<D> {
                 }
             }
             Event::Stdin(line) => self.dialect.stdin(conns, &line),
+            Event::Full(answer) => {
+                let freed = conns.free_slot(Instant::now(), D::EVICTABLE);
+                let _ = answer.send(freed);
+            }
             Event::Shutdown => {
                 self.dialect.shutdown(conns);
                 status::print(format_args!(

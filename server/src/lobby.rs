@@ -316,4 +316,24 @@ mod tests {
         assert_eq!(h.take(alice), "Server Shutting Down\n");
         assert_eq!(h.take(anon), "Server Shutting Down\n");
     }
+
+    #[test]
+    fn a_full_server_cuts_the_oldest_unregistered_connection_and_announces_nobody() {
+        let mut h = Harness::new(Lobby::new(10));
+        h.dispatcher.conns.set_slot_age(std::time::Duration::ZERO);
+        let lurker = h.connect();
+        let alice = join(&mut h, "Alice");
+        assert_eq!(h.take(alice), "Alice joined!\n");
+        let (answer, freed) = crossbeam_channel::bounded(1);
+        h.dispatcher.handle(Event::Full(answer));
+        assert_eq!(freed.try_recv(), Ok(true));
+        assert!(h.is_closed(lurker));
+        assert!(!h.is_closed(alice));
+        assert_eq!(h.take(alice), "");
+        // Only a registered user is left: no slot is freed.
+        let (answer, freed) = crossbeam_channel::bounded(1);
+        h.dispatcher.handle(Event::Full(answer));
+        assert_eq!(freed.try_recv(), Ok(false));
+        assert!(!h.is_closed(alice));
+    }
 }
