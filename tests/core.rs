@@ -363,3 +363,25 @@ fn the_open_file_limit_is_raised_and_a_cap_it_cannot_reach_is_reported() {
         "{stderr}"
     );
 }
+
+/// Status lines show network text terminal-safe: an ESC in a channel
+/// name reaches the operator's terminal as `^[`, never as a control
+/// sequence (`/create <raw>`).
+#[test]
+fn status_lines_show_network_text_terminal_safe() {
+    let Some(server) = Server::own(&["channels", "0"]) else {
+        return;
+    };
+    let mut kay = named(&server, "Kay");
+    kay.send(rec("/create \x1b]0;pwned\x07\x1b[2J"));
+    kay.send(rec("/join"));
+    kay.expect(rec(
+        "/join command must be followed by the name of a channel to join.",
+    ));
+    let line = server.expect_status("/create", |l| l.contains("/create"));
+    assert!(
+        line.ends_with(": Kay: /create ^[]0;pwned^G^[[2J"),
+        "{line:?}"
+    );
+    assert!(!line.contains('\x1b') && !line.contains('\x07'), "{line:?}");
+}

@@ -228,6 +228,27 @@ thread_local! {
     static LINES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
+/// Appends `line` and its LF to `buf`, made terminal-safe: status lines
+/// show names, channel names and raw fields that came from the network,
+/// and none of it may reach the operator's terminal as a control sequence
+/// (contract, "Terminal safety"; [`chat_protocol::safe`]). An LF inside
+/// the line shows as `^J` as well, so that a peer cannot forge a status
+/// line of its own. Plain ASCII lines, nearly all of them, are checked and
+/// left as they are.
+fn append_line(buf: &mut Vec<u8>, line: fmt::Arguments<'_>) {
+    let start = buf.len();
+    let _ = write!(buf, "{line}");
+    let plain = buf[start..]
+        .iter()
+        .all(|&b| (0x20..0x7f).contains(&b) || b == b'\t');
+    if !plain {
+        let safe = chat_protocol::safe::escape(&buf[start..]).replace('\n', "^J");
+        buf.truncate(start);
+        buf.extend_from_slice(safe.as_bytes());
+    }
+    buf.push(b'\n');
+}
+
 /// Prints one status line: handed to the output thread at once, or on a
 /// deferring thread at the next [`flush`].
 pub fn print(line: fmt::Arguments<'_>) {
@@ -236,7 +257,7 @@ pub fn print(line: fmt::Arguments<'_>) {
         let Some(buf) = b.as_mut() else {
             return false;
         };
-        let _ = writeln!(buf, "{line}");
+        append_line(buf, line);
         LINES.with(|n| n.set(n.get() + 1));
         if buf.len() >= FLUSH_AT {
             hand_over(Target::Stdout, buf, LINES.with(|n| n.replace(0)));
@@ -246,7 +267,7 @@ pub fn print(line: fmt::Arguments<'_>) {
     });
     if !deferred {
         let mut buf = Vec::new();
-        let _ = writeln!(buf, "{line}");
+        append_line(&mut buf, line);
         hand_over(Target::Stdout, &buf, 1);
     }
 }
@@ -297,6 +318,29 @@ mod tests {
         let state = backlog.state.lock();
         assert!(state.bytes.len() <= 1024);
         assert!(state.dropped > 99_000);
+    }
+
+    fn safe(line: &str) -> String {
+        let mut buf = Vec::new();
+        append_line(&mut buf, format_args!("{line}"));
+        String::from_utf8(buf).expect("UTF-8")
+    }
+
+    #[test]
+    fn status_lines_are_terminal_safe() {
+        #[rustfmt::skip]
+        let cases = [
+            ("fd 7: JOIN Alice", "fd 7: JOIN Alice\n"),
+            ("fd 7: Kay: /create \x1b]0;pwned\x07\x1b[2J", "fd 7: Kay: /create ^[]0;pwned^G^[[2J\n"),
+            ("fd 7: unknown field X\rY", "fd 7: unknown field X^MY\n"),
+            ("fd 7: LOGIN a\nfd 8: forged", "fd 7: LOGIN a^Jfd 8: forged\n"),
+            ("fd 7: LOGIN caf\u{e9} \u{202e}x\u{85}", "fd 7: LOGIN caf\u{e9} <U+202E>x<U+0085>\n"),
+            ("fd 7: tab\tkept", "fd 7: tab\tkept\n"),
+            ("fd 7: DEL\x7f", "fd 7: DEL^?\n"),
+        ];
+        for (line, want) in cases {
+            assert_eq!(safe(line), want, "{line:?}");
+        }
     }
 
     #[test]
