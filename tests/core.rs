@@ -385,3 +385,64 @@ fn status_lines_show_network_text_terminal_safe() {
     );
     assert!(!line.contains('\x1b') && !line.contains('\x07'), "{line:?}");
 }
+
+/// Ends `child` with SIGTERM (so that it writes out what it holds) and
+/// waits for it, boundedly.
+fn terminate(child: &mut std::process::Child) {
+    let pid = child.id().to_string();
+    let _ = Command::new("kill").args(["-15", &pid]).status();
+    let deadline = Instant::now() + TIMEOUT;
+    while child.try_wait().expect("wait").is_none() {
+        assert!(Instant::now() < deadline, "server did not exit");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// `-v`/`--trace` shows every message on stderr as it is on the wire:
+/// direct frames in hex with their meaning, channels records with their
+/// padding, lobby lines; each prefixed with the fd and `<` or `>`.
+#[test]
+fn trace_shows_each_message_as_on_the_wire() {
+    if Server::external().is_some() {
+        return;
+    }
+    let (mut child, addr, stderr) = start_under("true", "direct 0 -v");
+    let mut peer = Peer::connect(addr);
+    peer.send(b"\x01\x00\x00\x00\x06\x05Alice");
+    peer.expect(b"\x82\x00\x00\x00\x01\x00");
+    terminate(&mut child);
+    let stderr = stderr.join().expect("stderr");
+    assert!(
+        stderr.contains(" < 01 00000006 05416c696365  Login(\"Alice\")"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(" > 82 00000001 00  Response(Ok)"),
+        "{stderr}"
+    );
+
+    let (mut child, addr, stderr) = start_under("true", "channels 0 --trace");
+    let mut kay = Peer::connect(addr);
+    kay.send(rec("Kay"));
+    kay.send(rec("Hi!\n"));
+    kay.expect(rec(
+        "Not currently in any channel. Must join a channel before sending messages.",
+    ));
+    terminate(&mut child);
+    let stderr = stderr.join().expect("stderr");
+    assert!(stderr.contains(" < \"Kay\" + 197 spaces"), "{stderr}");
+    assert!(
+        stderr.contains(" < \"Hi!\" + \"^J\" + 196 spaces"),
+        "{stderr}"
+    );
+
+    let (mut child, addr, stderr) = start_under("true", "lobby 0 -v");
+    let mut al = Peer::connect(addr);
+    al.send("JOIN \x1bAl\n");
+    al.expect("Invalid Username\n");
+    terminate(&mut child);
+    let stderr = stderr.join().expect("stderr");
+    assert!(stderr.contains(" < JOIN ^[Al\n"), "{stderr}");
+    assert!(stderr.contains(" > Invalid Username\n"), "{stderr}");
+    assert!(!stderr.contains('\x1b'), "{stderr}");
+}

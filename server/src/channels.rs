@@ -15,6 +15,7 @@ use chat_protocol::name;
 use crate::conns::{ConnId, Conns, IdMap};
 use crate::dispatch::Dialect;
 use crate::outbox::Bytes;
+use crate::trace::{self, Way};
 
 /// Index of a channel in [`Channels::channels`]; channels are never removed,
 /// so an index stays valid.
@@ -197,6 +198,11 @@ impl Channels {
 
 impl Dialect for Channels {
     type Decoder = RecordDecoder;
+
+    /// `--trace` shows each 200-byte record with its padding counted.
+    fn trace(way: Way, bytes: &[u8], lines: &mut Vec<String>) {
+        trace::records(way, bytes, lines);
+    }
 
     fn decoder(&self) -> RecordDecoder {
         RecordDecoder

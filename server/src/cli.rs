@@ -71,6 +71,10 @@ pub struct Common {
     #[arg(long, value_name = "SECS", default_value_t = 10, hide = true,
           value_parser = clap::value_parser!(u64).range(..=MAX_TIMEOUT_SECS))]
     pub slot_age: u64,
+    /// Show every message sent and received on each connection, as on the
+    /// wire, on stderr
+    #[arg(short = 'v', long)]
+    pub trace: bool,
 }
 
 /// A count of at least 1 that fits in memory (a `usize`).
@@ -94,6 +98,7 @@ impl Common {
             },
             max_connections: self.max_connections,
             slot_age: Duration::from_secs(self.slot_age),
+            trace: self.trace,
             sendq: self.sendq.unwrap_or(default_sendq),
         }
     }

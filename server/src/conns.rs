@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use crate::dispatch::Evictable;
 use crate::outbox::{outbox, Bytes, Drain, Message, Outbox, Overflow};
 use crate::status;
+use crate::trace::{self, Formatter, Way};
 
 /// A flush that reaches at most this many connections writes to them on
 /// the dispatcher thread; one that reaches more wakes their writers. Chosen
@@ -208,6 +209,8 @@ pub struct Conns {
     /// How long a connection must be open before the slot rule may cut it:
     /// [`SLOT_AGE`], shorter in tests.
     slot_age: Duration,
+    /// `--trace`: the dialect's formatter for what is queued.
+    trace: Option<Formatter>,
 }
 
 impl Conns {
@@ -225,7 +228,13 @@ impl Conns {
             queued: 0,
             epoch: 1,
             slot_age: SLOT_AGE,
+            trace: None,
         }
+    }
+
+    /// Traces every message queued from now on with `formatter`.
+    pub fn set_trace(&mut self, formatter: Formatter) {
+        self.trace = Some(formatter);
     }
 
     /// Sets how long a connection must be open before the slot rule may
@@ -343,6 +352,13 @@ impl Conns {
         let Some(conn) = self.map.get_mut(&id) else {
             return;
         };
+        if let Some(formatter) = self.trace {
+            let bytes = match &msg {
+                Message::Own(bytes) => &bytes[..],
+                Message::Shared(bytes) => &bytes[..],
+            };
+            trace::print(conn.fd, Way::Sent, bytes, formatter);
+        }
         match conn.outbox.push_in_step(msg, conn.step == epoch) {
             Ok(pushed) => {
                 if pushed.into_empty {

@@ -15,6 +15,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use crate::conns::{Conn, ConnId, Conns};
 use crate::status;
+use crate::trace::{self, Way};
 
 /// A batch ends after this many events, or after this many queued
 /// messages, whichever comes first. Big enough that a writer's wake-up
@@ -56,6 +57,12 @@ pub trait Dialect: Send + 'static {
 
     /// The decoder for a new connection.
     fn decoder(&self) -> Self::Decoder;
+
+    /// `--trace`: the lines that show one message's bytes as they are on
+    /// the wire (text lines unless the dialect says otherwise).
+    fn trace(way: Way, bytes: &[u8], lines: &mut Vec<String>) {
+        trace::lines(way, bytes, lines);
+    }
 
     /// A connection was accepted.
     fn connected(&mut self, _conns: &mut Conns, _id: ConnId) {}
@@ -132,6 +139,11 @@ pub struct Dispatcher<D> {
 impl<D: Dialect> Dispatcher<D> {
     pub fn new(dialect: D, conns: Conns) -> Self {
         Dispatcher { dialect, conns }
+    }
+
+    /// Traces every message the connections are sent (`--trace`).
+    pub fn trace(&mut self) {
+        self.conns.set_trace(D::trace);
     }
 
     /// Handles events until shutdown or until every sender is gone, cutting

@@ -24,9 +24,10 @@ use chat_protocol::FrameBuffer;
 use crossbeam_channel::{bounded, Sender};
 
 use crate::conns::{Conn, ConnId, Conns};
-use crate::dispatch::{Dialect, Dispatcher, Event};
+use crate::dispatch::{Dialect, Dispatcher, Event, Request};
 use crate::outbox::Drain;
 use crate::status;
+use crate::trace::{self, Way};
 
 /// Stack size of reader and writer threads. They hold no large buffers on
 /// the stack (the receive buffer is on the heap), and small stacks keep
@@ -55,6 +56,8 @@ pub struct Options {
     /// How long a connection must be open before the slot rule may cut it
     /// ([`crate::conns::SLOT_AGE`]; shorter only in tests).
     pub slot_age: Duration,
+    /// `-v`/`--trace`: every message sent and received, on stderr.
+    pub trace: bool,
 }
 
 /// Counts a live connection against `--max-connections` and, through its
@@ -101,7 +104,10 @@ pub fn serve<D: Dialect>(options: &Options, dialect: D) -> ExitCode {
     let decoder = dialect.decoder();
     let mut conns = Conns::new(options.login_timeout);
     conns.set_slot_age(options.slot_age);
-    let dispatcher = Dispatcher::new(dialect, conns);
+    let mut dispatcher = Dispatcher::new(dialect, conns);
+    if options.trace {
+        dispatcher.trace();
+    }
     let dispatcher = match thread::Builder::new()
         .name("dispatcher".into())
         .spawn(move || dispatcher.run(inbox))
@@ -337,6 +343,7 @@ fn start_connection<D: Dialect>(
         return;
     }
 
+    let trace = options.trace;
     let writer = {
         let (socket, slot) = (socket.clone(), slot.clone());
         thread::Builder::new()
@@ -354,7 +361,7 @@ fn start_connection<D: Dialect>(
         thread::Builder::new()
             .name(format!("reader-{fd}"))
             .stack_size(CONN_STACK)
-            .spawn(move || read_loop(id, &socket, decoder, events, &mid_request, slot))
+            .spawn(move || read_loop(id, &socket, decoder, events, &mid_request, trace, slot))
     };
     if let Err(e) = reader {
         log::error!("fd {fd}: cannot start a reader thread, closing: {e}");
@@ -381,9 +388,13 @@ fn read_loop<D: Dialect>(
     decoder: D::Decoder,
     events: Sender<Event<D>>,
     mid_request: &AtomicBool,
+    trace: bool,
     _slot: Arc<Slot>,
 ) {
     defer_to_running_threads();
+    let fd = socket.as_raw_fd();
+    // `--trace`: the fd, to show each request's bytes as received.
+    let trace = trace.then_some(fd);
     let mut frames = FrameBuffer::new(decoder);
     // Whether part of a request is pending, as last told to the dispatcher
     // through `mid_request` (stored only when it changes).
@@ -395,7 +406,7 @@ fn read_loop<D: Dialect>(
         let n = match socket.read(frames.space()) {
             Ok(0) => {
                 // A half-close ends a pending line as a pause does.
-                if let Some(request) = frames.idle() {
+                if let Some(request) = idle_item::<D>(&mut frames, trace) {
                     let _ = events.send(Event::Request(id, request));
                 }
                 break;
@@ -404,12 +415,12 @@ fn read_loop<D: Dialect>(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) if timing && is_timeout(&e) => {
                 // The sender paused with an unfinished item pending.
-                if let Some(request) = frames.idle() {
+                if let Some(request) = idle_item::<D>(&mut frames, trace) {
                     if events.send(Event::Request(id, request)).is_err() {
                         return;
                     }
                 }
-                if !drain_items(id, &mut frames, &events) {
+                if !drain_items(id, &mut frames, &events, trace) {
                     return;
                 }
                 timing = set_idle_timer::<D>(socket, timing, frames.pending());
@@ -421,7 +432,7 @@ fn read_loop<D: Dialect>(
             }
         };
         frames.filled(n);
-        if !drain_items(id, &mut frames, &events) {
+        if !drain_items(id, &mut frames, &events, trace) {
             return;
         }
         timing = set_idle_timer::<D>(socket, timing, frames.pending());
@@ -440,9 +451,26 @@ fn drain_items<D: Dialect>(
     id: ConnId,
     frames: &mut FrameBuffer<D::Decoder>,
     events: &Sender<Event<D>>,
+    trace: Option<i32>,
 ) -> bool {
+    // Traced, the bytes each request used are cut from a copy of what was
+    // pending (only then: a copy per read is the trace's cost, not the
+    // server's).
+    let received = trace.map(|_| frames.pending().to_vec());
+    let mut shown = 0;
     loop {
-        let event = match frames.next_item() {
+        let before = frames.pending().len();
+        let item = frames.next_item();
+        if let (Some(fd), Some(received)) = (trace, &received) {
+            let used = before - frames.pending().len();
+            if let Some(bytes) = received.get(shown..shown + used) {
+                if !bytes.is_empty() {
+                    trace::print(fd, Way::Received, bytes, D::trace);
+                }
+            }
+            shown += used;
+        }
+        let event = match item {
             Ok(Some(request)) => Event::Request(id, request),
             Ok(None) => return true,
             Err(error) => {
@@ -454,6 +482,24 @@ fn drain_items<D: Dialect>(
             return false;
         }
     }
+}
+
+/// What a pause (or a half-close) ends of the pending bytes, traced like
+/// any request.
+fn idle_item<D: Dialect>(
+    frames: &mut FrameBuffer<D::Decoder>,
+    trace: Option<i32>,
+) -> Option<Request<D>> {
+    let Some(fd) = trace else {
+        return frames.idle();
+    };
+    let received = frames.pending().to_vec();
+    let item = frames.idle();
+    let used = received.len() - frames.pending().len();
+    if used > 0 {
+        trace::print(fd, Way::Received, &received[..used], D::trace);
+    }
+    item
 }
 
 /// Sets or clears the socket's read timeout so that a read waits at most

@@ -16,6 +16,7 @@ mod outbox;
 mod room;
 mod roster;
 mod status;
+mod trace;
 
 use std::process::ExitCode;
 

@@ -272,6 +272,13 @@ pub fn print(line: fmt::Arguments<'_>) {
     }
 }
 
+/// Prints one trace line on stderr, through the stderr output thread.
+pub fn trace(line: fmt::Arguments<'_>) {
+    let mut buf = Vec::new();
+    append_line(&mut buf, line);
+    hand_over(Target::Stderr, &buf, 1);
+}
+
 /// Hands this thread's deferred lines to the output thread.
 pub fn flush() {
     BUFFER.with(|b| {
