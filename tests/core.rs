@@ -168,7 +168,8 @@ fn lobby_quit_logs_connection_closed_and_shutdown_counts_clients() {
 
 /// A server whose stdout is a pipe nobody reads (`chat-server 9311 |
 /// sleep 40`, a terminal paused with Ctrl-S) keeps serving everyone, and
-/// SIGTERM still ends it within 2 s.
+/// SIGTERM still ends it within 2 s. Its stderr too, with `-v` tracing
+/// every message there.
 #[test]
 fn a_stdout_nobody_reads_never_holds_the_server_up() {
     if Server::external().is_some() {
@@ -179,10 +180,10 @@ fn a_stdout_nobody_reads_never_holds_the_server_up() {
         probe.local_addr().expect("addr").port()
     };
     let mut child = Command::new(bin("chat-server"))
-        .args(["lobby", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["lobby", &port.to_string(), "--bind", "127.0.0.1", "-v"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped()) // never read
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped()) // never read
         .spawn()
         .expect("start chat-server");
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));

@@ -27,7 +27,9 @@ fn main() -> ExitCode {
     // Status lines go through a bounded buffer and a thread of their own,
     // so that a stdout nobody reads never holds the server up.
     status::start();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .target(env_logger::Target::Pipe(Box::new(status::LogPipe)))
+        .init();
     match cli.dialect {
         DialectArgs::Lobby(args) => {
             let options = args.common.options(args.port, SENDQ);

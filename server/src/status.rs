@@ -279,6 +279,28 @@ pub fn trace(line: fmt::Arguments<'_>) {
     hand_over(Target::Stderr, &buf, 1);
 }
 
+/// Where `log` writes (warnings and debugging, on stderr): through the
+/// stderr backlog and its thread, so that a stderr nobody reads never holds
+/// up the thread that logs (the dispatcher among them).
+#[derive(Debug, Clone, Copy)]
+pub struct LogPipe;
+
+impl Write for LogPipe {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let lines = buf.iter().filter(|&&b| b == b'\n').count();
+        hand_over(
+            Target::Stderr,
+            buf,
+            u64::try_from(lines.max(1)).unwrap_or(u64::MAX),
+        );
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Hands this thread's deferred lines to the output thread.
 pub fn flush() {
     BUFFER.with(|b| {
