@@ -11,6 +11,9 @@ use std::io::{BufRead, BufReader, ErrorKind, Read};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use chat_protocol::room::{Kind, Message as RoomMessage, MessageDecoder};
+use chat_protocol::FrameBuffer;
+
 use crate::util::{bin, Peer, Server, TIMEOUT};
 
 const RECORD: usize = 200;
@@ -446,4 +449,70 @@ fn trace_shows_each_message_as_on_the_wire() {
     assert!(stderr.contains(" < JOIN ^[Al\n"), "{stderr}");
     assert!(stderr.contains(" > Invalid Username\n"), "{stderr}");
     assert!(!stderr.contains('\x1b'), "{stderr}");
+}
+
+/// All room messages `peer` is sent until `n` have arrived.
+fn room_messages(peer: &mut Peer, n: usize) -> Vec<RoomMessage> {
+    let mut frames = FrameBuffer::new(MessageDecoder::new(u64::MAX));
+    let mut out = Vec::new();
+    loop {
+        while let Some(message) = frames.next_item().expect("a room message") {
+            out.push(message);
+        }
+        if out.len() >= n {
+            return out;
+        }
+        let read = peer.stream.read(frames.space());
+        match read {
+            Ok(k) if k > 0 => frames.filled(k),
+            other => panic!("connection ended after {} messages: {other:?}", out.len()),
+        }
+    }
+}
+
+/// A reply and what follows it in the same step are taken together: a
+/// room JOIN_ACCEPT whose history is past `--sendq`, then the joiner's own
+/// NEW_USER, never cut the joiner (issue 15: with `--sendq 1048576`, 1,100
+/// lines of 1 KB made the room unjoinable for good).
+#[test]
+fn a_reply_and_what_follows_it_in_the_same_step_pass_the_sendq_together() {
+    let dir = crate::util::TempDir::new("core-step");
+    let downloads = dir.arg("downloads");
+    let Some(server) = Server::own(&["room", "0", "--sendq", "2048", "--downloads", &downloads])
+    else {
+        return;
+    };
+    let join = |name: &str| RoomMessage::new(Kind::JoinRequest).user(name).to_bytes();
+    let mut amy = server.connect();
+    amy.send(join("Amy"));
+    let got = room_messages(&mut amy, 2);
+    assert_eq!(
+        (got[0].kind, got[1].kind),
+        (Kind::JoinAccept, Kind::NewUser)
+    );
+    // Four texts of 1,000 bytes: a history of over 4 KB.
+    for i in 0..4 {
+        amy.send(RoomMessage::text("Amy", format!("{i}{}", "t".repeat(999))).to_bytes());
+        assert_eq!(room_messages(&mut amy, 1)[0].kind, Kind::Text);
+    }
+    let mut ben = server.connect();
+    ben.send(join("Ben"));
+    let got = room_messages(&mut ben, 2);
+    assert_eq!(got[0].kind, Kind::JoinAccept);
+    assert!(
+        got[0].payload.len() > 4000,
+        "history of {} bytes",
+        got[0].payload.len()
+    );
+    assert_eq!(
+        (got[1].kind, got[1].username.as_str()),
+        (Kind::NewUser, "Ben")
+    );
+    // Ben is still served.
+    ben.send(RoomMessage::new(Kind::ReportRequest).to_bytes());
+    let report = room_messages(&mut ben, 1);
+    assert_eq!(
+        (report[0].kind, report[0].number),
+        (Kind::ReportResponse, 2)
+    );
 }
