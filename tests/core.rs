@@ -516,3 +516,25 @@ fn a_reply_and_what_follows_it_in_the_same_step_pass_the_sendq_together() {
         (Kind::ReportResponse, 2)
     );
 }
+
+/// The listen backlog is the system's largest (`net.core.somaxconn`), not
+/// std's 128: a thousand back-to-back connects no longer lose SYNs. `ss`
+/// shows a listening socket's backlog as its Send-Q.
+#[test]
+fn the_listen_backlog_is_the_systems_largest() {
+    let Some(server) = Server::own(&["lobby", "0"]) else {
+        return;
+    };
+    let Ok(somaxconn) = std::fs::read_to_string("/proc/sys/net/core/somaxconn") else {
+        eprintln!("no /proc/sys/net/core/somaxconn: skipped");
+        return;
+    };
+    let filter = format!("sport = :{}", server.addr.port());
+    let Ok(out) = Command::new("ss").args(["-ltnH", &filter]).output() else {
+        eprintln!("no ss on this machine: skipped");
+        return;
+    };
+    let out = String::from_utf8_lossy(&out.stdout);
+    let backlog = out.split_whitespace().nth(2).unwrap_or_default();
+    assert_eq!(backlog, somaxconn.trim(), "{out}");
+}
