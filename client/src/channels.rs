@@ -27,13 +27,11 @@ use crate::console::{Console, Printer};
 use crate::term;
 use crate::trace::{Dir, Trace};
 
-/// What Python's `str.rstrip()` strips (with no argument, for ASCII).
-const PY_WHITESPACE: [char; 6] = [' ', '\t', '\n', '\x0b', '\x0c', '\r'];
-
-/// A received record's text as the user sees it: stripped as Python does,
+/// A received record's text as the user sees it: stripped as Python does
+/// (the decoder has done so already; this says it where it is printed),
 /// then made terminal-safe.
 fn shown(text: &str) -> String {
-    safe::escape_str(text.trim_end_matches(PY_WHITESPACE))
+    safe::escape_str(channels::strip(text))
 }
 
 pub fn run(name: &str, host: &str, port: u16, trace: bool) -> ExitCode {
