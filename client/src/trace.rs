@@ -3,24 +3,24 @@
 //!
 //! A [`Trace`] follows one direction of one connection (`> ` sent, `< `
 //! received) and is fed the raw bytes as they were written or read, in any
-//! pieces; it cuts them by the dialect's framing and prints one line per
-//! wire line:
+//! pieces. It cuts them into messages by the dialect's framing and prints
+//! each in `chat_protocol::trace`'s shapes, the same as the server's `-v`:
 //!
-//! - text dialects ([`Trace::lines`]): each line as it was, without its
-//!   line end; a line that arrived without one is marked ` [no line end]`
-//!   (the reader then goes on as the dialect's framing says); a block's
-//!   closing empty line shows as a bare `> ` / `< `;
-//! - channels ([`Trace::records`]): each 200-byte record with its padding
-//!   made visible: `> Hi!␠×197` (an LF inside a record shows as `^J`);
-//! - direct ([`Trace::frames`]): each frame's bytes in hex and, beside them,
-//!   what they mean: `> 01 00 00 00 05 04 4a 6f 68 6e  LOGIN John`.
+//! - text dialects ([`Trace::lines`]): each line as it was (a CR shows as
+//!   `^M`); what arrived without a line end is shown at once, marked
+//!   `(no line end)` (that is what a learner of the lobby dialect needs to
+//!   see); an empty line is a bare `> ` / `< `;
+//! - channels ([`Trace::records`]): each 200-byte record, its text in quotes
+//!   and its padding counted: `> "Hi!" + 197 spaces`;
+//! - direct ([`Trace::frames`]): each frame's bytes in hex and what they
+//!   mean: `> 01 00000005 044a6f686e  Login("John")`.
 //!
-//! It never changes what is sent, and holds at most one unfinished line,
-//! record or frame header per direction (a frame's body is shown in part).
+//! It never changes what is sent, and holds at most one unfinished record,
+//! or one frame of at most 64 KiB (a longer frame shows its header only).
 
 use chat_protocol::channels::RECORD;
-use chat_protocol::direct::{Reply, Request, HEADER};
-use chat_protocol::safe;
+use chat_protocol::direct::HEADER;
+use chat_protocol::trace::{self as wire, Sender};
 
 use crate::console::Printer;
 
@@ -38,19 +38,24 @@ impl Dir {
             Dir::Received => "< ",
         }
     }
+
+    /// Who sent bytes that went this way from a client's side.
+    fn sender(self) -> Sender {
+        match self {
+            Dir::Sent => Sender::Client,
+            Dir::Received => Sender::Server,
+        }
+    }
 }
 
-/// The longest line the trace holds back waiting for its end; past it the
-/// piece is shown as it is.
+/// A direct frame with a longer body is shown by its header alone.
 const MAX_PENDING: usize = 64 * 1024;
-/// How many bytes of a frame are shown in hex.
-const HEX_SHOWN: usize = 48;
 
-/// One direction's trace; `None` inside when `-v` was not given.
+/// One direction's trace; it prints nothing when `-v` was not given.
 pub struct Trace {
     out: Option<Printer>,
     dir: Dir,
-    /// Bytes of an unfinished line, record or frame.
+    /// Bytes of an unfinished record or frame.
     pending: Vec<u8>,
     /// Direct: body bytes of a long frame still to pass unshown.
     skip: usize,
@@ -68,7 +73,7 @@ impl Trace {
         }
     }
 
-    /// Text lines ended by LF (a CR before it is not shown).
+    /// Text lines ended by LF.
     pub fn lines(&mut self, bytes: &[u8]) {
         if self.out.is_some() {
             let shown = self.cut_lines(bytes);
@@ -92,46 +97,41 @@ impl Trace {
         }
     }
 
-    fn emit(&self, shown: String) {
-        if let Some(out) = &self.out {
-            if !shown.is_empty() {
-                out.note(shown);
+    fn emit(&self, shown: Vec<String>) {
+        if let (Some(out), false) = (&self.out, shown.is_empty()) {
+            let mut text = String::new();
+            for line in shown {
+                text.push_str(self.dir.prefix());
+                text.push_str(&line);
+                text.push('\n');
             }
+            out.note(text);
         }
     }
 
-    fn cut_lines(&mut self, bytes: &[u8]) -> String {
-        let mut shown = String::new();
-        self.pending.extend_from_slice(bytes);
-        let mut rest = &self.pending[..];
-        while let Some(lf) = rest.iter().position(|&b| b == b'\n') {
-            shown.push_str(&show_line(self.dir, &rest[..lf], ""));
-            rest = &rest[lf + 1..];
+    /// Every line in `bytes`, and what follows the last LF as a line
+    /// without one (nothing is held back: the reader does not wait either).
+    fn cut_lines(&mut self, bytes: &[u8]) -> Vec<String> {
+        let mut shown = Vec::new();
+        for line in bytes.split_inclusive(|&b| b == b'\n') {
+            wire::lines(line, &mut shown);
         }
-        if !rest.is_empty() {
-            // Shown at once: what arrives without an LF is what learners
-            // of the lobby dialect need to see.
-            shown.push_str(&show_line(self.dir, rest, " [no line end]"));
-            rest = &[];
-        }
-        let used = self.pending.len() - rest.len();
-        self.pending.drain(..used);
         shown
     }
 
-    fn cut_records(&mut self, bytes: &[u8]) -> String {
+    fn cut_records(&mut self, bytes: &[u8]) -> Vec<String> {
         self.pending.extend_from_slice(bytes);
-        let mut shown = String::new();
         let whole = self.pending.len() / RECORD * RECORD;
+        let mut shown = Vec::new();
         for record in self.pending[..whole].chunks(RECORD) {
-            shown.push_str(&show_record(self.dir, record));
+            wire::records(record, &mut shown);
         }
         self.pending.drain(..whole);
         shown
     }
 
-    fn cut_frames(&mut self, mut bytes: &[u8]) -> String {
-        let mut shown = String::new();
+    fn cut_frames(&mut self, mut bytes: &[u8]) -> Vec<String> {
+        let mut shown = Vec::new();
         loop {
             if self.skip > 0 {
                 let n = self.skip.min(bytes.len());
@@ -139,7 +139,7 @@ impl Trace {
                 bytes = &bytes[n..];
             }
             if bytes.is_empty() {
-                break;
+                return shown;
             }
             let need = match self.pending.get(..HEADER) {
                 Some(header) => HEADER + body_len(header),
@@ -148,28 +148,18 @@ impl Trace {
             let n = need.saturating_sub(self.pending.len()).min(bytes.len());
             self.pending.extend_from_slice(&bytes[..n]);
             bytes = &bytes[n..];
-            if self.pending.len() < HEADER {
+            let Some(header) = self.pending.get(..HEADER) else {
                 continue;
-            }
-            let len = body_len(&self.pending[..HEADER]);
-            if len > MAX_PENDING && self.pending.len() == HEADER {
-                // Too long to hold: show the header, pass the body unshown.
-                shown.push_str(&format!(
-                    "{}{}  type 0x{:02x}, a body of {len} bytes (not shown)\n",
-                    self.dir.prefix(),
-                    hex(&self.pending),
-                    self.pending[0]
-                ));
-                self.pending.clear();
-                self.skip = len;
-                continue;
-            }
-            if self.pending.len() == HEADER + len {
-                shown.push_str(&show_frame(self.dir, &self.pending));
+            };
+            let len = body_len(header);
+            if len > MAX_PENDING || self.pending.len() == HEADER + len {
+                // A long frame: its header (the shapes say how much of the
+                // body there was); then its body passes unshown.
+                wire::frames(self.dir.sender(), &self.pending, &mut shown);
+                self.skip = HEADER + len - self.pending.len();
                 self.pending.clear();
             }
         }
-        shown
     }
 }
 
@@ -178,66 +168,10 @@ fn body_len(header: &[u8]) -> usize {
     usize::try_from(len).unwrap_or(usize::MAX)
 }
 
-/// One trace line: prefix, the line made safe (the CR of a CR LF dropped,
-/// as the terminal-safety rule does), and `mark`.
-fn show_line(dir: Dir, line: &[u8], mark: &str) -> String {
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let text = safe::escape(line).replace('\n', "^J");
-    format!("{}{text}{mark}\n", dir.prefix())
-}
-
-fn show_record(dir: Dir, record: &[u8]) -> String {
-    let text_len = record.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);
-    let text = safe::escape(&record[..text_len])
-        .replace('\n', "^J")
-        .replace('\t', "^I");
-    let padding = record.len() - text_len;
-    if padding == 0 {
-        format!("{}{text}\n", dir.prefix())
-    } else {
-        format!("{}{text}␠×{padding}\n", dir.prefix())
-    }
-}
-
-fn show_frame(dir: Dir, frame: &[u8]) -> String {
-    let (kind, body) = (frame[0], &frame[HEADER..]);
-    let meaning = match dir {
-        Dir::Sent => match Request::parse(kind, body) {
-            Ok(Request::Login(name)) => format!("LOGIN {name}"),
-            Ok(Request::List) => "LIST".into(),
-            Ok(Request::SendTo { to, text }) => format!("SENDTO {to}: {text}"),
-            Ok(Request::Logout) => "LOGOUT".into(),
-            Err(e) => format!("unreadable: {e}"),
-        },
-        Dir::Received => match Reply::parse(kind, body) {
-            Ok(Reply::List(names)) => format!("LIST reply: {}", names.join(", ")),
-            Ok(Reply::Response(outcome)) => {
-                format!("RESPONSE {} ({outcome:?})", outcome as u8)
-            }
-            Ok(Reply::SendTo { from, text }) => format!("SENDTO from {from}: {text}"),
-            Err(e) => format!("unreadable: {e}"),
-        },
-    };
-    let meaning = safe::escape_str(&meaning).replace('\n', "^J");
-    format!("{}{}  {meaning}\n", dir.prefix(), hex(frame))
-}
-
-/// The first bytes in hex, and how many there were when not all are shown.
-fn hex(bytes: &[u8]) -> String {
-    let mut out: Vec<String> = bytes
-        .iter()
-        .take(HEX_SHOWN)
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    if bytes.len() > HEX_SHOWN {
-        out.push(format!("… ({} bytes)", bytes.len()));
-    }
-    out.join(" ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chat_protocol::direct::Request;
 
     /// A trace with no printer, for its pure cutting.
     fn bare(dir: Dir) -> Trace {
@@ -250,26 +184,19 @@ mod tests {
     }
 
     #[test]
-    fn frames_in_any_pieces_show_alike() {
-        let mut wire = Request::Login("John".into()).to_bytes();
-        wire.extend(Request::List.to_bytes());
-        let whole = bare(Dir::Sent).cut_frames(&wire);
-        assert_eq!(
-            whole,
-            "> 01 00 00 00 05 04 4a 6f 68 6e  LOGIN John\n> 02 00 00 00 00  LIST\n"
-        );
-        let mut trace = bare(Dir::Sent);
-        let bytewise: String = wire.iter().map(|b| trace.cut_frames(&[*b])).collect();
-        assert_eq!(bytewise, whole);
-        // A huge body is not held: its header is shown, its bytes skipped.
-        let mut big = vec![0x83, 0, 1, 0, 1];
-        big.resize(5 + 65537, b'x');
-        big.extend(Request::List.to_bytes());
-        let shown = bare(Dir::Received).cut_frames(&big);
-        assert!(
-            shown.ends_with("not shown)\n< 02 00 00 00 00  unreadable: unknown frame type 0x02\n"),
-            "{shown}"
-        );
+    fn lines_are_shown_as_they_came() {
+        #[rustfmt::skip]
+        let cases: &[(&[u8], &[&str])] = &[
+            (b"JOIN Al\n", &["JOIN Al"]),
+            (b"a\r\nb\n", &["a^M", "b"]),
+            (b"\n", &[""]),
+            (b"Alice joined!", &["Alice joined! (no line end)"]),
+            (b"abc\ndef", &["abc", "def (no line end)"]),
+            (b"\x1b]0;x\x07\n", &["^[]0;x^G"]),
+        ];
+        for (bytes, want) in cases {
+            assert_eq!(bare(Dir::Sent).cut_lines(bytes), *want, "{bytes:?}");
+        }
     }
 
     #[test]
@@ -278,61 +205,45 @@ mod tests {
         chat_protocol::channels::encode("hi", &mut wire);
         chat_protocol::channels::encode("yo", &mut wire);
         let mut trace = bare(Dir::Received);
-        let shown: String = wire.chunks(7).map(|c| trace.cut_records(c)).collect();
-        assert_eq!(shown, "< hi␠×198\n< yo␠×198\n");
+        let shown: Vec<String> = wire.chunks(7).flat_map(|c| trace.cut_records(c)).collect();
+        assert_eq!(shown, ["\"hi\" + 198 spaces", "\"yo\" + 198 spaces"]);
     }
 
     #[test]
-    fn lines_table() {
-        #[rustfmt::skip]
-        let cases: &[(&[u8], &str)] = &[
-            (b"JOIN Al\n", "> JOIN Al\n"),
-            (b"a\r\nb\n", "> a\n> b\n"),
-            (b"\r\n", "> \n"),
-            (b"Alice joined!", "> Alice joined! [no line end]\n"),
-            (b"\x1b]0;x\x07\n", "> ^[]0;x^G\n"),
-        ];
-        for (bytes, want) in cases {
-            let mut got = String::new();
-            let mut rest: &[u8] = bytes;
-            while let Some(lf) = rest.iter().position(|&b| b == b'\n') {
-                got.push_str(&show_line(Dir::Sent, &rest[..lf], ""));
-                rest = &rest[lf + 1..];
-            }
-            if !rest.is_empty() {
-                got.push_str(&show_line(Dir::Sent, rest, " [no line end]"));
-            }
-            assert_eq!(got, *want, "{bytes:?}");
-        }
-    }
-
-    #[test]
-    fn records_show_their_padding() {
-        let mut hi = b"Hi!".to_vec();
-        hi.resize(RECORD, b' ');
-        assert_eq!(show_record(Dir::Sent, &hi), "> Hi!␠×197\n");
-        let mut padded = b"Hi!\n".to_vec();
-        padded.resize(RECORD, b' ');
-        assert_eq!(show_record(Dir::Received, &padded), "< Hi!^J␠×196\n");
-        let full = vec![b'x'; RECORD];
+    fn frames_in_any_pieces_show_alike() {
+        let mut wire = Request::Login("John".into()).to_bytes();
+        wire.extend(Request::List.to_bytes());
+        let whole = bare(Dir::Sent).cut_frames(&wire);
         assert_eq!(
-            show_record(Dir::Sent, &full),
-            format!("> {}\n", "x".repeat(RECORD))
+            whole,
+            [
+                "01 00000005 044a6f686e  Login(\"John\")",
+                "02 00000000  List"
+            ]
         );
+        let mut trace = bare(Dir::Sent);
+        let bytewise: Vec<String> = wire.iter().flat_map(|b| trace.cut_frames(&[*b])).collect();
+        assert_eq!(bytewise, whole);
     }
 
     #[test]
-    fn frames_show_hex_and_meaning() {
-        let login = Request::Login("John".into()).to_bytes();
-        assert_eq!(
-            show_frame(Dir::Sent, &login),
-            "> 01 00 00 00 05 04 4a 6f 68 6e  LOGIN John\n"
-        );
+    fn a_long_frame_shows_its_header_and_is_not_held() {
+        let mut wire = vec![0x83, 0, 1, 0, 1];
+        wire.resize(HEADER + 65537, b'x');
         let mut ok = Vec::new();
         chat_protocol::direct::encode_response(chat_protocol::direct::Outcome::Ok, &mut ok);
-        assert_eq!(
-            show_frame(Dir::Received, &ok),
-            "< 82 00 00 00 01 00  RESPONSE 0 (Ok)\n"
+        wire.extend(&ok);
+        let mut trace = bare(Dir::Received);
+        let shown: Vec<String> = wire
+            .chunks(1000)
+            .flat_map(|c| trace.cut_frames(c))
+            .collect();
+        assert_eq!(shown.len(), 2, "{shown:?}");
+        assert!(
+            shown[0].starts_with("83 00010001  type 0x83, 0 of 65537"),
+            "{shown:?}"
         );
+        assert_eq!(shown[1], "82 00000001 00  Response(Ok)");
+        assert!(trace.pending.is_empty());
     }
 }
