@@ -70,16 +70,20 @@ fn run_client(args: &[&str], stdin: &str) -> Output {
 }
 
 fn wait_bounded(child: Child) -> Output {
+    wait_for_exit(child, TIMEOUT)
+}
+
+fn wait_for_exit(child: Child, bound: Duration) -> Output {
     let pid = child.id();
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
     });
-    match rx.recv_timeout(TIMEOUT) {
+    match rx.recv_timeout(bound) {
         Ok(output) => output.expect("wait for chat-client"),
         Err(_) => {
             let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-            panic!("chat-client did not exit within {TIMEOUT:?}");
+            panic!("chat-client did not exit within {bound:?}");
         }
     }
 }
@@ -351,4 +355,44 @@ fn direct_ends_on_sigterm_while_its_stdout_is_not_read() {
     }
     // direct sends nothing first: the fake server reads nothing.
     signal_while_stdout_is_blocked(SIGTERM, &["direct", "127.0.0.1"], 0, flood);
+}
+
+#[test]
+fn lobby_gives_up_on_a_server_that_takes_nothing() {
+    // The fake server accepts and never reads; the user (a script) goes on
+    // typing until the client is gone.
+    let (held_tx, held) = mpsc::channel();
+    let (port, server) = fake_server(move |s| {
+        let _ = held.recv_timeout(3 * TIMEOUT);
+        drop(s);
+    });
+    let mut child = Command::new(bin("chat-client"))
+        .args(["127.0.0.1", &port])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start chat-client");
+    let mut input = child.stdin.take().expect("stdin");
+    thread::spawn(move || {
+        let line = format!("BCST {}\n", "z".repeat(1019));
+        while input.write_all(line.as_bytes()).is_ok() {}
+    });
+    let started = Instant::now();
+    // The write timeout (10 s) after the buffers fill, then the exit.
+    let out = wait_for_exit(child, 3 * TIMEOUT);
+    let _ = held_tx.send(());
+    server.join();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stdout(&out).ends_with("\nDisconnected from server\n"),
+        "{}",
+        stdout(&out)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("The server took nothing for 10 s"),
+        "{stderr}"
+    );
+    println!("gave up after {:?}", started.elapsed());
 }

@@ -15,7 +15,6 @@
 //! half and keeps printing until the server closes. It does not check the
 //! name itself: the server's answer to a bad one is the error the user sees.
 
-use std::io::Write;
 use std::net::{Shutdown, TcpStream};
 use std::process::ExitCode;
 use std::thread;
@@ -51,9 +50,8 @@ pub fn run(name: &str, host: &str, port: u16, trace: bool) -> ExitCode {
         // A blank name still makes a first record, so the server answers it.
         channels::encode_record("", &mut hello);
     }
-    let mut socket = &stream;
     sent.records(&hello);
-    if socket.write_all(&hello).is_err() {
+    if !term::send(&stream, &hello, &printer) {
         printer.print(disconnected(host, port, terminal));
         printer.exit(0);
     }
@@ -79,7 +77,7 @@ pub fn run(name: &str, host: &str, port: u16, trace: bool) -> ExitCode {
         let mut records = Vec::new();
         channels::encode(&String::from_utf8_lossy(&line), &mut records);
         sent.records(&records);
-        if !records.is_empty() && socket.write_all(&records).is_err() {
+        if !records.is_empty() && !term::send(&stream, &records, &printer) {
             break;
         }
     }

@@ -8,7 +8,6 @@
 //! client closes its sending half and keeps printing until the server
 //! closes; it does not check that every request got its reply.
 
-use std::io::Write;
 use std::net::{Shutdown, TcpStream};
 use std::process::ExitCode;
 use std::thread;
@@ -117,7 +116,6 @@ pub fn run(host: &str, port: u16, trace: bool) -> ExitCode {
     }
 
     let mut sent = Trace::new(&printer, Dir::Sent, trace);
-    let mut socket = &stream;
     while let Some(line) = console.read_line("") {
         let line = String::from_utf8_lossy(&line);
         match parse(&line) {
@@ -125,7 +123,7 @@ pub fn run(host: &str, port: u16, trace: bool) -> ExitCode {
             Ok(Some(Command::Send(request))) => {
                 let frame = request.to_bytes();
                 sent.frames(&frame);
-                if socket.write_all(&frame).is_err() {
+                if !term::send(&stream, &frame, &printer) {
                     break;
                 }
             }

@@ -18,7 +18,7 @@
 //! until the server closes, so `printf 'JOIN a\nLIST\n' | chat-client ...`
 //! shows every reply.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{Shutdown, TcpStream};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -104,7 +104,6 @@ pub fn run(host: &str, port: u16, trace: bool) -> ExitCode {
     }
 
     let mut sent = Trace::new(&printer, Dir::Sent, trace);
-    let mut socket = &stream;
     loop {
         let prompt = if terminal && !joining.joined.load(Ordering::SeqCst) {
             PROMPT
@@ -128,7 +127,7 @@ pub fn run(host: &str, port: u16, trace: bool) -> ExitCode {
         }
         line.push(b'\n');
         sent.lines(&line);
-        if socket.write_all(&line).is_err() {
+        if !term::send(&stream, &line, &printer) {
             break;
         }
         if join.is_some() {

@@ -4,11 +4,12 @@
 
 use std::fmt;
 use std::io::{self, BufRead, Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
 
 use chat_protocol::{Decoder, FrameBuffer};
 
-use crate::console;
+use crate::console::{self, Printer};
 use std::process::ExitCode;
 use std::thread;
 
@@ -108,6 +109,57 @@ pub fn stdin_lines() -> impl Iterator<Item = Vec<u8>> {
             }
             line
         })
+}
+
+/// How long a write may wait for a server that takes nothing.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Sends `bytes` to the server; false when that failed. Sending waits at
+/// most [`WRITE_TIMEOUT`] in all for a server that takes nothing: then the
+/// client gives up on it, says so on stderr and shuts the socket both
+/// ways, so that the thread reading the server ends the session as if the
+/// server had closed. The user's typing is never held by a server longer
+/// than that.
+pub fn send(mut stream: &TcpStream, bytes: &[u8], printer: &Printer) -> bool {
+    // One deadline for the whole: a write that times out after copying a
+    // few bytes returns their count, not an error, so each write's own
+    // timeout is what is left.
+    let deadline = Instant::now() + WRITE_TIMEOUT;
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_write_timeout(Some(left)).is_err() {
+            return give_up(stream, printer);
+        }
+        match stream.write(rest) {
+            Ok(0) => return fail(stream),
+            Ok(n) => rest = &rest[n..],
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return give_up(stream, printer);
+            }
+            Err(_) => return fail(stream),
+        }
+    }
+    true
+}
+
+fn give_up(stream: &TcpStream, printer: &Printer) -> bool {
+    printer.note(format!(
+        "The server took nothing for {} s: giving up on it.",
+        WRITE_TIMEOUT.as_secs()
+    ));
+    fail(stream)
+}
+
+fn fail(stream: &TcpStream) -> bool {
+    let _ = stream.shutdown(Shutdown::Both);
+    false
 }
 
 /// Runs `on_interrupt` on a thread of its own when SIGINT or SIGTERM arrives.
