@@ -32,6 +32,7 @@ const REJECT_FULL: &str =
 const REJECT_TAKEN: &str =
     "The server rejects the join request. Another user is using this username.";
 const JOIN_FIRST: &str = "You must join the chatroom first.";
+const TEXT_TOO_LONG: &str = "Text too long (at most 65536 bytes).";
 
 /// The room's command-line settings.
 #[derive(Debug, Clone)]
@@ -226,7 +227,7 @@ impl Dialect for Room {
     type Decoder = MessageDecoder;
 
     fn decoder(&self) -> MessageDecoder {
-        MessageDecoder::new(self.config.max_attachment)
+        MessageDecoder::server(self.config.max_attachment)
     }
 
     fn request(&mut self, conns: &mut Conns, id: ConnId, message: Message) {
@@ -234,6 +235,13 @@ impl Dialect for Room {
         match (message.kind, me) {
             (Kind::ReportRequest, _) => self.report(conns, id),
             (Kind::JoinRequest, _) => self.join(conns, id, message.username),
+            (Kind::Text, Some(me)) if message.dropped > 0 => {
+                conns.status(
+                    id,
+                    format_args!("TEXT {me} too long ({} bytes), dropped", message.dropped),
+                );
+                Self::tell(conns, id, TEXT_TOO_LONG);
+            }
             (Kind::Text, Some(me)) => self.text(conns, id, me, message.payload),
             (Kind::Attachment, Some(me)) => self.attachment(conns, id, me, message),
             (Kind::QuitRequest, Some(me)) => {
@@ -494,6 +502,27 @@ mod tests {
             b"[12:00:00] Cool: line one\n[12:00:00] Cool: Cool sent note-2.txt (2 bytes)\n"
         ));
         let _ = std::fs::remove_dir_all(downloads.parent().unwrap());
+    }
+
+    #[test]
+    fn a_text_too_long_is_refused_and_not_relayed() {
+        let mut h = room(3);
+        let cool = join(&mut h, "Cool");
+        let fun = join(&mut h, "Fun");
+        take(&mut h, cool);
+        take(&mut h, fun);
+        let long = Message {
+            dropped: 70_000,
+            ..Message::text("Cool", "")
+        };
+        h.request(cool, long);
+        assert_eq!(
+            take(&mut h, cool),
+            vec![Message::text(SERVER, TEXT_TOO_LONG)]
+        );
+        assert_eq!(take(&mut h, fun), vec![]);
+        assert!(!h.is_closed(cool));
+        assert!(!h.dispatcher.dialect.history.ends_with(b": \n"));
     }
 
     #[test]
