@@ -7,6 +7,7 @@
 //! live in [`files`]; this module decides what goes into them.
 
 mod files;
+mod history;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -20,6 +21,7 @@ use crate::conns::{ConnId, Conns};
 use crate::dispatch::Dialect;
 use crate::outbox::Bytes;
 use files::HistoryFile;
+use history::History;
 
 /// The name announcements and the server's own texts come from; no user may
 /// take it.
@@ -41,6 +43,9 @@ pub struct Config {
     pub downloads: PathBuf,
     pub max_attachment: u64,
     pub history: Option<PathBuf>,
+    /// The most bytes of history a JOIN_ACCEPT carries (and the room keeps
+    /// in memory).
+    pub join_history: usize,
 }
 
 /// One user in the chatroom.
@@ -56,8 +61,8 @@ struct User {
 pub struct Room {
     config: Config,
     users: Vec<User>,
-    /// Every entry so far: the payload of each JOIN_ACCEPT.
-    history: Vec<u8>,
+    /// The newest entries, as many as a JOIN_ACCEPT carries.
+    history: History,
     history_file: Option<HistoryFile>,
     /// The time of day as `HH:MM:SS`; a fixed clock in tests.
     clock: Box<dyn FnMut() -> String + Send>,
@@ -67,13 +72,13 @@ impl Room {
     /// A room with `config`; reads the history back when it has a history
     /// file, and creates the downloads folder.
     pub fn open(config: Config) -> Result<Room, String> {
-        let (history_file, history) = match &config.history {
-            Some(path) => {
-                let (file, history) = HistoryFile::open(path)
-                    .map_err(|e| format!("cannot open history file {}: {e}", path.display()))?;
-                (Some(file), history)
-            }
-            None => (None, Vec::new()),
+        let mut history = History::new(config.join_history);
+        let history_file = match &config.history {
+            Some(path) => Some(
+                HistoryFile::open(path, &mut history)
+                    .map_err(|e| format!("cannot open history file {}: {e}", path.display()))?,
+            ),
+            None => None,
         };
         if let Err(e) = std::fs::create_dir_all(&config.downloads) {
             // Not fatal: storing an attachment tries again, and says why.
@@ -96,11 +101,12 @@ impl Room {
     /// stamp for the message that carries it.
     fn record(&mut self, username: &str, text: &[u8]) -> String {
         let now = (self.clock)();
-        let start = self.history.len();
-        encode_entry(&now, username, text, &mut self.history);
+        let mut entry = Vec::with_capacity(text.len() + username.len() + 14);
+        encode_entry(&now, username, text, &mut entry);
         if let Some(file) = &mut self.history_file {
-            file.append(&self.history[start..]);
+            file.append(&entry);
         }
+        self.history.push(&entry);
         now
     }
 
@@ -151,7 +157,7 @@ impl Room {
         conns.status(id, format_args!("JOIN {name}"));
         let accept = Message::new(Kind::JoinAccept)
             .user(&name)
-            .payload(self.history.clone());
+            .payload(self.history.join_payload());
         conns.reply(id, accept.to_bytes());
         conns.set_registered(id);
         let text = format!("{name} joined the chatroom.");
@@ -284,12 +290,17 @@ mod tests {
     use chat_protocol::{Decoded, Decoder};
 
     fn room(max_users: usize) -> Harness<Room> {
+        room_with_history(max_users, 1 << 20)
+    }
+
+    fn room_with_history(max_users: usize, join_history: usize) -> Harness<Room> {
         let dir = files::tests::scratch("dialect");
         let mut room = Room::open(Config {
             max_users,
             downloads: dir.join("downloads"),
             max_attachment: 1 << 20,
             history: None,
+            join_history,
         })
         .unwrap();
         room.clock = Box::new(|| "12:00:00".to_owned());
@@ -498,10 +509,34 @@ mod tests {
             std::fs::read(downloads.join("note-2.txt")).unwrap(),
             b"\xff\xfe"
         );
-        assert!(h.dispatcher.dialect.history.ends_with(
+        assert!(h.dispatcher.dialect.history.contents().ends_with(
             b"[12:00:00] Cool: line one\n[12:00:00] Cool: Cool sent note-2.txt (2 bytes)\n"
         ));
         let _ = std::fs::remove_dir_all(downloads.parent().unwrap());
+    }
+
+    #[test]
+    fn join_accept_carries_at_most_join_history_bytes() {
+        let limit = 200_000;
+        let mut h = room_with_history(3, limit);
+        let cool = join(&mut h, "Cool");
+        for n in 0..50u8 {
+            h.request(cool, Message::text("Cool", vec![b'a' + n % 26; 65_536]));
+            take(&mut h, cool);
+        }
+        let fun = join(&mut h, "Fun");
+        let accept = take(&mut h, fun).remove(0);
+        assert_eq!(accept.kind, Kind::JoinAccept);
+        let history = String::from_utf8(accept.payload).unwrap();
+        assert!(history.len() <= limit, "{} bytes", history.len());
+        // Three 64 KiB entries fit in 200,000 bytes after the note.
+        assert!(
+            history.starts_with("[12:00:00] Server: 48 earlier messages are not shown.\n"),
+            "{}",
+            &history[..80]
+        );
+        assert_eq!(history.lines().count(), 4);
+        assert!(h.dispatcher.dialect.history.contents().len() <= limit);
     }
 
     #[test]
@@ -522,7 +557,7 @@ mod tests {
         );
         assert_eq!(take(&mut h, fun), vec![]);
         assert!(!h.is_closed(cool));
-        assert!(!h.dispatcher.dialect.history.ends_with(b": \n"));
+        assert!(!h.dispatcher.dialect.history.contents().ends_with(b": \n"));
     }
 
     #[test]
