@@ -64,6 +64,8 @@ pub struct Room {
     /// The newest entries, as many as a JOIN_ACCEPT carries.
     history: History,
     history_file: Option<HistoryFile>,
+    /// Where the free-name search for each attachment name starts.
+    names: files::Names,
     /// The time of day as `HH:MM:SS`; a fixed clock in tests.
     clock: Box<dyn FnMut() -> String + Send>,
 }
@@ -89,6 +91,7 @@ impl Room {
             users: Vec::new(),
             history,
             history_file,
+            names: files::Names::default(),
             clock: Box::new(|| chrono::Local::now().format("%H:%M:%S").to_string()),
         })
     }
@@ -182,7 +185,9 @@ impl Room {
 
     fn attachment(&mut self, conns: &mut Conns, id: ConnId, me: String, message: Message) {
         let bytes = message.payload;
-        let (stored, path) = match files::store(&self.config.downloads, &message.filename, &bytes) {
+        let downloads = &self.config.downloads;
+        let stored = files::store_with(&mut self.names, downloads, &message.filename, &bytes);
+        let (stored, path) = match stored {
             Ok(stored) => stored,
             Err(e) => {
                 log::warn!("cannot store an attachment from {me}: {e}");

@@ -12,7 +12,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
-pub use chat_files::store;
+pub use chat_files::{store_with, Names};
 
 use super::history::{entry_time, History};
 
