@@ -3,6 +3,7 @@
 //! [`util`] holds the shared helpers (and explains conformance mode).
 
 mod abuse;
+mod abuse_storage;
 mod bridge;
 mod channels;
 mod direct;
