@@ -14,6 +14,8 @@
 //!   next entry starts on a line of its own.
 //! - bridge: a registry file with a line that is not UTF-8 starts the
 //!   server, the line named by number on stderr and kept in the file.
+//! - room and bridge: status lines that show network text show it
+//!   terminal-safe (issue 15 item 11).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
@@ -327,4 +329,41 @@ fn bridge_registry_with_a_non_utf8_line_starts_and_keeps_it() {
     let mut want = start.to_vec();
     want.extend_from_slice(b"Cy 127.0.0.1 7000\n");
     assert_eq!(std::fs::read(&path).unwrap(), want);
+}
+
+#[test]
+fn status_lines_show_network_text_terminal_safe() {
+    let dir = TempDir::new("storage-safe-status");
+    let Some(room) = Server::own(&["room", "0", "--downloads", &dir.arg("downloads")]) else {
+        return;
+    };
+    let mut peer = room.connect();
+    peer.send(
+        Message::new(Kind::JoinRequest)
+            .user("\u{1b}]0;pwned\u{7}")
+            .to_bytes(),
+    );
+    assert_eq!(room_message(&mut peer).kind, Kind::JoinReject);
+    let line = room.expect_status("for the JOIN", |l| l.contains("JOIN"));
+    assert!(line.ends_with("JOIN \"^[]0;pwned^G\" refused: The server rejects the join request. The username is not valid."), "{line:?}");
+    peer.send("\u{1b}[2J: x\n\n");
+    assert_eq!(room_message(&mut peer).kind, Kind::Text);
+    let line = room.expect_status("for the malformed block", |l| l.contains("malformed"));
+    assert!(
+        line.ends_with("malformed message: unknown field ^[[2J, closing"),
+        "{line:?}"
+    );
+
+    let registry = dir.arg("registry.txt");
+    let Some(bridge) = Server::own(&["bridge", "--port=0", "--registry", &registry]) else {
+        return;
+    };
+    let mut peer = bridge.connect();
+    peer.send("BRIDGE\r\nclientID: \u{1b}[2J\u{202e}\r\n\r\n");
+    peer.expect("BRIDGEACK\r\nclientID: \r\nIP: \r\nPort: \r\n\r\n");
+    let line = bridge.expect_status("for the BRIDGE", |l| l.contains("not registered"));
+    assert!(
+        line.ends_with("BRIDGE ^[[2J<U+202E>: not registered"),
+        "{line:?}"
+    );
 }

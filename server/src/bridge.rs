@@ -27,6 +27,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use chat_protocol::bridge::{Contact, Message, MessageDecoder, REGISTERED};
+use chat_protocol::safe;
 
 use crate::conns::{ConnId, Conns};
 use crate::dispatch::Dialect;
@@ -355,7 +356,10 @@ impl Bridge {
 
     fn bridge(&mut self, conns: &mut Conns, id: ConnId, client_id: &str) {
         let Some(me) = self.registry.position(client_id) else {
-            conns.status(id, format_args!("BRIDGE {client_id:?}: not registered"));
+            conns.status(
+                id,
+                format_args!("BRIDGE {}: not registered", safe::escape_str(client_id)),
+            );
             return conns.reply(id, Message::BridgeAck(Contact::default()).to_bytes());
         };
         let paired = self.answer(me);

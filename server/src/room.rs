@@ -16,6 +16,7 @@ use chat_protocol::name;
 use chat_protocol::room::{
     attachment_text, encode_entry, entry_text, Kind, Malformed, Message, MessageDecoder,
 };
+use chat_protocol::safe::escape_str as safe;
 
 use crate::conns::{ConnId, Conns};
 use crate::dispatch::Dialect;
@@ -152,12 +153,15 @@ impl Room {
             None
         };
         if let Some(reason) = reject {
-            conns.status(id, format_args!("JOIN {name:?} refused: {reason}"));
+            conns.status(
+                id,
+                format_args!("JOIN \"{}\" refused: {reason}", safe(&name)),
+            );
             let reply = Message::new(Kind::JoinReject).payload(reason);
             return conns.reply(id, reply.to_bytes());
         }
         let Some(addr) = conns.addr(id) else { return };
-        conns.status(id, format_args!("JOIN {name}"));
+        conns.status(id, format_args!("JOIN {}", safe(&name)));
         let accept = Message::new(Kind::JoinAccept)
             .user(&name)
             .payload(self.history.join_payload());
@@ -175,9 +179,12 @@ impl Room {
 
     fn text(&mut self, conns: &mut Conns, id: ConnId, me: String, payload: Vec<u8>) {
         if payload.is_empty() {
-            return conns.status(id, format_args!("empty text from {me} ignored"));
+            return conns.status(id, format_args!("empty text from {} ignored", safe(&me)));
         }
-        conns.status(id, format_args!("TEXT {me} ({} bytes)", payload.len()));
+        conns.status(
+            id,
+            format_args!("TEXT {} ({} bytes)", safe(&me), payload.len()),
+        );
         let now = self.record(&me, entry_text(&payload));
         let relay = Message::text(&me, payload).at(&now);
         self.broadcast(conns, &relay);
@@ -190,17 +197,18 @@ impl Room {
         let (stored, path) = match stored {
             Ok(stored) => stored,
             Err(e) => {
-                log::warn!("cannot store an attachment from {me}: {e}");
-                conns.status(id, format_args!("ATTACHMENT {me} not stored: {e}"));
+                log::warn!("cannot store an attachment from {}: {e}", safe(&me));
+                conns.status(id, format_args!("ATTACHMENT {} not stored: {e}", safe(&me)));
                 return Self::tell(conns, id, "The server could not store the attachment.");
             }
         };
         conns.status(
             id,
             format_args!(
-                "ATTACHMENT {me} {:?} stored as {} ({} bytes)",
-                message.filename,
-                path.display(),
+                "ATTACHMENT {} \"{}\" stored as {} ({} bytes)",
+                safe(&me),
+                safe(&message.filename),
+                safe(&path.display().to_string()),
                 bytes.len()
             ),
         );
@@ -249,14 +257,18 @@ impl Dialect for Room {
             (Kind::Text, Some(me)) if message.dropped > 0 => {
                 conns.status(
                     id,
-                    format_args!("TEXT {me} too long ({} bytes), dropped", message.dropped),
+                    format_args!(
+                        "TEXT {} too long ({} bytes), dropped",
+                        safe(&me),
+                        message.dropped
+                    ),
                 );
                 Self::tell(conns, id, TEXT_TOO_LONG);
             }
             (Kind::Text, Some(me)) => self.text(conns, id, me, message.payload),
             (Kind::Attachment, Some(me)) => self.attachment(conns, id, me, message),
             (Kind::QuitRequest, Some(me)) => {
-                conns.status(id, format_args!("QUIT {me}"));
+                conns.status(id, format_args!("QUIT {}", safe(&me)));
                 self.leave(conns, id, true);
                 conns.close(id);
             }
@@ -270,13 +282,16 @@ impl Dialect for Room {
     }
 
     fn malformed(&mut self, conns: &mut Conns, id: ConnId, error: Malformed) {
-        conns.status(id, format_args!("malformed message: {error}, closing"));
+        conns.status(
+            id,
+            format_args!("malformed message: {}, closing", safe(&error.to_string())),
+        );
         Self::tell(conns, id, &format!("Malformed message: {error}"));
     }
 
     fn disconnected(&mut self, conns: &mut Conns, id: ConnId) {
         if let Some(user) = self.user(id) {
-            conns.status(id, format_args!("{} left", user.name));
+            conns.status(id, format_args!("{} left", safe(&user.name)));
             self.leave(conns, id, false);
         }
     }
