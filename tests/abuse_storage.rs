@@ -14,6 +14,8 @@
 //!   next entry starts on a line of its own.
 //! - bridge: a registry file with a line that is not UTF-8 starts the
 //!   server, the line named by number on stderr and kept in the file.
+//! - bridge: the course server's status lines for a BRIDGE, with a peer and
+//!   without one (issue 14).
 //! - room and bridge: status lines that show network text show it
 //!   terminal-safe (issue 15 item 11).
 
@@ -366,4 +368,39 @@ fn status_lines_show_network_text_terminal_safe() {
         line.ends_with("BRIDGE ^[[2J<U+202E>: not registered"),
         "{line:?}"
     );
+}
+
+#[test]
+fn bridge_status_lines_follow_the_course_server() {
+    let dir = TempDir::new("storage-bridge-status");
+    let registry = dir.arg("registry.txt");
+    let Some(server) = Server::own(&["bridge", "--port=0", "--registry", &registry]) else {
+        return;
+    };
+    for (id, port) in [("Al", 5000), ("Bo", 6000)] {
+        let mut peer = server.connect();
+        peer.send(format!(
+            "REGISTER\r\nclientID: {id}\r\nIP: 127.0.0.1\r\nPort: {port}\r\n\r\n"
+        ));
+        peer.expect(format!(
+            "REGACK\r\nclientID: {id}\r\nIP: 127.0.0.1\r\nPort: {port}\r\nStatus: registered\r\n\r\n"
+        ));
+    }
+    // A registers, B registers, A bridges: A gets B, and the line names both.
+    let mut peer = server.connect();
+    peer.send("BRIDGE\r\nclientID: Al\r\n\r\n");
+    peer.expect("BRIDGEACK\r\nclientID: Bo\r\nIP: 127.0.0.1\r\nPort: 6000\r\n\r\n");
+    let line = server.expect_status("for the pairing", |l| l.starts_with("BRIDGE: "));
+    assert_eq!(line, "BRIDGE: Al 127.0.0.1:5000 Bo 127.0.0.1:6000");
+    // A third client finds nobody free: the line names it alone.
+    let mut peer = server.connect();
+    peer.send("REGISTER\r\nclientID: Cy\r\nIP: 127.0.0.1\r\nPort: 7000\r\n\r\n");
+    peer.expect(
+        "REGACK\r\nclientID: Cy\r\nIP: 127.0.0.1\r\nPort: 7000\r\nStatus: registered\r\n\r\n",
+    );
+    let mut peer = server.connect();
+    peer.send("BRIDGE\r\nclientID: Cy\r\n\r\n");
+    peer.expect("BRIDGEACK\r\nclientID: \r\nIP: \r\nPort: \r\n\r\n");
+    let line = server.expect_status("for the empty answer", |l| l.starts_with("BRIDGE: "));
+    assert_eq!(line, "BRIDGE: Cy 127.0.0.1:7000");
 }
