@@ -8,6 +8,7 @@ mod channels;
 mod direct;
 mod durability;
 mod lobby;
+mod recipes;
 mod room;
 mod soak;
 mod util;
