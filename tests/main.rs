@@ -9,6 +9,7 @@ mod core;
 mod direct;
 mod durability;
 mod lobby;
+mod recipes;
 mod room;
 mod soak;
 mod util;
