@@ -30,7 +30,7 @@ use chat_protocol::bridge::{Contact, Message, MessageDecoder, REGISTERED};
 use chat_protocol::safe;
 
 use crate::conns::{ConnId, Conns};
-use crate::dispatch::Dialect;
+use crate::dispatch::{Dialect, Evictable};
 use crate::status;
 
 /// The log is compacted when it has this many lines more than twice the
@@ -387,6 +387,10 @@ impl Dialect for Bridge {
     type Decoder = MessageDecoder;
 
     const READS_STDIN: bool = true;
+
+    /// A bridge client makes one request per connection: the slot rule may
+    /// cut any connection that is not in the middle of one.
+    const EVICTABLE: Evictable = Evictable::BetweenRequests;
 
     fn decoder(&self) -> MessageDecoder {
         MessageDecoder::default()
