@@ -8,7 +8,8 @@
 //! - room: 40 connections that never joined, each starting a 16 MiB text,
 //!   are cut as malformed at the header, before their payload is read.
 //! - room: `--join-history` bounds every JOIN_ACCEPT, and a restart reads
-//!   back only the newest entries of a large `--history` file.
+//!   back only the newest entries of a large `--history` file; with
+//!   `--sendq 1048576` and 1,100 lines of 1 KB the room stays joinable.
 //! - room: an append to `--history` that fails (the file-size limit, as on
 //!   a full disk) leaves no partial entry, is reported on stderr, and the
 //!   next entry starts on a line of its own.
@@ -403,4 +404,43 @@ fn bridge_status_lines_follow_the_course_server() {
     peer.expect("BRIDGEACK\r\nclientID: \r\nIP: \r\nPort: \r\n\r\n");
     let line = server.expect_status("for the empty answer", |l| l.starts_with("BRIDGE: "));
     assert_eq!(line, "BRIDGE: Cy 127.0.0.1:7000");
+}
+
+#[test]
+fn room_stays_joinable_after_more_history_than_sendq() {
+    // The issue: with --sendq 1048576, 1,100 lines of 1 KB made every later
+    // JOIN cut. Now the JOIN_ACCEPT carries at most --join-history (1 MiB)
+    // and is taken together with its NEW_USER.
+    let dir = TempDir::new("storage-joinable");
+    let args = [
+        "room",
+        "0",
+        "--downloads",
+        &dir.arg("downloads"),
+        "--sendq",
+        "1048576",
+    ];
+    let Some(server) = Server::own(&args) else {
+        return;
+    };
+    let mut ann = server.connect();
+    join(&mut ann, "Ann");
+    let line = vec![b'k'; 1000];
+    for _ in 0..1100 {
+        say(&mut ann, &line);
+    }
+    for name in ["Bob", "Cy"] {
+        let mut late = server.connect();
+        let accept = join(&mut late, name);
+        assert!(accept.payload.len() <= 1 << 20, "{}", accept.payload.len());
+        assert!(String::from_utf8_lossy(&accept.payload[..80])
+            .contains("earlier messages are not shown."));
+        assert_eq!(room_message(&mut ann).kind, Kind::NewUser);
+        say(&mut late, b"hello");
+        late.send(Message::new(Kind::QuitRequest).to_bytes());
+        assert_eq!(room_message(&mut late).kind, Kind::QuitAccept);
+        // Ann hears the hello and the leave.
+        assert_eq!(room_message(&mut ann).payload, b"hello");
+        assert_eq!(room_message(&mut ann).kind, Kind::QuitAccept);
+    }
 }
