@@ -3,6 +3,7 @@
 //! [`util`] holds the shared helpers (and explains conformance mode).
 
 mod abuse;
+mod abuse_storage;
 mod bridge;
 mod channels;
 mod core;
@@ -11,6 +12,7 @@ mod durability;
 mod hostile_clients;
 mod lobby;
 mod pty;
+mod recipes;
 mod room;
 mod soak;
 mod util;

@@ -132,6 +132,9 @@ pub struct RoomArgs {
     /// Keep the history in FILE across restarts
     #[arg(long, value_name = "FILE")]
     pub history: Option<PathBuf>,
+    /// Most bytes of history a joiner is sent (and kept in memory)
+    #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024)]
+    pub join_history: usize,
     #[command(flatten)]
     pub common: Common,
 }

@@ -42,6 +42,7 @@ fn main() -> ExitCode {
                 downloads: args.downloads,
                 max_attachment: args.max_attachment,
                 history: args.history,
+                join_history: args.join_history,
             };
             match room::Room::open(config) {
                 Ok(room) => listen::serve(&options, room),
