@@ -55,15 +55,17 @@ struct Joining {
 }
 
 impl Joining {
-    /// Takes note of a server line; true when it is the pending JOIN's
-    /// `<name> joined!`.
+    /// Takes note of a server line; true when it says the user is in: the
+    /// pending JOIN's `<name> joined!` (a course server may run on without
+    /// a line end: `Alice joined!Bob joined!`), or `Already Registered as`.
     fn heard(&self, line: &[u8]) -> bool {
         let Ok(mut asked) = self.asked.lock() else {
             return false;
         };
-        let joined = asked
-            .as_deref()
-            .is_some_and(|name| line == format!("{name} joined!").as_bytes());
+        let joined = line.starts_with(b"Already Registered as ")
+            || asked
+                .as_deref()
+                .is_some_and(|name| line.starts_with(format!("{name} joined!").as_bytes()));
         if joined {
             *asked = None;
             self.joined.store(true, Ordering::SeqCst);
@@ -236,4 +238,29 @@ fn print_lines(
     }
     printer.print(DISCONNECTED);
     printer.exit(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joining_is_heard_in_the_servers_answers() {
+        #[rustfmt::skip]
+        let cases: &[(Option<&str>, &[u8], bool)] = &[
+            (Some("Alice"), b"Alice joined!", true),
+            (Some("Alice"), b"Alice joined!Bob joined!", true),
+            (Some("Alice"), b"Username Taken", false),
+            (Some("Alice"), b"Bob joined!", false),
+            (Some("Al"), b"Alice joined!", false),
+            (None, b"Alice joined!", false),
+            (None, b"Already Registered as Alice", true),
+        ];
+        for (asked, line, want) in cases {
+            let joining = Joining::default();
+            *joining.asked.lock().unwrap() = asked.map(str::to_owned);
+            assert_eq!(joining.heard(line), *want, "{asked:?} {line:?}");
+            assert_eq!(joining.joined.load(Ordering::SeqCst), *want);
+        }
+    }
 }
