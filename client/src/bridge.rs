@@ -2,37 +2,61 @@
 //! rendezvous server, and of the peer it calls) and a server (for the peer
 //! that calls it).
 //!
-//! Two threads do the work. The main thread reads stdin commands and does
-//! what they say: a REGISTER or BRIDGE is one short connection to the server
-//! (connect, ask, read the answer, close), `/chat` calls the peer, and typed
-//! lines go to the peer as CHATs. The acceptor thread takes incoming calls on
-//! the port bound at start and, once a call is a chat, reads it; a chat we
-//! called gets a reader thread of its own. Where the session is (idle,
-//! waiting, paired, chatting) sits behind one mutex; whoever ends the
-//! program does so holding it, so nothing is printed after the end.
+//! The main thread reads stdin. `/quit` it does at once; every other line
+//! goes, in order, to the commands thread, which does what it says: a
+//! REGISTER or BRIDGE is one short connection to the server (connect, ask,
+//! read the answer, close; the whole exchange bounded by
+//! [`ANSWER_TIMEOUT`]), `/chat` calls the peer, and typed lines go to the
+//! peer as CHATs. So a server that trickles its answer delays the commands
+//! after it, never `/quit` or Ctrl-C. The acceptor thread takes calls on the
+//! port bound at start: each gets a thread of its own that must read a
+//! complete CHAT within [`ANSWER_TIMEOUT`] (at most [`MAX_CALLERS`] at once),
+//! a call arriving during a chat is closed at once, and a CHAT is taken only
+//! after a `/bridge` and while no chat is on. The call that becomes the chat
+//! is read on the thread that took it; a chat we called gets a reader thread
+//! of its own. Where the session is (idle, waiting, paired, chatting) sits
+//! behind one mutex; whoever ends the program does so holding it, so nothing
+//! is printed after the end.
+//!
+//! What the peer says is read by [`chat::ChatDecoder`], which understands
+//! every form real course clients send and never fails: what it cannot read
+//! is skipped with a warning on stderr, and only a QUIT or the connection
+//! ending ends the chat. `-v` shows the bytes as they were on the wire, line
+//! by line, not a re-encoding.
 //!
 //! It does not enforce the handout's turn taking (read, write, read): both
 //! sides may type at any time and every line is delivered. One chat per run:
 //! when it ends, the program ends.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chat_protocol::bridge::{Contact, Message, MessageDecoder, MAX_TEXT, REGISTERED};
-use chat_protocol::{name, FrameBuffer};
+use chat_protocol::{name, Decoder, FrameBuffer};
+use crossbeam_channel::unbounded;
 
 use crate::term;
 
-/// How long the server, or a caller that has not said who it is, may take to
-/// answer before we give up on it.
+mod chat;
+
+use chat::{ChatDecoder, Said};
+
+/// How long the server may take to answer a request (connecting included),
+/// and a caller to send its whole first CHAT, before we give up on it.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a write to a peer may block; a peer that stops reading must not
 /// keep `/quit` or Ctrl-C from ending the program.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How many calls may be waiting for their first CHAT at once; more are
+/// closed at once, so strangers cannot pile up threads.
+const MAX_CALLERS: usize = 8;
+/// `-v` shows a line that has no LF yet once this many bytes of it are in.
+const TRACE_PIECE: usize = 4096;
 
 /// The rendezvous server's address, as `--server=IP:PORT` gives it.
 #[derive(Debug, Clone)]
@@ -67,11 +91,11 @@ pub fn parse_id(text: &str) -> Result<String, String> {
 /// Where the session is.
 #[derive(Debug)]
 enum Mode {
-    /// Nothing asked yet, registered, or told nothing useful.
+    /// No `/bridge` answered yet: calls are refused.
     Idle,
     /// The server had nobody to pair us with: waiting for a peer's call.
     Waiting,
-    /// The server gave us a peer: `/chat` calls it.
+    /// The server gave us a peer: `/chat` calls it (and it may call us).
     Paired(Contact),
     /// In a chat: our sending end of the connection to the peer.
     Chatting(TcpStream),
@@ -84,11 +108,17 @@ struct Client {
     server: ServerAddr,
     verbose: bool,
     mode: Mutex<Mode>,
+    /// Whether a REGISTER of this run was accepted (for the hint on a
+    /// `/bridge` without one).
+    registered: AtomicBool,
+    /// Calls waiting for their first CHAT.
+    callers: AtomicUsize,
+    /// Whether the commands thread is waiting on the server or a peer.
+    waiting_on_network: AtomicBool,
 }
 
-/// Binds `port`, learns our IP from a connection to the server, prints
-/// `<id> running on <ip>:<port>`, then runs the commands until the session
-/// ends.
+/// Binds `port`, learns our IP the way to the server, prints `<id> running
+/// on <ip>:<port>`, then runs the commands until the session ends.
 pub fn run(id: &str, port: u16, server: ServerAddr, verbose: bool) -> ExitCode {
     let listener = match TcpListener::bind(("0.0.0.0", port)) {
         Ok(listener) => listener,
@@ -98,23 +128,21 @@ pub fn run(id: &str, port: u16, server: ServerAddr, verbose: bool) -> ExitCode {
         }
     };
     let port = listener.local_addr().map_or(port, |a| a.port());
-    // The address the server sees us at is the one peers can use too (and
-    // 127.0.0.1 when the server is on loopback).
-    let ip = match term::connect(&server.host, server.port) {
-        Ok(probe) => match probe.local_addr() {
-            Ok(local) => local.ip(),
-            Err(e) => {
-                eprintln!("error: cannot tell the local address: {e}");
-                return ExitCode::from(1);
-            }
-        },
-        Err(code) => return code,
+    let Some(ip) = local_ip(&server) else {
+        term::say(format_args!(
+            "Unable to connect to {}:{}\n",
+            server.host, server.port
+        ));
+        return ExitCode::from(1);
     };
     let client = Arc::new(Client {
         me: Contact::new(id, ip.to_string(), port.to_string()),
         server,
         verbose,
         mode: Mutex::new(Mode::Idle),
+        registered: AtomicBool::new(false),
+        callers: AtomicUsize::new(0),
+        waiting_on_network: AtomicBool::new(false),
     });
     term::on_interrupt({
         let client = client.clone();
@@ -128,12 +156,113 @@ pub fn run(id: &str, port: u16, server: ServerAddr, verbose: bool) -> ExitCode {
             .name("acceptor".into())
             .spawn(move || client.accept_calls(listener))
     };
-    if let Err(e) = acceptor {
-        eprintln!("error: cannot take calls: {e}");
-        return ExitCode::from(1);
+    let (lines, commands) = unbounded::<String>();
+    let worker = {
+        let client = client.clone();
+        thread::Builder::new()
+            .name("commands".into())
+            .spawn(move || commands.iter().for_each(|line| client.command(&line)))
+    };
+    let worker = match (acceptor, worker) {
+        (Ok(_), Ok(worker)) => worker,
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: cannot start: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    for line in term::stdin_lines() {
+        let line = String::from_utf8_lossy(&line).into_owned();
+        // Lines wait their turn behind a command that waits on the network,
+        // but `/quit` does not: it works at once.
+        if line == "/quit" && client.waiting_on_network.load(Ordering::SeqCst) {
+            client.quit();
+        }
+        if lines.send(line).is_err() {
+            break;
+        }
     }
-    client.commands();
+    drop(lines);
+    let _ = worker.join();
     client.end_of_input()
+}
+
+/// The local address this host uses to reach the server (127.0.0.1 when
+/// the server is on loopback), learned by connecting a UDP socket, which
+/// sends nothing: some course servers take an empty TCP connection for a
+/// malformed message and exit.
+fn local_ip(server: &ServerAddr) -> Option<std::net::IpAddr> {
+    let addr = resolve(&server.host, server.port)?;
+    let any: SocketAddr = match addr {
+        SocketAddr::V4(_) => ([0, 0, 0, 0], 0).into(),
+        SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let probe = UdpSocket::bind(any).ok()?;
+    probe.connect(addr).ok()?;
+    probe.local_addr().ok().map(|a| a.ip())
+}
+
+/// The first address `host:port` resolves to.
+fn resolve(host: &str, port: u16) -> Option<SocketAddr> {
+    match (host, port).to_socket_addrs() {
+        Ok(mut addrs) => addrs.next(),
+        Err(e) => {
+            log::debug!("cannot resolve {host}: {e}");
+            None
+        }
+    }
+}
+
+/// Connects to `host:port` within [`ANSWER_TIMEOUT`].
+fn connect(host: &str, port: u16) -> io::Result<TcpStream> {
+    let addr = resolve(host, port)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "the name does not resolve"))?;
+    let stream = TcpStream::connect_timeout(&addr, ANSWER_TIMEOUT)?;
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
+    Ok(stream)
+}
+
+/// The next item from `stream` through `frames`, waiting at most until
+/// `deadline` (`None`: for as long as it takes); every byte read is shown
+/// with `-v`. `Ok(None)` at end of stream.
+fn receive<D: Decoder>(
+    mut stream: &TcpStream,
+    frames: &mut FrameBuffer<D>,
+    deadline: Option<Instant>,
+    trace: &mut Trace,
+) -> io::Result<Option<D::Item>> {
+    loop {
+        match frames.next_item() {
+            Ok(Some(item)) => return Ok(Some(item)),
+            Ok(None) => {}
+            Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string())),
+        }
+        if let Some(deadline) = deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            stream.set_read_timeout(Some(left))?;
+        }
+        match stream.read(frames.space()) {
+            Ok(0) => {
+                trace.end();
+                return Ok(None);
+            }
+            Ok(n) => {
+                frames.filled(n);
+                trace.show(&frames.pending()[frames.pending().len().saturating_sub(n)..]);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                return Err(io::ErrorKind::TimedOut.into())
+            }
+            Err(e) => {
+                trace.end();
+                return Err(e);
+            }
+        }
+    }
 }
 
 impl Client {
@@ -143,21 +272,29 @@ impl Client {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Runs stdin commands until end of input.
-    fn commands(self: &Arc<Self>) {
-        for line in term::stdin_lines() {
-            let line = String::from_utf8_lossy(&line);
-            match &*line {
-                "/id" => term::say(format_args!("{}\n", self.me.client_id)),
-                "/register" => self.register(),
-                "/bridge" => self.bridge(),
-                "/chat" => self.chat(),
-                "/quit" => self.quit(),
-                "" => {}
-                // Any other `/<lowercase word>` is a command we do not know.
-                other if is_command(other) => log::debug!("ignored command {other}"),
-                text => self.say_line(text),
-            }
+    /// `-v`'s view of what we receive on one connection.
+    fn trace_in(&self) -> Trace {
+        Trace::new("< ", self.verbose)
+    }
+
+    /// Does one stdin line: a command, or a line of chat.
+    fn command(self: &Arc<Self>, line: &str) {
+        let network = |run: &dyn Fn()| {
+            self.waiting_on_network.store(true, Ordering::SeqCst);
+            run();
+            self.waiting_on_network.store(false, Ordering::SeqCst);
+        };
+        match line {
+            "/id" => term::say(format_args!("{}\n", self.me.client_id)),
+            "/register" => network(&|| self.register()),
+            "/bridge" => network(&|| self.bridge()),
+            "/chat" => network(&|| self.chat()),
+            "/quit" => self.quit(),
+            "" => {}
+            other if is_command(other) => eprintln!(
+                "{other} is not a command (commands: /id, /register, /bridge, /chat, /quit)"
+            ),
+            text => self.say_line(text),
         }
     }
 
@@ -174,9 +311,15 @@ impl Client {
 
     fn register(&self) {
         match self.ask(Message::Register(self.me.clone())) {
-            Some(Message::RegAck { status, .. }) if status == REGISTERED => {}
+            Some(Message::RegAck { status, .. }) if status == REGISTERED => {
+                self.registered.store(true, Ordering::Relaxed);
+            }
             Some(Message::RegAck { status, .. }) => {
-                term::say(format_args!("Registration {status}\n"));
+                eprintln!(
+                    "The server did not register {}: {}",
+                    self.me.client_id,
+                    shown(status.as_bytes())
+                );
             }
             Some(other) => self.unexpected_answer(&other),
             None => {}
@@ -184,17 +327,33 @@ impl Client {
     }
 
     fn bridge(&self) {
+        if !self.registered.load(Ordering::Relaxed) {
+            eprintln!(
+                "Note: /bridge before /register: unless the server knows {} from an earlier run, it has no peer for it (/register first)",
+                self.me.client_id
+            );
+        }
         let request = Message::Bridge {
             client_id: self.me.client_id.clone(),
         };
         match self.ask(request) {
             Some(Message::BridgeAck(peer)) => {
                 let mut mode = self.lock();
-                if !matches!(*mode, Mode::Chatting(_)) {
-                    *mode = match peer.is_empty() {
-                        true => Mode::Waiting,
-                        false => Mode::Paired(peer),
-                    };
+                if matches!(*mode, Mode::Chatting(_)) {
+                    return;
+                }
+                if peer.is_empty() {
+                    eprintln!("No peer yet: waiting for a peer to call (/bridge asks again)");
+                    *mode = Mode::Waiting;
+                } else {
+                    let (id, ip, port) = (&peer.client_id, &peer.ip, &peer.port);
+                    eprintln!(
+                        "Your peer is {} at {}:{}: /chat calls it (or it may call you)",
+                        shown(id.as_bytes()),
+                        shown(ip.as_bytes()),
+                        shown(port.as_bytes())
+                    );
+                    *mode = Mode::Paired(peer);
                 }
             }
             Some(other) => self.unexpected_answer(&other),
@@ -206,29 +365,40 @@ impl Client {
     fn chat(self: &Arc<Self>) {
         let peer = match &*self.lock() {
             Mode::Paired(peer) => peer.clone(),
-            Mode::Chatting(_) => return,
-            Mode::Idle | Mode::Waiting => {
-                term::say(format_args!(
-                    "No peer to chat with yet: /register and /bridge first\n"
-                ));
+            Mode::Chatting(_) => {
+                eprintln!("/chat: already in a chat");
+                return;
+            }
+            Mode::Waiting => {
+                eprintln!(
+                    "/chat: the server had no peer for you at your /bridge, so there is nobody to call; \
+                     you are waiting for a peer to call you (/bridge asks the server again)"
+                );
+                return;
+            }
+            Mode::Idle => {
+                eprintln!("/chat: no peer yet: /register, then /bridge to get one");
                 return;
             }
         };
-        let Ok(port) = peer.port.parse::<u16>() else {
-            term::say(format_args!(
-                "Unable to connect to {}:{}\n",
-                peer.ip, peer.port
-            ));
-            return;
+        let (ip, port) = (shown(peer.ip.as_bytes()), shown(peer.port.as_bytes()));
+        let stream = match peer.port.parse::<u16>() {
+            Ok(number) => connect(&peer.ip, number),
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "not a port number",
+            )),
         };
-        let Ok(stream) = term::connect(&peer.ip, port) else {
-            return;
+        let stream = match stream {
+            Ok(stream) => stream,
+            Err(e) => {
+                term::say(format_args!("Unable to connect to {ip}:{port}\n"));
+                eprintln!("(calling the peer failed: {e})");
+                return;
+            }
         };
-        let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
-        if self
-            .send(&stream, &Message::ChatStart(self.me.clone()))
-            .is_err()
-        {
+        if let Err(e) = self.send(&stream, &Message::ChatStart(self.me.clone())) {
+            log::debug!("the first CHAT failed: {e}");
             self.vanished(&peer);
         }
         let reader = match stream.try_clone() {
@@ -248,9 +418,15 @@ impl Client {
             *mode = Mode::Chatting(stream);
         }
         let me = Arc::clone(self);
-        let spawned = thread::Builder::new()
-            .name("peer".into())
-            .spawn(move || me.read_chat(reader, FrameBuffer::new(MessageDecoder::default()), peer));
+        let spawned = thread::Builder::new().name("peer".into()).spawn(move || {
+            let trace = me.trace_in();
+            me.read_chat(
+                reader,
+                FrameBuffer::new(ChatDecoder::default()),
+                trace,
+                peer,
+            )
+        });
         if let Err(e) = spawned {
             log::error!("cannot read from the peer: {e}");
             self.quit();
@@ -262,12 +438,11 @@ impl Client {
     fn say_line(&self, text: &str) {
         let mode = self.lock();
         let Mode::Chatting(stream) = &*mode else {
+            eprintln!("Not in a chat, so this line was not sent: /register, /bridge, then /chat (or wait for a call)");
             return;
         };
         if text.len() > MAX_TEXT {
-            term::say(format_args!(
-                "Message too long: at most {MAX_TEXT} bytes, not sent\n"
-            ));
+            eprintln!("Message too long: at most {MAX_TEXT} bytes, not sent");
             return;
         }
         let line = Message::ChatLine {
@@ -291,56 +466,97 @@ impl Client {
         term::exit_ok()
     }
 
-    /// Takes calls until one becomes our chat, then reads that chat.
+    /// Takes calls; each is read on a thread of its own until it is a chat
+    /// or is closed.
     fn accept_calls(self: Arc<Self>, listener: TcpListener) {
         for stream in listener.incoming() {
             let stream = match stream {
                 Ok(stream) => stream,
                 Err(e) => {
                     log::warn!("accept failed: {e}");
+                    // Out of descriptors, say: do not spin.
+                    thread::sleep(Duration::from_millis(100));
                     continue;
                 }
             };
-            let _ = stream.set_nodelay(true);
-            let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
-            let mut frames = FrameBuffer::new(MessageDecoder::default());
-            // A caller that says nothing must not hold up the next one.
-            let _ = stream.set_read_timeout(Some(ANSWER_TIMEOUT));
-            let peer = match self.receive(&stream, &mut frames) {
-                Ok(Some(Message::ChatStart(peer))) => peer,
-                Ok(Some(other)) => {
-                    log::warn!("a call began with {} instead of CHAT", other.kind());
-                    continue;
-                }
-                Ok(None) => continue,
-                Err(e) => {
-                    log::warn!("a call that did not start a chat: {e}");
-                    continue;
-                }
-            };
-            let _ = stream.set_read_timeout(None);
-            let writer = match stream.try_clone() {
-                Ok(writer) => writer,
-                Err(e) => {
-                    log::error!("cannot answer a call: {e}");
-                    continue;
-                }
-            };
-            {
-                let mut mode = self.lock();
-                if let Mode::Chatting(_) = *mode {
-                    // Busy: one chat at a time.
-                    let _ = self.send(&writer, &Message::Quit);
-                    continue;
-                }
-                let (id, ip, port) = (&peer.client_id, &peer.ip, &peer.port);
-                term::say(format_args!(
-                    "Incoming chat request from {id} {ip}:{port}\n"
-                ));
-                *mode = Mode::Chatting(writer);
+            let from = stream
+                .peer_addr()
+                .map_or_else(|_| "?".into(), |a| a.to_string());
+            if matches!(*self.lock(), Mode::Chatting(_)) {
+                log::info!("closed a call from {from}: a chat is on");
+                continue;
             }
-            self.read_chat(stream, frames, peer);
+            if self.callers.fetch_add(1, Ordering::SeqCst) >= MAX_CALLERS {
+                self.callers.fetch_sub(1, Ordering::SeqCst);
+                log::info!("closed a call from {from}: {MAX_CALLERS} calls already waiting");
+                continue;
+            }
+            let me = Arc::clone(&self);
+            let spawned = thread::Builder::new()
+                .name("caller".into())
+                .spawn(move || me.take_call(stream, &from));
+            if let Err(e) = spawned {
+                self.callers.fetch_sub(1, Ordering::SeqCst);
+                log::warn!("cannot take a call: {e}");
+            }
         }
+    }
+
+    /// Reads a call's first CHAT (within [`ANSWER_TIMEOUT`]) and, if we
+    /// asked the server for a peer and no chat is on, makes it our chat.
+    fn take_call(&self, stream: TcpStream, from: &str) {
+        let _ = stream.set_nodelay(true);
+        let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
+        let mut frames = FrameBuffer::new(ChatDecoder::default());
+        let mut trace = self.trace_in();
+        let deadline = Instant::now() + ANSWER_TIMEOUT;
+        let first = receive(&stream, &mut frames, Some(deadline), &mut trace);
+        self.callers.fetch_sub(1, Ordering::SeqCst);
+        let peer = match first {
+            Ok(Some(Said::Start(peer))) => peer,
+            Ok(Some(_)) => {
+                log::warn!("closed a call from {from}: it did not begin with CHAT");
+                return;
+            }
+            Ok(None) => return,
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                log::warn!("closed a call from {from}: no complete CHAT within {ANSWER_TIMEOUT:?}");
+                return;
+            }
+            Err(e) => {
+                log::debug!("a call from {from} broke: {e}");
+                return;
+            }
+        };
+        let _ = stream.set_read_timeout(None);
+        let writer = match stream.try_clone() {
+            Ok(writer) => writer,
+            Err(e) => {
+                log::error!("cannot answer a call: {e}");
+                return;
+            }
+        };
+        let (id, ip, port) = (
+            shown(peer.client_id.as_bytes()),
+            shown(peer.ip.as_bytes()),
+            shown(peer.port.as_bytes()),
+        );
+        {
+            let mut mode = self.lock();
+            match *mode {
+                Mode::Chatting(_) => return,
+                Mode::Idle => {
+                    eprintln!("Refused a chat request from {id} {ip}:{port}: /bridge first");
+                    return;
+                }
+                Mode::Waiting | Mode::Paired(_) => {}
+            }
+            term::say(format_args!(
+                "Incoming chat request from {id} {ip}:{port}\n"
+            ));
+            *mode = Mode::Chatting(writer);
+        }
+        self.read_chat(stream, frames, trace, peer);
     }
 
     /// Prints the peer's lines until it quits or vanishes, then ends the
@@ -348,20 +564,28 @@ impl Client {
     fn read_chat(
         &self,
         stream: TcpStream,
-        mut frames: FrameBuffer<MessageDecoder>,
+        mut frames: FrameBuffer<ChatDecoder>,
+        mut trace: Trace,
         peer: Contact,
     ) -> ! {
         loop {
-            match self.receive(&stream, &mut frames) {
-                Ok(Some(Message::ChatLine { message, .. })) => {
-                    term::say(format_args!("{message}\n"));
+            match receive(&stream, &mut frames, None, &mut trace) {
+                Ok(Some(Said::Text(text))) => {
+                    let mut out = shown(text.as_bytes());
+                    out.push('\n');
+                    term::say(format_args!("{out}"));
                 }
-                Ok(Some(Message::Quit)) => {
+                Ok(Some(Said::Quit)) => {
                     let _mode = self.lock();
                     let _ = stream.shutdown(Shutdown::Both);
                     term::exit_ok();
                 }
-                Ok(Some(other)) => log::warn!("ignored {} from the peer", other.kind()),
+                Ok(Some(Said::Start(_))) => {
+                    eprintln!("warning: skipped a second CHAT without a Message from the peer")
+                }
+                Ok(Some(Said::Unreadable(problem))) => {
+                    eprintln!("warning: skipped {problem} from the peer")
+                }
                 Ok(None) => self.vanished(&peer),
                 Err(e) => {
                     log::debug!("the peer's stream broke: {e}");
@@ -371,97 +595,155 @@ impl Client {
         }
     }
 
-    /// The peer went away without QUIT: say so and end.
+    /// The peer's connection ended without QUIT: say so and end.
     fn vanished(&self, peer: &Contact) -> ! {
         let _mode = self.lock();
-        let (id, ip, port) = (&peer.client_id, &peer.ip, &peer.port);
+        let (id, ip, port) = (
+            shown(peer.client_id.as_bytes()),
+            shown(peer.ip.as_bytes()),
+            shown(peer.port.as_bytes()),
+        );
         term::say(format_args!("Peer {id} at {ip}:{port} has disconnected\n"));
         term::exit_ok()
     }
 
     /// One request to the server on a connection of its own, as the
-    /// protocol wants: connect, send, read the answer, close. `None` when
-    /// there is no answer (and the user has been told why).
+    /// protocol wants: connect, send, read the answer, close, all within
+    /// [`ANSWER_TIMEOUT`]. `None` when there is no answer (and the user has
+    /// been told why). A server that cannot be reached before anything has
+    /// come of the session means the client cannot start: exit 1.
     fn ask(&self, request: Message) -> Option<Message> {
         let ServerAddr { host, port } = &self.server;
-        let stream = term::connect(host, *port).ok()?;
-        let _ = stream.set_read_timeout(Some(ANSWER_TIMEOUT));
-        let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
+        let deadline = Instant::now() + ANSWER_TIMEOUT;
+        let stream = match connect(host, *port) {
+            Ok(stream) => stream,
+            Err(e) => {
+                term::say(format_args!("Unable to connect to {host}:{port}\n"));
+                eprintln!("({e})");
+                let mode = self.lock();
+                if matches!(*mode, Mode::Idle) {
+                    let _ = io::stdout().flush();
+                    std::process::exit(1);
+                }
+                return None;
+            }
+        };
         let mut frames = FrameBuffer::new(MessageDecoder::default());
+        let mut trace = self.trace_in();
         let answer = match self.send(&stream, &request) {
-            Ok(()) => self.receive(&stream, &mut frames),
+            Ok(()) => receive(&stream, &mut frames, Some(deadline), &mut trace),
             Err(e) => Err(e),
         };
         match answer {
             Ok(Some(answer)) => Some(answer),
             Ok(None) => {
-                term::say(format_args!(
-                    "The server at {host}:{port} closed the connection without answering\n"
-                ));
+                eprintln!("The server at {host}:{port} closed the connection without answering");
+                None
+            }
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                eprintln!(
+                    "No answer from the server at {host}:{port} within {ANSWER_TIMEOUT:?}; gave up"
+                );
                 None
             }
             Err(e) => {
-                term::say(format_args!(
-                    "No answer from the server at {host}:{port}: {e}\n"
-                ));
+                eprintln!("No answer from the server at {host}:{port}: {e}");
                 None
             }
         }
     }
 
     fn unexpected_answer(&self, answer: &Message) {
-        term::say(format_args!(
-            "Unexpected answer from the server: {}\n",
-            answer.kind()
-        ));
+        eprintln!("Unexpected answer from the server: {}", answer.kind());
     }
 
-    /// Writes `message`, showing it first with `-v`.
+    /// Writes `message`, showing its bytes first with `-v`.
     fn send(&self, mut stream: &TcpStream, message: &Message) -> io::Result<()> {
-        self.trace("> ", message);
-        stream.write_all(&message.to_bytes())
+        let bytes = message.to_bytes();
+        let mut trace = Trace::new("> ", self.verbose);
+        trace.show(&bytes);
+        trace.end();
+        stream.write_all(&bytes)
     }
+}
 
-    /// Reads the next message, showing it with `-v`; `None` at end of
-    /// stream.
-    fn receive(
-        &self,
-        mut stream: &TcpStream,
-        frames: &mut FrameBuffer<MessageDecoder>,
-    ) -> io::Result<Option<Message>> {
-        loop {
-            match frames.next_item() {
-                Ok(Some(message)) => {
-                    self.trace("< ", &message);
-                    return Ok(Some(message));
-                }
-                Ok(None) => {}
-                Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
-            }
-            match stream.read(frames.space()) {
-                Ok(0) => return Ok(None),
-                Ok(n) => frames.filled(n),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
+/// `-v`: the bytes of one direction of one connection as they were on the
+/// wire, a line at a time after a prefix (`> ` sent, `< ` received), the
+/// line end not shown (so a closing empty line is the bare prefix), and
+/// terminal-safe. A line is shown once its LF is in, or in pieces of
+/// [`TRACE_PIECE`] bytes, or at the end of the stream.
+struct Trace {
+    prefix: &'static str,
+    on: bool,
+    partial: Vec<u8>,
+}
+
+impl Trace {
+    fn new(prefix: &'static str, on: bool) -> Trace {
+        Trace {
+            prefix,
+            on,
+            partial: Vec::new(),
         }
     }
 
-    /// With `-v`, prints each line of `message` after `prefix`, the closing
-    /// empty line as the bare prefix.
-    fn trace(&self, prefix: &str, message: &Message) {
-        if !self.verbose {
+    fn show(&mut self, bytes: &[u8]) {
+        if !self.on {
             return;
         }
-        let bytes = message.to_bytes();
         let mut out = String::new();
-        for line in String::from_utf8_lossy(&bytes).split_terminator("\r\n") {
-            out.push_str(prefix);
-            out.push_str(line);
-            out.push('\n');
+        for piece in bytes.split_inclusive(|&b| b == b'\n') {
+            self.partial.extend_from_slice(piece);
+            if piece.ends_with(b"\n") || self.partial.len() >= TRACE_PIECE {
+                self.line(&mut out);
+            }
         }
         term::say(format_args!("{out}"));
     }
+
+    /// Shows a last line that had no LF.
+    fn end(&mut self) {
+        if self.on && !self.partial.is_empty() {
+            let mut out = String::new();
+            self.line(&mut out);
+            term::say(format_args!("{out}"));
+        }
+    }
+
+    fn line(&mut self, out: &mut String) {
+        let line = std::mem::take(&mut self.partial);
+        let line = line.strip_suffix(b"\n").unwrap_or(&line);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        out.push_str(self.prefix);
+        out.push_str(&shown(line));
+        out.push('\n');
+    }
+}
+
+/// Network text made safe for a terminal: control characters other than LF
+/// and TAB in caret notation, C1 controls and bidirectional overrides as
+/// `<U+XXXX>`, a CR before an LF dropped, bytes that are not UTF-8 as U+FFFD.
+pub(crate) fn shown(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let text = String::from_utf8_lossy(bytes);
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' if chars.peek() == Some(&'\n') => {}
+            '\n' | '\t' => out.push(c),
+            '\u{7f}' => out.push_str("^?"),
+            c if (c as u32) < 0x20 => {
+                out.push('^');
+                out.push(char::from(c as u8 + 0x40));
+            }
+            '\u{80}'..='\u{9f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => {
+                let _ = write!(out, "<U+{:04X}>", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Whether `line` is a command: `/` and a lowercase word.
@@ -482,6 +764,24 @@ mod tests {
         assert_eq!(ok("[::1]:80"), Ok(("::1".into(), 80)));
         for bad in ["127.0.0.1", ":80", "host:", "host:x", "host:70000"] {
             assert!(parse_server(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn shown_is_terminal_safe() {
+        #[rustfmt::skip]
+        let cases: [(&[u8], &str); 8] = [
+            (b"plain text", "plain text"),
+            (b"\x1b]0;pwned\x07\x1b[2J", "^[]0;pwned^G^[[2J"),
+            (b"a\r\nb\rc\x7f", "a\nb^Mc^?"),
+            (b"tab\tok\n", "tab\tok\n"),
+            ("c1 \u{9b}31m".as_bytes(), "c1 <U+009B>31m"),
+            ("bidi \u{202e}\u{2066}x".as_bytes(), "bidi <U+202E><U+2066>x"),
+            (b"bad \xff utf8", "bad \u{fffd} utf8"),
+            (b"\x00\x1f", "^@^_"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(shown(input), want, "{input:?}");
         }
     }
 
