@@ -11,24 +11,46 @@
 //! server's messages; the main loop waits on both, so messages print while
 //! the user is typing. Received attachments are stored like the server
 //! stores them, in this client's own downloads folder.
+//!
+//! Nothing the server does can make it grow or hang: a message over
+//! [`MAX_FROM_SERVER`] is refused at its header (the connection is
+//! dropped), at most [`QUEUE`] decoded messages wait for the main loop (so
+//! when the user's terminal is not being read, printing blocks, the queue
+//! fills, the reader stops reading and the server's own send queue bound
+//! applies), every wait for a reply ends after [`REPLY_TIMEOUT`], and a
+//! write the server does not take within [`WRITE_TIMEOUT`] drops the
+//! connection. An upload is checked before anything is sent: a regular
+//! file of at most [`MAX_UPLOAD`] bytes, read with that bound.
 
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, IsTerminal, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::thread;
+use std::time::{Duration, Instant};
 
 use chat_protocol::room::{attachment_text, entry_text, Kind, Message, MessageDecoder};
 use chat_protocol::FrameBuffer;
-use crossbeam_channel::{select, unbounded, Receiver};
+use crossbeam_channel::{after, bounded, never, select, unbounded, Receiver};
 
+use crate::bridge::shown;
 use crate::term;
 
-/// The largest message taken from the server. The server is trusted (its
-/// own limit bounds attachments), but a JOIN_ACCEPT carries the whole
-/// history, which grows without a bound of its own.
-const MAX_FROM_SERVER: u64 = 1 << 30;
+/// The largest message taken from the server: twice the server's default
+/// attachment limit, far above any report or default join history. A
+/// larger PAYLOAD_LENGTH is refused at its header, before any payload is
+/// read, and the connection dropped.
+const MAX_FROM_SERVER: u64 = 32 << 20;
+/// How many decoded messages may wait for the main loop.
+const QUEUE: usize = 2;
+/// How long the menu waits for a reply, and the chatroom for the QUIT_ACCEPT.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one write may wait for the server to take bytes.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest file uploaded: the server's default `--max-attachment`; a
+/// larger one would get the uploader disconnected as malformed.
+const MAX_UPLOAD: u64 = 16 << 20;
 
 const MENU: &str = "Please select one of the following options:\n\
     1. Get a report of the chatroom from the server.\n\
@@ -54,6 +76,8 @@ pub fn run(host: &str, port: u16, downloads: &Path) -> ExitCode {
         port,
         downloads: downloads.to_owned(),
         lines: stdin_lines(),
+        typed: None,
+        interactive: io::stdin().is_terminal(),
         link: None,
     };
     loop {
@@ -63,7 +87,13 @@ pub fn run(host: &str, port: u16, downloads: &Path) -> ExitCode {
                 "1" => client.report(),
                 "2" => client.join(),
                 "3" => return ExitCode::SUCCESS,
-                _ => Ok(()),
+                other => {
+                    eprintln!(
+                        "{:?} is not one of the options: type 1, 2 or 3",
+                        shown(other.as_bytes())
+                    );
+                    Ok(())
+                }
             },
             None => return ExitCode::SUCCESS,
         };
@@ -93,14 +123,16 @@ fn stdin_lines() -> Receiver<Vec<u8>> {
 /// One connection to the server.
 struct Link {
     stream: TcpStream,
-    /// The server's messages; disconnected once the server closes.
+    /// The server's messages, at most [`QUEUE`] waiting; disconnected once
+    /// the server closes.
     incoming: Receiver<Message>,
 }
 
 impl Link {
     fn open(host: &str, port: u16) -> Result<Link, Exit> {
         let stream = term::connect(host, port)?;
-        let (tx, incoming) = unbounded();
+        let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
+        let (tx, incoming) = bounded(QUEUE);
         let reader = stream.try_clone().and_then(|mut socket| {
             thread::Builder::new().name("server".into()).spawn(move || {
                 let mut frames = FrameBuffer::new(MessageDecoder::new(MAX_FROM_SERVER));
@@ -111,6 +143,8 @@ impl Link {
                     }
                     loop {
                         match frames.next_item() {
+                            // Blocks while the main loop is behind (its
+                            // terminal paused): then the socket is not read.
                             Ok(Some(message)) => {
                                 if tx.send(message).is_err() {
                                     return;
@@ -118,7 +152,8 @@ impl Link {
                             }
                             Ok(None) => break,
                             Err(e) => {
-                                log::warn!("cannot follow the server: {e}");
+                                eprintln!("The server sent what this client cannot take ({e}); closing the connection");
+                                let _ = socket.shutdown(Shutdown::Both);
                                 return;
                             }
                         }
@@ -133,9 +168,16 @@ impl Link {
         Ok(Link { stream, incoming })
     }
 
-    /// Sends `message`; a failure shows up as the server closing.
+    /// Sends `message`. A failure (the server gone, or not taking bytes
+    /// within [`WRITE_TIMEOUT`], which leaves half a message sent) ends the
+    /// connection, which the reader then reports as closed.
     fn send(&self, message: &Message) -> io::Result<()> {
-        (&self.stream).write_all(&message.to_bytes())
+        let sent = (&self.stream).write_all(&message.to_bytes());
+        if let Err(e) = &sent {
+            log::debug!("send failed: {e}");
+            let _ = self.stream.shutdown(Shutdown::Both);
+        }
+        sent
     }
 }
 
@@ -146,23 +188,40 @@ impl Drop for Link {
     }
 }
 
+/// What a wait for the server's reply came to.
+enum Reply {
+    Got(Message),
+    /// The server closed the connection.
+    Closed,
+    /// No reply in time, or the user typed meanwhile at a terminal.
+    GaveUp,
+}
+
 struct Client {
     host: String,
     port: u16,
     downloads: PathBuf,
     lines: Receiver<Vec<u8>>,
+    /// A line typed while the menu waited for the server, not yet used.
+    typed: Option<Vec<u8>>,
+    /// Whether stdin is a terminal: then a line typed while the menu waits
+    /// for a reply stops the wait (in a script it waits its turn).
+    interactive: bool,
     link: Option<Link>,
 }
 
 impl Client {
     /// The next stdin line as text; `None` at end of input.
-    fn line(&self) -> Option<String> {
-        let line = self.lines.recv().ok()?;
+    fn line(&mut self) -> Option<String> {
+        let line = match self.typed.take() {
+            Some(line) => line,
+            None => self.lines.recv().ok()?,
+        };
         Some(String::from_utf8_lossy(&line).into_owned())
     }
 
     /// The menu choice, asking again on an empty line.
-    fn choice(&self) -> Option<String> {
+    fn choice(&mut self) -> Option<String> {
         loop {
             let line = self.line()?;
             if !line.trim().is_empty() {
@@ -196,19 +255,58 @@ impl Client {
         }
     }
 
+    /// Waits for a message of a kind in `replies` for at most
+    /// [`REPLY_TIMEOUT`], showing texts that arrive meanwhile.
+    fn reply(&mut self, replies: &[Kind]) -> Reply {
+        let Some(incoming) = self.link.as_ref().map(|link| link.incoming.clone()) else {
+            return Reply::Closed;
+        };
+        let timeout = after(REPLY_TIMEOUT);
+        let typed = match self.interactive && self.typed.is_none() {
+            true => self.lines.clone(),
+            false => never(),
+        };
+        loop {
+            select! {
+                recv(incoming) -> message => match message {
+                    Ok(message) if replies.contains(&message.kind) => return Reply::Got(message),
+                    Ok(message) if message.kind == Kind::Text => {
+                        show_line(&message.timestamp, &message.username, &message.payload);
+                    }
+                    Ok(message) => log::debug!("ignored while waiting: {:?}", message.kind),
+                    Err(_) => return Reply::Closed,
+                },
+                recv(typed) -> line => {
+                    self.typed = line.ok();
+                    eprintln!("Stopped waiting for the server's answer");
+                    return Reply::GaveUp;
+                }
+                recv(timeout) -> _ => {
+                    eprintln!(
+                        "No answer from the server at {}:{} within {REPLY_TIMEOUT:?}; back to the menu",
+                        self.host, self.port
+                    );
+                    return Reply::GaveUp;
+                }
+            }
+        }
+    }
+
     /// Sends `request` from the menu and waits for the reply of a kind in
-    /// `replies`. A connection that turns out closed is replaced once.
-    fn ask(&mut self, request: Message, replies: &[Kind]) -> Result<Message, Exit> {
+    /// `replies`; `None` when it did not come in time (the connection is
+    /// then dropped, so that a late reply is not taken for the next one).
+    /// A connection that turns out closed is replaced once.
+    fn ask(&mut self, request: Message, replies: &[Kind]) -> Result<Option<Message>, Exit> {
         for _attempt in 0..2 {
             let link = self.link()?;
             if link.send(&request).is_ok() {
-                while let Ok(message) = link.incoming.recv() {
-                    if replies.contains(&message.kind) {
-                        return Ok(message);
+                match self.reply(replies) {
+                    Reply::Got(message) => return Ok(Some(message)),
+                    Reply::GaveUp => {
+                        self.link = None;
+                        return Ok(None);
                     }
-                    if message.kind == Kind::Text {
-                        show_line(&message.timestamp, &message.username, &message.payload);
-                    }
+                    Reply::Closed => {}
                 }
             }
             self.link = None;
@@ -218,12 +316,15 @@ impl Client {
     }
 
     fn report(&mut self) -> Result<(), Exit> {
-        let report = self.ask(Message::new(Kind::ReportRequest), &[Kind::ReportResponse])?;
+        let Some(report) = self.ask(Message::new(Kind::ReportRequest), &[Kind::ReportResponse])?
+        else {
+            return Ok(());
+        };
         let mut out = format!(
             "There are {} active users in the chatroom.\n",
             report.number
         );
-        let payload = String::from_utf8_lossy(&report.payload);
+        let payload = shown(&report.payload);
         for (k, line) in payload.lines().enumerate() {
             let mut parts = line.rsplitn(3, ' ');
             match (parts.next(), parts.next(), parts.next()) {
@@ -248,19 +349,21 @@ impl Client {
             }
         };
         let request = Message::new(Kind::JoinRequest).user(&name);
-        let reply = self.ask(request, &[Kind::JoinAccept, Kind::JoinReject])?;
+        let Some(reply) = self.ask(request, &[Kind::JoinAccept, Kind::JoinReject])? else {
+            return Ok(());
+        };
         if reply.kind == Kind::JoinReject {
-            let mut text = reply.payload;
-            text.push(b'\n');
-            term::say_bytes(&text);
+            let mut text = shown(&reply.payload);
+            text.push('\n');
+            term::say(format_args!("{text}"));
             return Ok(());
         }
-        let mut history = reply.payload;
-        if !history.is_empty() && !history.ends_with(b"\n") {
-            history.push(b'\n');
+        let mut history = shown(&reply.payload);
+        if !history.is_empty() && !history.ends_with('\n') {
+            history.push('\n');
         }
         term::say(format_args!("{WELCOME}"));
-        term::say_bytes(&history);
+        term::say(format_args!("{history}"));
         self.chat(&name)
     }
 
@@ -310,30 +413,43 @@ impl Client {
     /// chatroom learns from the reader.
     fn send(&self, message: &Message) {
         if let Some(link) = &self.link {
-            if let Err(e) = link.send(message) {
-                log::debug!("send failed: {e}");
+            let _ = link.send(message);
+        }
+    }
+
+    /// Uploads the file at `path`, if it is one this client may send.
+    fn upload(&self, path: &str) {
+        match read_upload(path) {
+            Ok(bytes) => self.send(&Message::new(Kind::Attachment).file(path).payload(bytes)),
+            Err(Refused::NoPath) => eprintln!("No file path given, so nothing was sent"),
+            Err(Refused::Cannot(reason)) => {
+                term::say(format_args!(
+                    "Cannot read {}: {reason}\n",
+                    shown(path.as_bytes())
+                ));
             }
         }
     }
 
-    fn upload(&self, path: &str) {
-        match fs::read(path) {
-            Ok(bytes) => self.send(&Message::new(Kind::Attachment).file(path).payload(bytes)),
-            Err(e) => term::say(format_args!("Cannot read {path}: {e}\n")),
-        }
-    }
-
     /// Leaves the chatroom: QUIT_REQUEST, then whatever arrives until our
-    /// own QUIT_ACCEPT (not shown) or the server closing; then the
-    /// connection is done.
+    /// own QUIT_ACCEPT (not shown), the server closing, or
+    /// [`REPLY_TIMEOUT`]; then the connection is done.
     fn quit(&mut self, me: &str) {
         let Some(link) = self.link.take() else { return };
-        if link.send(&Message::new(Kind::QuitRequest)).is_ok() {
-            while let Ok(message) = link.incoming.recv() {
-                if message.kind == Kind::QuitAccept && message.username == me {
+        if link.send(&Message::new(Kind::QuitRequest)).is_err() {
+            return;
+        }
+        let deadline = Instant::now() + REPLY_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match link.incoming.recv_timeout(left) {
+                Ok(message) if message.kind == Kind::QuitAccept && message.username == me => break,
+                Ok(message) => self.show(message),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                    eprintln!("The server did not confirm the quit within {REPLY_TIMEOUT:?}");
                     break;
                 }
-                self.show(message);
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
             }
         }
     }
@@ -352,6 +468,7 @@ impl Client {
             Kind::Text => show_line(&timestamp, &username, entry_text(&payload)),
             Kind::NewUser | Kind::QuitAccept => show_line(&timestamp, "Server", &payload),
             Kind::Attachment => {
+                let file = shown(filename.as_bytes());
                 let text = match chat_files::store(&self.downloads, &filename, &payload) {
                     Ok((_, path)) if std::str::from_utf8(&payload).is_err() => format!(
                         "{username} sent {filename} ({} bytes), saved to {}",
@@ -359,9 +476,19 @@ impl Client {
                         path.display()
                     )
                     .into_bytes(),
-                    Ok(_) => attachment_text(&username, &filename, &payload),
+                    Ok((_, path)) => {
+                        // The contract prints a text file like a chat
+                        // text; where it went is said beside it.
+                        eprintln!(
+                            "{} sent {file} ({} bytes), saved to {}",
+                            shown(username.as_bytes()),
+                            payload.len(),
+                            shown(path.display().to_string().as_bytes())
+                        );
+                        attachment_text(&username, &filename, &payload)
+                    }
                     Err(e) => {
-                        term::say(format_args!("Cannot save {filename}: {e}\n"));
+                        eprintln!("Cannot save {file}: {e}");
                         attachment_text(&username, &filename, &payload)
                     }
                 };
@@ -372,16 +499,110 @@ impl Client {
     }
 }
 
-/// Prints `[<time>] <user>: <text>`; without the brackets when the message
-/// has no time (the server's own texts that are not in the history).
-fn show_line(time: &str, user: &str, text: &[u8]) {
-    let mut out = Vec::with_capacity(text.len() + 32);
-    if !time.is_empty() {
-        out.extend_from_slice(format!("[{time}] ").as_bytes());
+/// Why an upload was not sent.
+#[derive(Debug, PartialEq, Eq)]
+enum Refused {
+    /// The user typed no path.
+    NoPath,
+    /// `Cannot read <path>: <this>`.
+    Cannot(String),
+}
+
+/// The bytes of the file at `path`: a regular file of at most
+/// [`MAX_UPLOAD`] bytes, checked before it is read and read with that
+/// bound (a file that grows meanwhile is refused too).
+fn read_upload(path: &str) -> Result<Vec<u8>, Refused> {
+    if path.trim().is_empty() {
+        return Err(Refused::NoPath);
     }
-    out.extend_from_slice(user.as_bytes());
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(text);
-    out.push(b'\n');
-    term::say_bytes(&out);
+    let too_large = |n: u64| {
+        Refused::Cannot(format!(
+            "{n} bytes is over the limit of {MAX_UPLOAD} bytes for an attachment"
+        ))
+    };
+    let cannot = |e: io::Error| Refused::Cannot(e.to_string());
+    let file = fs::File::open(path).map_err(cannot)?;
+    let meta = file.metadata().map_err(cannot)?;
+    if !meta.is_file() {
+        return Err(Refused::Cannot("not a regular file".into()));
+    }
+    if meta.len() > MAX_UPLOAD {
+        return Err(too_large(meta.len()));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_UPLOAD + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_UPLOAD {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
+/// Prints `[<time>] <user>: <text>`, terminal-safe; without the brackets
+/// when the message has no time (the server's own texts that are not in the
+/// history).
+fn show_line(time: &str, user: &str, text: &[u8]) {
+    let mut out = String::with_capacity(text.len() + 32);
+    if !time.is_empty() {
+        out.push('[');
+        out.push_str(&shown(time.as_bytes()));
+        out.push_str("] ");
+    }
+    out.push_str(&shown(user.as_bytes()));
+    out.push_str(": ");
+    out.push_str(&shown(text));
+    out.push('\n');
+    term::say(format_args!("{out}"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uploads_are_checked_before_they_are_read() {
+        let dir = std::env::temp_dir().join(format!("room-upload-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let small = dir.join("small.txt");
+        fs::write(&small, b"hello\n").unwrap();
+        let big = dir.join("big.bin");
+        fs::File::create(&big)
+            .unwrap()
+            .set_len(MAX_UPLOAD + 1)
+            .unwrap();
+        let limit = dir.join("limit.bin");
+        fs::File::create(&limit)
+            .unwrap()
+            .set_len(MAX_UPLOAD)
+            .unwrap();
+        let path = |p: &Path| p.to_string_lossy().into_owned();
+        assert_eq!(read_upload(&path(&small)), Ok(b"hello\n".to_vec()));
+        assert_eq!(
+            read_upload(&path(&limit)).map(|b| b.len() as u64),
+            Ok(MAX_UPLOAD)
+        );
+        assert_eq!(
+            read_upload(&path(&big)),
+            Err(Refused::Cannot(format!(
+                "{} bytes is over the limit of {MAX_UPLOAD} bytes for an attachment",
+                MAX_UPLOAD + 1
+            )))
+        );
+        assert_eq!(read_upload(""), Err(Refused::NoPath));
+        assert_eq!(read_upload("  "), Err(Refused::NoPath));
+        assert_eq!(
+            read_upload("/dev/zero"),
+            Err(Refused::Cannot("not a regular file".into()))
+        );
+        assert_eq!(
+            read_upload(&path(&dir)),
+            Err(Refused::Cannot("not a regular file".into()))
+        );
+        assert!(matches!(
+            read_upload(&path(&dir.join("missing"))),
+            Err(Refused::Cannot(_))
+        ));
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }
