@@ -7,6 +7,7 @@ mod bridge;
 mod channels;
 mod direct;
 mod durability;
+mod hostile_clients;
 mod hostile_peers;
 mod lobby;
 mod room;

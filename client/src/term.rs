@@ -4,16 +4,29 @@
 
 use std::fmt;
 use std::io::{self, BufRead, Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 
 use chat_protocol::{Decoder, FrameBuffer};
+
+use crate::console;
 use std::process::ExitCode;
 use std::thread;
 
 /// Connects to `host:port`, or prints `Unable to connect to <host>:<port>`
 /// on stdout and gives the exit code 1.
+///
+/// When the name does not resolve, stderr says so (stdout keeps the
+/// contract's one line).
 pub fn connect(host: &str, port: u16) -> Result<TcpStream, ExitCode> {
-    match TcpStream::connect((host, port)) {
+    let addrs: Vec<SocketAddr> = match (host, port).to_socket_addrs() {
+        Ok(addrs) => addrs.collect(),
+        Err(e) => {
+            say(format_args!("Unable to connect to {host}:{port}\n"));
+            eprintln!("chat-client: the name {host:?} did not resolve: {e}");
+            return Err(ExitCode::from(1));
+        }
+    };
+    match TcpStream::connect(&addrs[..]) {
         Ok(stream) => {
             let _ = stream.set_nodelay(true);
             Ok(stream)
@@ -26,19 +39,25 @@ pub fn connect(host: &str, port: u16) -> Result<TcpStream, ExitCode> {
     }
 }
 
-/// Reads `socket` until the peer closes it or a read fails, handing every
-/// decoded item to `each`. A fatal decoding error ends the reading early and
-/// is returned.
-pub fn read_frames<D: Decoder>(
+/// Reads `socket` until the peer closes it or a read fails, showing every
+/// read's raw bytes to `seen` (the `-v` trace shows the wire, not a
+/// re-encoding of what was decoded) and handing every decoded item to
+/// `each`. A fatal decoding error ends the reading early and is returned.
+pub fn read_frames_seen<D: Decoder>(
     mut socket: &TcpStream,
     decoder: D,
+    mut seen: impl FnMut(&[u8]),
     mut each: impl FnMut(D::Item),
 ) -> Result<(), D::Error> {
     let mut frames = FrameBuffer::new(decoder);
     loop {
-        match socket.read(frames.space()) {
+        let space = frames.space();
+        match socket.read(space) {
             Ok(0) => return Ok(()),
-            Ok(n) => frames.filled(n),
+            Ok(n) => {
+                seen(&space[..n]);
+                frames.filled(n);
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => return Ok(()),
         }
@@ -112,8 +131,9 @@ pub fn on_interrupt(on_interrupt: impl FnOnce() + Send + 'static) {
     }
 }
 
-/// Ends the process with status 0 after flushing stdout.
+/// Ends the process with status 0 at once. It does not wait for stdout
+/// (Ctrl-C must end a client whose stdout nobody reads); output goes
+/// through flushed writes, so nothing written is held in a buffer.
 pub fn exit_ok() -> ! {
-    let _ = io::stdout().flush();
-    std::process::exit(0)
+    console::exit_now(0)
 }

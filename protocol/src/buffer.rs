@@ -91,6 +91,26 @@ impl<D: Decoder> FrameBuffer<D> {
         }
     }
 
+    /// The sender paused (or closed its sending half): hands the decoder
+    /// what is pending so that a framing ended by a pause can end it (see
+    /// [`Decoder::idle`]). `None` when nothing is pending or the framing
+    /// keeps waiting.
+    pub fn idle(&mut self) -> Option<D::Item> {
+        loop {
+            if self.start == self.end {
+                return None;
+            }
+            match self.decoder.idle(&self.buf[self.start..self.end]) {
+                Decoded::Item(item, used) => {
+                    self.consume(used);
+                    return Some(item);
+                }
+                Decoded::Skip(used) if used > 0 => self.consume(used),
+                Decoded::Skip(_) | Decoded::Incomplete => return None,
+            }
+        }
+    }
+
     /// The bytes received and not yet decoded.
     pub fn pending(&self) -> &[u8] {
         &self.buf[self.start..self.end]

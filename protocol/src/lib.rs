@@ -15,8 +15,9 @@
 //! answers it and carries on.
 //!
 //! Shared pieces, used by all five dialects: [`line`] (LF framing with an
-//! optional CR), [`name`] (username rules) and [`FrameBuffer`] (the receive
-//! buffer every reader uses).
+//! optional CR, and the end of a line by a pause), [`name`] (username
+//! rules), [`safe`] (network text made safe for a terminal) and
+//! [`FrameBuffer`] (the receive buffer every reader uses).
 
 pub mod bridge;
 pub mod channels;
@@ -25,6 +26,7 @@ pub mod line;
 pub mod lobby;
 pub mod name;
 pub mod room;
+pub mod safe;
 
 mod buffer;
 
@@ -56,6 +58,18 @@ pub trait Decoder {
 
     /// Decodes at most one item from the front of `buf`.
     fn decode(&mut self, buf: &[u8]) -> Result<Decoded<Self::Item>, Self::Error>;
+
+    /// The sender went quiet, or closed its sending half, with `buf` still
+    /// undecoded (after [`decode`](Self::decode) said `Incomplete` on it).
+    /// A framing in which a pause ends what is pending (lobby: a command
+    /// sent with no line end) returns that item here; every other framing
+    /// keeps waiting, which is the default. The decoder never measures the
+    /// pause itself: the reader, which owns the clock, decides when one
+    /// happened and calls this.
+    fn idle(&mut self, buf: &[u8]) -> Decoded<Self::Item> {
+        let _ = buf;
+        Decoded::Incomplete
+    }
 }
 
 /// An error that cannot happen: the error type of decoders for which every

@@ -1,7 +1,11 @@
 //! LF line framing, shared by every dialect that speaks in lines.
 //!
 //! A line ends with LF; one CR right before the LF is dropped; nothing else is
-//! trimmed. [`split_line`] takes one line off a buffer (the room and bridge
+//! trimmed. Many course clients send a command in one write with no line end
+//! and expect an answer, so [`LineDecoder`] also ends a pending line when the
+//! reader tells it the sender paused ([`Decoder::idle`]): those bytes are one
+//! line, exactly as if an LF had followed. The tail of a line being discarded
+//! for its length is not ended by a pause. [`split_line`] takes one line off a buffer (the room and bridge
 //! header blocks are read with it); [`LineDecoder`] frames a whole stream of
 //! lines with a length limit (lobby's requests and replies, the clients'
 //! stdin).
@@ -98,6 +102,20 @@ impl Decoder for LineDecoder {
             }
         }
     }
+
+    fn idle(&mut self, buf: &[u8]) -> Decoded<Line> {
+        if self.discarding || buf.is_empty() {
+            return Decoded::Incomplete;
+        }
+        // `decode` has already reported anything longer than `max` (a line
+        // of `max + 1` bytes may end in the CR of a CR LF, which goes).
+        self.scanned = 0;
+        let line = strip_cr(buf);
+        if line.len() > self.max {
+            return Decoded::Item(Line::TooLong, buf.len());
+        }
+        Decoded::Item(Line::Text(line.to_vec()), buf.len())
+    }
 }
 
 #[cfg(test)]
@@ -144,6 +162,49 @@ mod tests {
                     String::from_utf8_lossy(input)
                 );
             }
+        }
+    }
+
+    /// Feeds each burst, then the pause that follows it, collecting lines.
+    fn lines_with_pauses(max: usize, bursts: &[&[u8]]) -> Vec<Line> {
+        let mut frames = crate::FrameBuffer::new(LineDecoder::new(max));
+        let mut out = Vec::new();
+        for burst in bursts {
+            frames.extend(burst);
+            while let Some(line) = frames.next_item().unwrap() {
+                out.push(line);
+            }
+            out.extend(frames.idle());
+        }
+        out
+    }
+
+    #[test]
+    fn a_pause_ends_a_pending_line() {
+        let cases: Vec<(&[&[u8]], Vec<Line>)> = vec![
+            (&[b"JOIN Alice"], vec![text("JOIN Alice")]),
+            (
+                &[b"JOIN Alice", b"LIST"],
+                vec![text("JOIN Alice"), text("LIST")],
+            ),
+            // One burst is never split, LF or not.
+            (&[b"JOIN AliceLIST"], vec![text("JOIN AliceLIST")]),
+            (&[b"a\nb"], vec![text("a"), text("b")]),
+            // Exactly as if an LF had followed: a CR before the pause goes.
+            (&[b"abc\r"], vec![text("abc")]),
+            (&[b"1234567890123456\r"], vec![text("1234567890123456")]),
+            // Nothing pending: a pause yields nothing, not a blank line.
+            (&[b"abc\n"], vec![text("abc")]),
+            (&[b""], vec![]),
+            // The tail of an over-long line is not ended by a pause: it is
+            // discarded up to its LF, and what follows is a new line.
+            (
+                &[b"12345678901234567", b"abc", b"def\nok"],
+                vec![Line::TooLong, text("ok")],
+            ),
+        ];
+        for (bursts, want) in cases {
+            assert_eq!(lines_with_pauses(16, bursts), want, "bursts {bursts:?}");
         }
     }
 

@@ -90,15 +90,24 @@ impl Decoder for RequestDecoder {
     type Error = Never;
 
     fn decode(&mut self, buf: &[u8]) -> Result<Decoded<Request>, Never> {
-        Ok(match self.lines.decode(buf)? {
-            Decoded::Item(Line::TooLong, used) => Decoded::Item(Request::TooLong, used),
-            Decoded::Item(Line::Text(line), used) => match Request::parse(&line) {
-                Some(request) => Decoded::Item(request, used),
-                None => Decoded::Skip(used),
-            },
-            Decoded::Skip(used) => Decoded::Skip(used),
-            Decoded::Incomplete => Decoded::Incomplete,
-        })
+        Ok(requests(self.lines.decode(buf)?))
+    }
+
+    fn idle(&mut self, buf: &[u8]) -> Decoded<Request> {
+        requests(self.lines.idle(buf))
+    }
+}
+
+/// The request a framed line makes (a blank line makes none).
+fn requests(line: Decoded<Line>) -> Decoded<Request> {
+    match line {
+        Decoded::Item(Line::TooLong, used) => Decoded::Item(Request::TooLong, used),
+        Decoded::Item(Line::Text(line), used) => match Request::parse(&line) {
+            Some(request) => Decoded::Item(request, used),
+            None => Decoded::Skip(used),
+        },
+        Decoded::Skip(used) => Decoded::Skip(used),
+        Decoded::Incomplete => Decoded::Incomplete,
     }
 }
 
@@ -187,6 +196,22 @@ pub fn encode_list<'a>(names: impl IntoIterator<Item = &'a str>, out: &mut Vec<u
 mod tests {
     use super::*;
     use Request::*;
+
+    #[test]
+    fn a_command_sent_without_a_line_end_is_ended_by_a_pause() {
+        let mut frames = crate::FrameBuffer::new(RequestDecoder::default());
+        frames.extend(b"JOIN Alice");
+        assert_eq!(frames.next_item().unwrap(), None);
+        assert_eq!(frames.idle(), Some(Join(Some("Alice".into()))));
+        assert_eq!(frames.idle(), None);
+        frames.extend(b"LIST\r");
+        assert_eq!(frames.next_item().unwrap(), None);
+        assert_eq!(frames.idle(), Some(List));
+        // A blank pending line is no request.
+        frames.extend(b"\r");
+        assert_eq!(frames.idle(), None);
+        assert!(frames.pending().is_empty());
+    }
 
     fn mesg(to: &str, text: &str) -> Request {
         Mesg {
