@@ -23,18 +23,18 @@
 //! file of at most [`MAX_UPLOAD`] bytes, read with that bound.
 
 use std::fs;
-use std::io::{self, IsTerminal, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use chat_protocol::room::{attachment_text, entry_text, Kind, Message, MessageDecoder};
-use chat_protocol::FrameBuffer;
-use crossbeam_channel::{after, bounded, never, select, unbounded, Receiver};
+use chat_protocol::{safe, FrameBuffer};
+use crossbeam_channel::{after, bounded, select, unbounded, Receiver, Sender};
 
-use crate::bridge::shown;
+use crate::console::{Console, Printer};
 use crate::term;
 
 /// The largest message taken from the server: twice the server's default
@@ -51,12 +51,15 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest file uploaded: the server's default `--max-attachment`; a
 /// larger one would get the uploader disconnected as malformed.
 const MAX_UPLOAD: u64 = 16 << 20;
+/// How much of a payload `-v` shows.
+const TRACE_PAYLOAD: usize = 64;
+/// The longest header line `-v` holds back waiting for its LF.
+const TRACE_LINE: usize = 8192;
 
 const MENU: &str = "Please select one of the following options:\n\
     1. Get a report of the chatroom from the server.\n\
     2. Request to join the chatroom.\n\
-    3. Quit the program.\n\
-    Your choice: ";
+    3. Quit the program.\n";
 const CHOICE: &str = "Your choice: ";
 const ASK_NAME: &str = "Please enter a username: ";
 const WELCOME: &str = "The server welcomes you to the chatroom.\n\
@@ -67,57 +70,104 @@ const ASK_PATH: &str = "Please enter the file path and name: ";
 
 /// What ends the program: the user or the server ended things (0), or the
 /// server cannot be reached (1).
-type Exit = ExitCode;
+type Exit = u8;
 
-pub fn run(host: &str, port: u16, downloads: &Path) -> ExitCode {
+pub fn run(host: &str, port: u16, downloads: &Path, trace: bool) -> ExitCode {
     term::on_interrupt(|| term::exit_ok());
+    let (out, prompts, lines) = input();
     let mut client = Client {
         host: host.to_owned(),
         port,
         downloads: downloads.to_owned(),
-        lines: stdin_lines(),
-        typed: None,
-        interactive: io::stdin().is_terminal(),
+        out: out.clone(),
+        trace,
+        prompts,
+        lines,
+        reading: false,
         link: None,
     };
-    loop {
-        term::say(format_args!("{MENU}"));
+    let code = loop {
+        client.out.print(MENU);
         let step = match client.choice() {
             Some(choice) => match choice.trim() {
                 "1" => client.report(),
                 "2" => client.join(),
-                "3" => return ExitCode::SUCCESS,
+                "3" => break 0,
                 other => {
-                    eprintln!(
-                        "{:?} is not one of the options: type 1, 2 or 3",
-                        shown(other.as_bytes())
-                    );
+                    let other = safe::escape_str(other);
+                    client.out.note(format!(
+                        "{other:?} is not one of the options: type 1, 2 or 3"
+                    ));
                     Ok(())
                 }
             },
-            None => return ExitCode::SUCCESS,
+            None => break 0,
         };
-        if let Err(exit) = step {
-            return exit;
+        if let Err(code) = step {
+            break code;
+        }
+    };
+    // Everything printed goes out before the end.
+    out.exit(code)
+}
+
+/// Starts the thread that owns the console: it reads one line each time it
+/// is given a prompt (the editor shows the prompt in a terminal; through a
+/// pipe it is printed before the read). Returns the console's printer, the
+/// prompts' sender and the lines' receiver, which ends at end of input.
+fn input() -> (Printer, Sender<String>, Receiver<Vec<u8>>) {
+    let (printer_tx, printer_rx) = bounded(1);
+    let (prompts, asked) = unbounded::<String>();
+    let (lines_tx, lines) = unbounded();
+    let spawned = thread::Builder::new()
+        .name("console".into())
+        .spawn(move || {
+            // The console lives on this thread (it holds stdin).
+            let mut console = Console::new();
+            let _ = printer_tx.send(console.printer());
+            for prompt in asked {
+                let Some(line) = console.read_line(&prompt) else {
+                    return;
+                };
+                if lines_tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+    let printer = spawned.ok().and_then(|_| printer_rx.recv().ok());
+    match printer {
+        Some(printer) => (printer, prompts, lines),
+        None => {
+            eprintln!("error: cannot read the terminal");
+            crate::console::exit_now(1)
         }
     }
 }
 
-/// Reads stdin lines on a thread of its own; the channel ends at end of
-/// input.
-fn stdin_lines() -> Receiver<Vec<u8>> {
-    let (tx, rx) = unbounded();
-    let spawned = thread::Builder::new().name("stdin".into()).spawn(move || {
-        for line in term::stdin_lines() {
-            if tx.send(line).is_err() {
-                break;
-            }
+/// Connects to `host:port`, or prints `Unable to connect to <host>:<port>`
+/// (through the console, in order with what came before).
+fn connect(host: &str, port: u16, out: &Printer) -> Result<TcpStream, Exit> {
+    let addrs: Vec<SocketAddr> = match (host, port).to_socket_addrs() {
+        Ok(addrs) => addrs.collect(),
+        Err(e) => {
+            out.print(format!("Unable to connect to {host}:{port}\n"));
+            out.note(format!(
+                "chat-client: the name {host:?} did not resolve: {e}"
+            ));
+            return Err(1);
         }
-    });
-    if let Err(e) = spawned {
-        log::error!("cannot read stdin: {e}");
+    };
+    match TcpStream::connect(&addrs[..]) {
+        Ok(stream) => {
+            let _ = stream.set_nodelay(true);
+            Ok(stream)
+        }
+        Err(e) => {
+            log::debug!("connect to {host}:{port} failed: {e}");
+            out.print(format!("Unable to connect to {host}:{port}\n"));
+            Err(1)
+        }
     }
-    rx
 }
 
 /// One connection to the server.
@@ -126,20 +176,29 @@ struct Link {
     /// The server's messages, at most [`QUEUE`] waiting; disconnected once
     /// the server closes.
     incoming: Receiver<Message>,
+    /// `-v`'s view of what we send.
+    sent: std::sync::Mutex<Trace>,
 }
 
 impl Link {
-    fn open(host: &str, port: u16) -> Result<Link, Exit> {
-        let stream = term::connect(host, port)?;
+    fn open(host: &str, port: u16, out: &Printer, trace: bool) -> Result<Link, Exit> {
+        let stream = connect(host, port, out)?;
         let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
         let (tx, incoming) = bounded(QUEUE);
+        let mut received = Trace::new(out, "< ", trace);
+        let out_clone = out.clone();
         let reader = stream.try_clone().and_then(|mut socket| {
             thread::Builder::new().name("server".into()).spawn(move || {
+                let out = out_clone;
                 let mut frames = FrameBuffer::new(MessageDecoder::new(MAX_FROM_SERVER));
                 loop {
-                    match socket.read(frames.space()) {
+                    let space = frames.space();
+                    match socket.read(space) {
                         Ok(0) | Err(_) => return,
-                        Ok(n) => frames.filled(n),
+                        Ok(n) => {
+                            received.show(&space[..n]);
+                            frames.filled(n);
+                        }
                     }
                     loop {
                         match frames.next_item() {
@@ -152,7 +211,9 @@ impl Link {
                             }
                             Ok(None) => break,
                             Err(e) => {
-                                eprintln!("The server sent what this client cannot take ({e}); closing the connection");
+                                out.note(format!(
+                                    "The server sent what this client cannot take ({e}); closing the connection"
+                                ));
                                 let _ = socket.shutdown(Shutdown::Both);
                                 return;
                             }
@@ -163,16 +224,24 @@ impl Link {
         });
         if let Err(e) = reader {
             log::error!("cannot read from the server: {e}");
-            return Err(ExitCode::from(1));
+            return Err(1);
         }
-        Ok(Link { stream, incoming })
+        Ok(Link {
+            stream,
+            incoming,
+            sent: std::sync::Mutex::new(Trace::new(out, "> ", trace)),
+        })
     }
 
     /// Sends `message`. A failure (the server gone, or not taking bytes
     /// within [`WRITE_TIMEOUT`], which leaves half a message sent) ends the
     /// connection, which the reader then reports as closed.
     fn send(&self, message: &Message) -> io::Result<()> {
-        let sent = (&self.stream).write_all(&message.to_bytes());
+        let bytes = message.to_bytes();
+        if let Ok(mut trace) = self.sent.lock() {
+            trace.show(&bytes);
+        }
+        let sent = (&self.stream).write_all(&bytes);
         if let Err(e) = &sent {
             log::debug!("send failed: {e}");
             let _ = self.stream.shutdown(Shutdown::Both);
@@ -193,7 +262,7 @@ enum Reply {
     Got(Message),
     /// The server closed the connection.
     Closed,
-    /// No reply in time, or the user typed meanwhile at a terminal.
+    /// No reply within [`REPLY_TIMEOUT`].
     GaveUp,
 }
 
@@ -201,33 +270,41 @@ struct Client {
     host: String,
     port: u16,
     downloads: PathBuf,
+    out: Printer,
+    /// `-v`: show every message sent and received on stderr.
+    trace: bool,
+    /// Asks the console thread for the next line, with its prompt.
+    prompts: Sender<String>,
     lines: Receiver<Vec<u8>>,
-    /// A line typed while the menu waited for the server, not yet used.
-    typed: Option<Vec<u8>>,
-    /// Whether stdin is a terminal: then a line typed while the menu waits
-    /// for a reply stops the wait (in a script it waits its turn).
-    interactive: bool,
+    /// Whether the console thread has been asked for a line not yet taken.
+    reading: bool,
     link: Option<Link>,
 }
 
 impl Client {
-    /// The next stdin line as text; `None` at end of input.
-    fn line(&mut self) -> Option<String> {
-        let line = match self.typed.take() {
-            Some(line) => line,
-            None => self.lines.recv().ok()?,
-        };
-        Some(String::from_utf8_lossy(&line).into_owned())
+    /// Asks for the next line with `prompt`, unless a read is already on.
+    fn ask_line(&mut self, prompt: &str) {
+        if !self.reading {
+            self.reading = self.prompts.send(prompt.to_owned()).is_ok();
+        }
+    }
+
+    /// The next stdin line as text, read with `prompt`; `None` at end of
+    /// input.
+    fn line(&mut self, prompt: &str) -> Option<String> {
+        self.ask_line(prompt);
+        let line = self.lines.recv().ok();
+        self.reading = false;
+        Some(String::from_utf8_lossy(&line?).into_owned())
     }
 
     /// The menu choice, asking again on an empty line.
     fn choice(&mut self) -> Option<String> {
         loop {
-            let line = self.line()?;
+            let line = self.line(CHOICE)?;
             if !line.trim().is_empty() {
                 return Some(line);
             }
-            term::say(format_args!("{CHOICE}"));
         }
     }
 
@@ -247,11 +324,11 @@ impl Client {
             }
         }
         if self.link.is_none() {
-            self.link = Some(Link::open(&self.host, self.port)?);
+            self.link = Some(Link::open(&self.host, self.port, &self.out, self.trace)?);
         }
         match &self.link {
             Some(link) => Ok(link),
-            None => Err(ExitCode::from(1)),
+            None => Err(1),
         }
     }
 
@@ -262,30 +339,21 @@ impl Client {
             return Reply::Closed;
         };
         let timeout = after(REPLY_TIMEOUT);
-        let typed = match self.interactive && self.typed.is_none() {
-            true => self.lines.clone(),
-            false => never(),
-        };
         loop {
             select! {
                 recv(incoming) -> message => match message {
                     Ok(message) if replies.contains(&message.kind) => return Reply::Got(message),
                     Ok(message) if message.kind == Kind::Text => {
-                        show_line(&message.timestamp, &message.username, &message.payload);
+                        self.show_line(&message.timestamp, &message.username, &message.payload);
                     }
                     Ok(message) => log::debug!("ignored while waiting: {:?}", message.kind),
                     Err(_) => return Reply::Closed,
                 },
-                recv(typed) -> line => {
-                    self.typed = line.ok();
-                    eprintln!("Stopped waiting for the server's answer");
-                    return Reply::GaveUp;
-                }
                 recv(timeout) -> _ => {
-                    eprintln!(
+                    self.out.note(format!(
                         "No answer from the server at {}:{} within {REPLY_TIMEOUT:?}; back to the menu",
                         self.host, self.port
-                    );
+                    ));
                     return Reply::GaveUp;
                 }
             }
@@ -311,8 +379,8 @@ impl Client {
             }
             self.link = None;
         }
-        term::say(format_args!("Disconnected from server\n"));
-        Err(ExitCode::SUCCESS)
+        self.out.print("Disconnected from server\n");
+        Err(0)
     }
 
     fn report(&mut self) -> Result<(), Exit> {
@@ -324,7 +392,7 @@ impl Client {
             "There are {} active users in the chatroom.\n",
             report.number
         );
-        let payload = shown(&report.payload);
+        let payload = safe::escape(&report.payload);
         for (k, line) in payload.lines().enumerate() {
             let mut parts = line.rsplitn(3, ' ');
             match (parts.next(), parts.next(), parts.next()) {
@@ -335,16 +403,15 @@ impl Client {
                 _ => out.push_str(&format!("{}. {line}\n", k + 1)),
             }
         }
-        term::say(format_args!("{out}"));
+        self.out.print(out);
         Ok(())
     }
 
     fn join(&mut self) -> Result<(), Exit> {
-        term::say(format_args!("{ASK_NAME}"));
         let name = loop {
-            match self.line() {
-                None => return Err(ExitCode::SUCCESS),
-                Some(name) if name.is_empty() => term::say(format_args!("{ASK_NAME}")),
+            match self.line(ASK_NAME) {
+                None => return Err(0),
+                Some(name) if name.is_empty() => {}
                 Some(name) => break name,
             }
         };
@@ -353,17 +420,17 @@ impl Client {
             return Ok(());
         };
         if reply.kind == Kind::JoinReject {
-            let mut text = shown(&reply.payload);
+            let mut text = safe::escape(&reply.payload);
             text.push('\n');
-            term::say(format_args!("{text}"));
+            self.out.print(text);
             return Ok(());
         }
-        let mut history = shown(&reply.payload);
+        let mut history = safe::escape(&reply.payload);
         if !history.is_empty() && !history.ends_with('\n') {
             history.push('\n');
         }
-        term::say(format_args!("{WELCOME}"));
-        term::say(format_args!("{history}"));
+        self.out.print(WELCOME);
+        self.out.print(history);
         self.chat(&name)
     }
 
@@ -375,11 +442,13 @@ impl Client {
         };
         let mut asked_for_path = false;
         loop {
+            self.ask_line(if asked_for_path { ASK_PATH } else { "" });
             select! {
                 recv(self.lines) -> line => {
+                    self.reading = false;
                     let Ok(line) = line else {
                         self.quit(me);
-                        return Err(ExitCode::SUCCESS);
+                        return Err(0);
                     };
                     if std::mem::take(&mut asked_for_path) {
                         self.upload(&String::from_utf8_lossy(&line));
@@ -391,18 +460,15 @@ impl Client {
                             self.quit(me);
                             return Ok(());
                         }
-                        b"a" => {
-                            term::say(format_args!("{ASK_PATH}"));
-                            asked_for_path = true;
-                        }
+                        b"a" => asked_for_path = true,
                         _ => self.send(&Message::text(me, line)),
                     }
                 }
                 recv(incoming) -> message => match message {
                     Ok(message) => self.show(message),
                     Err(_) => {
-                        term::say(format_args!("Disconnected from server\n"));
-                        return Err(ExitCode::SUCCESS);
+                        self.out.print("Disconnected from server\n");
+                        return Err(0);
                     }
                 },
             }
@@ -421,12 +487,10 @@ impl Client {
     fn upload(&self, path: &str) {
         match read_upload(path) {
             Ok(bytes) => self.send(&Message::new(Kind::Attachment).file(path).payload(bytes)),
-            Err(Refused::NoPath) => eprintln!("No file path given, so nothing was sent"),
+            Err(Refused::NoPath) => self.out.note("No file path given, so nothing was sent"),
             Err(Refused::Cannot(reason)) => {
-                term::say(format_args!(
-                    "Cannot read {}: {reason}\n",
-                    shown(path.as_bytes())
-                ));
+                let path = safe::escape_str(path);
+                self.out.print(format!("Cannot read {path}: {reason}\n"));
             }
         }
     }
@@ -446,7 +510,9 @@ impl Client {
                 Ok(message) if message.kind == Kind::QuitAccept && message.username == me => break,
                 Ok(message) => self.show(message),
                 Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
-                    eprintln!("The server did not confirm the quit within {REPLY_TIMEOUT:?}");
+                    self.out.note(format!(
+                        "The server did not confirm the quit within {REPLY_TIMEOUT:?}"
+                    ));
                     break;
                 }
                 Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
@@ -465,10 +531,10 @@ impl Client {
             ..
         } = message;
         match kind {
-            Kind::Text => show_line(&timestamp, &username, entry_text(&payload)),
-            Kind::NewUser | Kind::QuitAccept => show_line(&timestamp, "Server", &payload),
+            Kind::Text => self.show_line(&timestamp, &username, entry_text(&payload)),
+            Kind::NewUser | Kind::QuitAccept => self.show_line(&timestamp, "Server", &payload),
             Kind::Attachment => {
-                let file = shown(filename.as_bytes());
+                let file = safe::escape(filename.as_bytes());
                 let text = match chat_files::store(&self.downloads, &filename, &payload) {
                     Ok((_, path)) if std::str::from_utf8(&payload).is_err() => format!(
                         "{username} sent {filename} ({} bytes), saved to {}",
@@ -479,20 +545,20 @@ impl Client {
                     Ok((_, path)) => {
                         // The contract prints a text file like a chat
                         // text; where it went is said beside it.
-                        eprintln!(
+                        self.out.note(format!(
                             "{} sent {file} ({} bytes), saved to {}",
-                            shown(username.as_bytes()),
+                            safe::escape_str(&username),
                             payload.len(),
-                            shown(path.display().to_string().as_bytes())
-                        );
+                            safe::escape_str(&path.display().to_string())
+                        ));
                         attachment_text(&username, &filename, &payload)
                     }
                     Err(e) => {
-                        eprintln!("Cannot save {file}: {e}");
+                        self.out.note(format!("Cannot save {file}: {e}"));
                         attachment_text(&username, &filename, &payload)
                     }
                 };
-                show_line(&timestamp, &username, &text);
+                self.show_line(&timestamp, &username, &text);
             }
             other => log::debug!("ignored in the chatroom: {other:?}"),
         }
@@ -539,21 +605,122 @@ fn read_upload(path: &str) -> Result<Vec<u8>, Refused> {
     Ok(bytes)
 }
 
-/// Prints `[<time>] <user>: <text>`, terminal-safe; without the brackets
-/// when the message has no time (the server's own texts that are not in the
-/// history).
-fn show_line(time: &str, user: &str, text: &[u8]) {
-    let mut out = String::with_capacity(text.len() + 32);
-    if !time.is_empty() {
-        out.push('[');
-        out.push_str(&shown(time.as_bytes()));
-        out.push_str("] ");
+/// `-v` for one direction of one connection: each header line as it was
+/// on the wire (terminal-safe, the closing empty line as the bare prefix),
+/// then the payload summarised on one line: its length and its first
+/// bytes, escaped (an LF shows as `^J`). On stderr, like every client's
+/// trace; it holds at most one header line and a payload's first bytes.
+struct Trace {
+    out: Option<Printer>,
+    prefix: &'static str,
+    /// The header line being read.
+    line: Vec<u8>,
+    /// PAYLOAD_LENGTH of the block being read.
+    length: u64,
+    /// Payload bytes still to pass, and the first of them.
+    payload_left: u64,
+    payload_total: u64,
+    sample: Vec<u8>,
+}
+
+impl Trace {
+    fn new(out: &Printer, prefix: &'static str, on: bool) -> Trace {
+        Trace {
+            out: on.then(|| out.clone()),
+            prefix,
+            line: Vec::new(),
+            length: 0,
+            payload_left: 0,
+            payload_total: 0,
+            sample: Vec::new(),
+        }
     }
-    out.push_str(&shown(user.as_bytes()));
-    out.push_str(": ");
-    out.push_str(&shown(text));
-    out.push('\n');
-    term::say(format_args!("{out}"));
+
+    fn show(&mut self, mut bytes: &[u8]) {
+        if self.out.is_none() {
+            return;
+        }
+        let mut shown = String::new();
+        while !bytes.is_empty() {
+            if self.payload_left > 0 {
+                let n = usize::try_from(self.payload_left)
+                    .unwrap_or(usize::MAX)
+                    .min(bytes.len());
+                let room = TRACE_PAYLOAD.saturating_sub(self.sample.len());
+                self.sample.extend_from_slice(&bytes[..n.min(room)]);
+                self.payload_left -= n as u64;
+                bytes = &bytes[n..];
+                if self.payload_left == 0 {
+                    self.payload(&mut shown);
+                }
+                continue;
+            }
+            let (piece, rest, ended) = match bytes.iter().position(|&b| b == b'\n') {
+                Some(lf) => (&bytes[..lf], &bytes[lf + 1..], true),
+                None => (bytes, &[][..], false),
+            };
+            bytes = rest;
+            self.line.extend_from_slice(piece);
+            if ended || self.line.len() >= TRACE_LINE {
+                self.header_line(&mut shown);
+            }
+        }
+        if let Some(out) = &self.out {
+            if !shown.is_empty() {
+                out.note(shown);
+            }
+        }
+    }
+
+    fn header_line(&mut self, shown: &mut String) {
+        let line = std::mem::take(&mut self.line);
+        let line = line.strip_suffix(b"\r").unwrap_or(&line);
+        shown.push_str(self.prefix);
+        shown.push_str(&safe::escape(line).replace('\n', "^J"));
+        shown.push('\n');
+        if let Some(value) = line.strip_prefix(b"PAYLOAD_LENGTH:") {
+            let value = String::from_utf8_lossy(value);
+            self.length = value.trim().parse().unwrap_or(0);
+        }
+        if line.is_empty() {
+            self.payload_left = std::mem::take(&mut self.length);
+            self.payload_total = self.payload_left;
+            self.sample.clear();
+        }
+    }
+
+    fn payload(&mut self, shown: &mut String) {
+        let sample = safe::escape(&self.sample).replace('\n', "^J");
+        let more = if self.payload_total > self.sample.len() as u64 {
+            "…"
+        } else {
+            ""
+        };
+        let total = self.payload_total;
+        shown.push_str(&format!(
+            "{}[payload, {total} bytes] {sample}{more}\n",
+            self.prefix
+        ));
+    }
+}
+
+impl Client {
+    /// Prints `[<time>] <user>: <text>`, terminal-safe; without the brackets
+    /// when the message has no time (the server's own texts that are not in
+    /// the history).
+    fn show_line(&self, time: &str, user: &str, text: &[u8]) {
+        let mut out = String::with_capacity(text.len() + 32);
+        if !time.is_empty() {
+            out.push('[');
+            out.push_str(&safe::escape_str(time));
+            out.push_str("] ");
+        }
+        out.push_str(&safe::escape_str(user));
+        out.push_str(": ");
+        out.push_str(&safe::escape(text));
+        out.push('\n');
+        self.out.print(out);
+    }
 }
 
 #[cfg(test)]
