@@ -10,6 +10,7 @@ mod durability;
 mod hostile_clients;
 mod hostile_peers;
 mod lobby;
+mod pty;
 mod room;
 mod soak;
 mod util;
