@@ -11,6 +11,7 @@ mod hostile_clients;
 mod hostile_peers;
 mod lobby;
 mod pty;
+mod pty_rb;
 mod room;
 mod soak;
 mod util;
