@@ -520,6 +520,16 @@ fn bridge_an_unreachable_server_shows_at_the_first_request() {
 
 // ------------------------------------------------------------------ room
 
+/// A process's resident memory, from /proc.
+fn rss_kib(pid: u32) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
 const MENU: &str = "Please select one of the following options:\n\
     1. Get a report of the chatroom from the server.\n\
     2. Request to join the chatroom.\n\
@@ -590,6 +600,11 @@ fn room_stops_reading_a_flood_its_user_does_not_read() {
     let sent = result
         .recv_timeout(Duration::from_secs(60))
         .expect("the flood ended");
+    let rss = rss_kib(client.child.id());
+    eprintln!(
+        "room flood: {sent} bytes went in before the client stopped reading; VmRSS {rss} KiB"
+    );
+    assert!(rss < 64 * 1024, "client VmRSS {rss} KiB");
     assert!(
         sent < 32 << 20,
         "the client took {sent} bytes without showing them"
@@ -721,4 +736,24 @@ fn room_prints_network_text_terminal_safe() {
     client.out_until(HISTORY);
     client.expect("[12:00:00] ^[[31mEve: ^[]0;pwned^G^[[2J<U+202E>\n");
     client.expect("[12:00:01] Eve: Eve sent ^[[2Jx.bin (2 bytes), saved to downloads/[2Jx.bin\n");
+}
+
+#[test]
+fn room_verbose_shows_header_lines_and_a_payload_summary_on_stderr() {
+    let server = fake_room(|mut stream| {
+        let text = Message::text("Bob", "line one\nline two \x1b[2J").at("12:00:00");
+        let _ = stream.write_all(&text.to_bytes());
+        let mut buf = [0u8; 1024];
+        let _ = stream.set_read_timeout(Some(TIMEOUT));
+        let _ = stream.read(&mut buf);
+    });
+    let port = server.port().to_string();
+    let mut client = Client::start(&["room", "127.0.0.1", &port, "-v"], None);
+    client.expect(MENU);
+    client.type_in("2\nAnn\n");
+    client.out_until("[12:00:00] Bob: line one\nline two ^[[2J\n");
+    client.err_until("> JOIN_REQUEST_FLAG: 1\n");
+    client.err_until("> USERNAME: Ann\n> FILENAME:\n> PAYLOAD_LENGTH: 0\n> TIMESTAMP:\n> \n");
+    client.err_until("< JOIN_ACCEPT_FLAG: 1\n");
+    client.err_until("< PAYLOAD_LENGTH: 22\n< TIMESTAMP: 12:00:00\n< \n< [payload, 22 bytes] line one^Jline two ^[[2J\n");
 }

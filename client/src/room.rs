@@ -144,7 +144,8 @@ fn input() -> (Printer, Sender<String>, Receiver<Vec<u8>>) {
     }
 }
 
-/// Connects to `host:port`, or prints `Unable to connect to <host>:<port>`
+/// Connects to `host:port` (each address it resolves to within
+/// [`REPLY_TIMEOUT`]), or prints `Unable to connect to <host>:<port>`
 /// (through the console, in order with what came before).
 fn connect(host: &str, port: u16, out: &Printer) -> Result<TcpStream, Exit> {
     let addrs: Vec<SocketAddr> = match (host, port).to_socket_addrs() {
@@ -157,17 +158,17 @@ fn connect(host: &str, port: u16, out: &Printer) -> Result<TcpStream, Exit> {
             return Err(1);
         }
     };
-    match TcpStream::connect(&addrs[..]) {
-        Ok(stream) => {
-            let _ = stream.set_nodelay(true);
-            Ok(stream)
-        }
-        Err(e) => {
-            log::debug!("connect to {host}:{port} failed: {e}");
-            out.print(format!("Unable to connect to {host}:{port}\n"));
-            Err(1)
+    for addr in &addrs {
+        match TcpStream::connect_timeout(addr, REPLY_TIMEOUT) {
+            Ok(stream) => {
+                let _ = stream.set_nodelay(true);
+                return Ok(stream);
+            }
+            Err(e) => log::debug!("connect to {addr} failed: {e}"),
         }
     }
+    out.print(format!("Unable to connect to {host}:{port}\n"));
+    Err(1)
 }
 
 /// One connection to the server.
