@@ -147,6 +147,15 @@ impl Drop for Client {
     }
 }
 
+/// Sends SIGINT (Ctrl-C) to `client`.
+fn interrupt(client: &Client) {
+    let status = Command::new("kill")
+        .args(["-INT", &client.child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+}
+
 /// Reads `from` in chunks, handing each to `each` until it says stop.
 fn pump(from: &mut impl Read, mut each: impl FnMut(Vec<u8>) -> bool) {
     let mut buf = [0u8; 4096];
@@ -393,6 +402,33 @@ fn bridge_a_trickling_caller_neither_holds_the_port_nor_stays() {
 }
 
 #[test]
+fn bridge_ctrl_c_ends_a_chat_while_stdout_is_not_read() {
+    let (mut alice, port) = waiting_client("Alice");
+    let mut bob = call(port);
+    bob.write_all(BOB_CHAT.as_bytes()).unwrap();
+    alice.expect("Incoming chat request from Bob 127.0.0.1:7000\n");
+    // Bob floods; from here on nobody reads Alice's stdout.
+    let mut flood = bob.try_clone().unwrap();
+    flood
+        .set_write_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let (tx, flooded) = channel();
+    thread::spawn(move || {
+        let line = [b"spam ".repeat(200), b"\n".to_vec()].concat();
+        while flood.write_all(&line).is_ok() {}
+        let _ = tx.send(());
+    });
+    flooded
+        .recv_timeout(Duration::from_secs(30))
+        .expect("Alice stopped reading");
+    interrupt(&alice);
+    assert_eq!(alice.exit_within(Duration::from_secs(2)).0, 0);
+    let mut quit = [0u8; 8];
+    bob.read_exact(&mut quit).unwrap();
+    assert_eq!(&quit, b"QUIT\r\n\r\n");
+}
+
+#[test]
 fn bridge_a_call_during_a_chat_is_closed_at_once() {
     let (mut alice, port) = waiting_client("Alice");
     let mut bob = call(port);
@@ -605,6 +641,9 @@ fn room_stops_reading_a_flood_its_user_does_not_read() {
         "room flood: {sent} bytes went in before the client stopped reading; VmRSS {rss} KiB"
     );
     assert!(rss < 64 * 1024, "client VmRSS {rss} KiB");
+    // Ctrl-C still ends it at once, its stdout still blocked.
+    interrupt(&client);
+    assert_eq!(client.exit_within(Duration::from_secs(2)).0, 0);
     assert!(
         sent < 32 << 20,
         "the client took {sent} bytes without showing them"

@@ -32,7 +32,7 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -364,27 +364,26 @@ impl Client {
         };
         match self.ask(request) {
             Some(Message::BridgeAck(peer)) => {
-                let mut mode = self.lock();
-                if matches!(*mode, Mode::Chatting(_)) {
-                    return;
-                }
-                if peer.is_empty() {
-                    note!(
-                        self,
-                        "No peer yet: waiting for a peer to call (/bridge asks again)"
-                    );
-                    *mode = Mode::Waiting;
-                } else {
-                    let (id, ip, port) = (&peer.client_id, &peer.ip, &peer.port);
-                    note!(
-                        self,
+                let said = match peer.is_empty() {
+                    true => "No peer yet: waiting for a peer to call (/bridge asks again)".into(),
+                    false => format!(
                         "Your peer is {} at {}:{}: /chat calls it (or it may call you)",
-                        safe::escape(id.as_bytes()),
-                        safe::escape(ip.as_bytes()),
-                        safe::escape(port.as_bytes())
-                    );
-                    *mode = Mode::Paired(peer);
+                        safe::escape_str(&peer.client_id),
+                        safe::escape_str(&peer.ip),
+                        safe::escape_str(&peer.port)
+                    ),
+                };
+                {
+                    let mut mode = self.lock();
+                    if matches!(*mode, Mode::Chatting(_)) {
+                        return;
+                    }
+                    *mode = match peer.is_empty() {
+                        true => Mode::Waiting,
+                        false => Mode::Paired(peer),
+                    };
                 }
+                self.out.note(said);
             }
             Some(other) => self.unexpected_answer(&other),
             None => {}
@@ -501,10 +500,29 @@ impl Client {
         self.out.exit(0)
     }
 
-    /// Ctrl-C or SIGTERM: as `/quit`, but exits at once, without waiting for
-    /// a stdout that may not be read.
+    /// Ctrl-C or SIGTERM: as `/quit`, but ends within a second whatever
+    /// else is stuck: the lock is waited for half a second at most (its
+    /// holder may be blocked printing to a stdout nobody reads), the QUIT
+    /// is not traced and its write may take half a second, and the exit
+    /// does not wait for stdout.
     fn interrupted(&self) -> ! {
-        let _mode = self.hang_up();
+        const PATIENCE: Duration = Duration::from_millis(500);
+        let deadline = Instant::now() + PATIENCE;
+        let mode = loop {
+            match self.mode.try_lock() {
+                Ok(mode) => break Some(mode),
+                Err(TryLockError::Poisoned(poisoned)) => break Some(poisoned.into_inner()),
+                Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    thread::sleep(Duration::from_millis(10));
+                }
+                Err(TryLockError::WouldBlock) => break None,
+            }
+        };
+        if let Some(Mode::Chatting(stream)) = mode.as_deref() {
+            let _ = stream.set_write_timeout(Some(PATIENCE));
+            let _ = (&*stream).write_all(&Message::Quit.to_bytes());
+            let _ = stream.shutdown(Shutdown::Both);
+        }
         console::exit_now(0)
     }
 
@@ -606,10 +624,12 @@ impl Client {
                 }
                 Mode::Waiting | Mode::Paired(_) => {}
             }
-            self.out
-                .print(format!("Incoming chat request from {id} {ip}:{port}\n"));
             *mode = Mode::Chatting(writer);
         }
+        // Printed outside the lock (stdout may be slow); this thread then
+        // prints the chat, so the line comes first.
+        self.out
+            .print(format!("Incoming chat request from {id} {ip}:{port}\n"));
         self.read_chat(stream, frames, trace, peer);
     }
 
