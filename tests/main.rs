@@ -5,6 +5,7 @@
 mod abuse;
 mod bridge;
 mod channels;
+mod core;
 mod direct;
 mod durability;
 mod hostile_clients;

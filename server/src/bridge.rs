@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use chat_protocol::bridge::{Contact, Message, MessageDecoder, REGISTERED};
 
 use crate::conns::{ConnId, Conns};
-use crate::dispatch::Dialect;
+use crate::dispatch::{Dialect, Evictable};
 use crate::status;
 
 /// The registered contacts, in order of first registration, and the file
@@ -193,6 +193,10 @@ impl Dialect for Bridge {
     type Decoder = MessageDecoder;
 
     const READS_STDIN: bool = true;
+
+    /// A bridge client makes one request per connection: the slot rule may
+    /// cut any connection that is not in the middle of one.
+    const EVICTABLE: Evictable = Evictable::BetweenRequests;
 
     fn decoder(&self) -> MessageDecoder {
         MessageDecoder::default()
