@@ -14,19 +14,41 @@ use std::time::{Duration, Instant};
 
 use chat_protocol::channels;
 use chat_protocol::direct::{self, Request};
+use nix::sys::signal::Signal::{SIGINT, SIGTERM};
 
 use crate::util::{bin, TIMEOUT};
 
 /// A fake server on a free loopback port; `serve` gets the one connection.
-fn fake_server(serve: impl FnOnce(TcpStream) + Send + 'static) -> (String, thread::JoinHandle<()>) {
+fn fake_server(serve: impl FnOnce(TcpStream) + Send + 'static) -> (String, Fake) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port().to_string();
-    let handle = thread::spawn(move || {
-        let (stream, _) = listener.accept().expect("accept");
-        stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
-        serve(stream);
+    let (tx, done) = mpsc::channel();
+    thread::spawn(move || {
+        let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let (stream, _) = listener.accept().expect("accept");
+            stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+            serve(stream);
+        }));
+        let _ = tx.send(served);
     });
-    (port, handle)
+    (port, Fake { done })
+}
+
+/// A running fake server.
+struct Fake {
+    done: mpsc::Receiver<thread::Result<()>>,
+}
+
+impl Fake {
+    /// Waits, bounded, for the fake server to finish, failing the test if
+    /// it failed (or was never reached).
+    fn join(self) {
+        match self.done.recv_timeout(TIMEOUT) {
+            Ok(Ok(())) => {}
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            Err(_) => panic!("the fake server never finished (did the client connect?)"),
+        }
+    }
 }
 
 /// Runs `chat-client args` with `stdin` typed in (then closed) and waits,
@@ -99,7 +121,7 @@ fn lobby_prints_text_without_line_ends_and_loses_nothing_at_disconnect() {
         s.write_all(b"ghi").unwrap();
     });
     let out = run_client(&["127.0.0.1", &port], "JOIN Al\nLIST\nBCST x\n");
-    server.join().unwrap();
+    server.join();
     assert_eq!(
         stdout(&out),
         "Enter JOIN followed by your username: abc\ndefghi\nDisconnected from server\n"
@@ -124,7 +146,7 @@ fn lobby_puts_disconnected_on_a_line_of_its_own() {
             s.write_all(&reply).unwrap();
         });
         let out = run_client(&["127.0.0.1", &port], "JOIN Alice\n");
-        server.join().unwrap();
+        server.join();
         let want = format!("Enter JOIN followed by your username: {want}");
         assert_eq!(stdout(&out), want);
     }
@@ -138,7 +160,7 @@ fn lobby_shows_escape_sequences_as_text() {
             .unwrap();
     });
     let out = run_client(&["127.0.0.1", &port], "JOIN Al\n");
-    server.join().unwrap();
+    server.join();
     assert_eq!(
         stdout(&out),
         "Enter JOIN followed by your username: Eve: ^[]0;pwned^G^[[2J\n<U+009B><U+202E>!\nDisconnected from server\n"
@@ -152,7 +174,7 @@ fn lobby_trace_shows_the_wire_on_stderr() {
         s.write_all(b"Al joined!").unwrap();
     });
     let out = run_client(&["lobby", "127.0.0.1", &port, "--trace"], "JOIN Al\n");
-    server.join().unwrap();
+    server.join();
     assert_eq!(
         stdout(&out),
         "Enter JOIN followed by your username: Al joined!\nDisconnected from server\n"
@@ -179,7 +201,7 @@ fn channels_strips_records_as_python_and_shows_escapes_as_text() {
             .unwrap();
     });
     let out = run_client(&["channels", "Kay", "127.0.0.1", &port], "");
-    server.join().unwrap();
+    server.join();
     let wipe = channels::WIPE;
     assert_eq!(
         stdout(&out),
@@ -198,7 +220,7 @@ fn channels_trace_shows_records_with_their_padding() {
         s.write_all(&record(b"a\nb")).unwrap();
     });
     let out = run_client(&["channels", "Kay", "127.0.0.1", &port, "-v"], "/list\n");
-    server.join().unwrap();
+    server.join();
     let stderr = String::from_utf8_lossy(&out.stderr);
     for line in ["> Kay␠×197\n", "> /list␠×195\n", "< a^Jb␠×197\n"] {
         assert!(stderr.contains(line), "{line:?} not in {stderr}");
@@ -217,7 +239,7 @@ fn direct_says_on_stderr_when_the_server_closes_and_when_a_list_is_empty() {
         s.write_all(&bob).unwrap();
     });
     let out = run_client(&["direct", "127.0.0.1", &port, "--trace"], "list\n");
-    server.join().unwrap();
+    server.join();
     assert_eq!(stdout(&out), "B^[b: ^[]0;x^Ghi\n");
     assert_eq!(out.status.code(), Some(0));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -242,10 +264,15 @@ fn an_unresolvable_host_says_so_on_stderr() {
     assert!(stderr.contains("did not resolve"), "{stderr}");
 }
 
-/// Ctrl-C ends a client within 2 s while its stdout is a pipe nobody reads
-/// and the server floods it: the fake server writes until the client stops
-/// reading (a write times out), then the client gets SIGINT.
-fn ctrl_c_while_stdout_is_blocked(args: &[&str], hello: usize, flood: Vec<u8>) {
+/// Ctrl-C (or SIGTERM) ends a client within 2 s while its stdout is a pipe
+/// nobody reads and the server floods it: the fake server writes until the
+/// client stops reading (a write times out), then the client gets `signal`.
+fn signal_while_stdout_is_blocked(
+    signal: nix::sys::signal::Signal,
+    args: &[&str],
+    hello: usize,
+    flood: Vec<u8>,
+) {
     let (blocked_tx, blocked) = mpsc::channel();
     let (port, server) = fake_server(move |mut s| {
         read_n(&mut s, hello);
@@ -282,7 +309,7 @@ fn ctrl_c_while_stdout_is_blocked(args: &[&str], hello: usize, flood: Vec<u8>) {
         .expect("the client never blocked");
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     let signalled = Instant::now();
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("kill -INT");
+    nix::sys::signal::kill(pid, signal).expect("kill");
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
         let _ = tx.send(child.wait());
@@ -292,31 +319,32 @@ fn ctrl_c_while_stdout_is_blocked(args: &[&str], hello: usize, flood: Vec<u8>) {
     if status.is_err() {
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
     }
-    let status = status.unwrap_or_else(|_| panic!("{args:?} still running 2 s after SIGINT"));
+    let status = status.unwrap_or_else(|_| panic!("{args:?} still running 2 s after {signal}"));
     assert_eq!(status.expect("wait").code(), Some(0), "{args:?}");
     assert!(elapsed < Duration::from_secs(2));
+    println!("{args:?}: exited {elapsed:?} after {signal}");
     drop(stdin);
-    server.join().unwrap();
+    server.join();
 }
 
 #[test]
 fn lobby_ends_on_ctrl_c_while_its_stdout_is_not_read() {
     let flood = format!("{}\n", "x".repeat(1023)).repeat(64).into_bytes();
-    ctrl_c_while_stdout_is_blocked(&["lobby", "127.0.0.1"], 8, flood);
+    signal_while_stdout_is_blocked(SIGINT, &["lobby", "127.0.0.1"], 8, flood);
 }
 
 #[test]
 fn channels_ends_on_ctrl_c_while_its_stdout_is_not_read() {
     let flood = record(b"[Bob] flood").repeat(300);
-    ctrl_c_while_stdout_is_blocked(&["channels", "Kay", "127.0.0.1"], 200, flood);
+    signal_while_stdout_is_blocked(SIGINT, &["channels", "Kay", "127.0.0.1"], 200, flood);
 }
 
 #[test]
-fn direct_ends_on_ctrl_c_while_its_stdout_is_not_read() {
+fn direct_ends_on_sigterm_while_its_stdout_is_not_read() {
     let mut flood = Vec::new();
     for _ in 0..64 {
         direct::encode_sendto("bob", &"y".repeat(1000), &mut flood);
     }
     // direct sends nothing first: the fake server reads nothing.
-    ctrl_c_while_stdout_is_blocked(&["direct", "127.0.0.1"], 0, flood);
+    signal_while_stdout_is_blocked(SIGTERM, &["direct", "127.0.0.1"], 0, flood);
 }

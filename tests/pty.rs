@@ -35,6 +35,10 @@ const COLS: u16 = 100;
 struct Shared {
     parser: vt100::Parser<Seen>,
     ended: bool,
+    /// How many times the line editor has begun a redraw (it brackets each
+    /// in "begin synchronized update", `ESC [ ? 2026 h`); it redraws only
+    /// while reading a line, with the terminal in raw mode.
+    redraws: usize,
 }
 
 /// What the emulator reports besides the screen: titles set, bells rung.
@@ -97,6 +101,7 @@ impl Terminal {
                     Seen::default(),
                 ),
                 ended: false,
+                redraws: 0,
             }),
             Condvar::new(),
         ));
@@ -104,6 +109,8 @@ impl Terminal {
             let (shared, writer) = (shared.clone(), writer.clone());
             thread::spawn(move || {
                 let mut buf = [0u8; 4096];
+                // The end of the last read, for a sequence cut in two.
+                let mut tail: Vec<u8> = Vec::new();
                 loop {
                     let n = match reader.read(&mut buf) {
                         Ok(0) | Err(_) => break,
@@ -112,6 +119,11 @@ impl Terminal {
                     let (lock, changed) = &*shared;
                     let mut state = lock.lock().unwrap();
                     state.parser.process(&buf[..n]);
+                    tail.extend_from_slice(&buf[..n]);
+                    let redraw = b"\x1b[?2026h";
+                    state.redraws += tail.windows(redraw.len()).filter(|w| w == redraw).count();
+                    let keep = tail.len().min(redraw.len() - 1);
+                    tail.drain(..tail.len() - keep);
                     // Answer "where is the cursor?" as a real terminal does
                     // (the line editor asks when it starts a line).
                     if buf[..n].windows(4).any(|w| w == b"\x1b[6n") {
@@ -171,6 +183,22 @@ impl Terminal {
         String::from_utf8_lossy(&state.parser.callbacks().title).into_owned()
     }
 
+    /// Waits, bounded, until the line editor has redrawn its line `n`
+    /// times in all (so, for `n` = 1, it has the terminal in raw mode).
+    pub fn wait_editing(&self, n: usize) {
+        let deadline = Instant::now() + TIMEOUT;
+        let (lock, changed) = &*self.shared;
+        let mut state = lock.lock().unwrap();
+        while state.redraws < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || state.ended {
+                drop(state);
+                panic!("the editor never redrew {n} times:\n{}", self.capture());
+            }
+            state = changed.wait_timeout(state, left).unwrap().0;
+        }
+    }
+
     /// Waits, bounded, until the screen's rows satisfy `done`; panics with
     /// the screen otherwise.
     pub fn wait_for(&self, what: &str, done: impl Fn(&[String]) -> bool) -> Vec<String> {
@@ -191,20 +219,42 @@ impl Terminal {
         }
     }
 
-    /// Waits, bounded, until the client has closed the terminal, and gives
-    /// its exit code.
+    /// The client's side of the pty, opened anew through the client's
+    /// stdin (so that its mode can be read; the master has its own, and the
+    /// pty's name may belong to another devpts mount).
+    pub fn client_tty(&self) -> std::fs::File {
+        use std::os::unix::fs::OpenOptionsExt;
+        let pid = self.child.process_id().expect("the client's pid");
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOCTTY)
+            .open(format!("/proc/{pid}/fd/0"))
+            .expect("open the client's side of the pty")
+    }
+
+    /// Sends `signal` to the client.
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = self.child.process_id().expect("the client's pid");
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).expect("pid"));
+        nix::sys::signal::kill(pid, signal).expect("signal the client");
+    }
+
+    /// Waits, bounded, until the client has exited, and gives its exit
+    /// code. (The end of its output wakes the wait; a pty held open by the
+    /// test has no end, so the exit is also looked for every 50 ms.)
     pub fn expect_exit(&mut self) -> u32 {
         let deadline = Instant::now() + TIMEOUT;
-        {
-            let (lock, changed) = &*self.shared;
-            let mut state = lock.lock().unwrap();
-            while !state.ended {
-                let left = deadline.saturating_duration_since(Instant::now());
-                assert!(!left.is_zero(), "the client never exited");
-                state = changed.wait_timeout(state, left).unwrap().0;
+        let (lock, changed) = &*self.shared;
+        let mut state = lock.lock().unwrap();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for chat-client") {
+                return status.exit_code();
             }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "the client never exited");
+            let tick = left.min(std::time::Duration::from_millis(50));
+            state = changed.wait_timeout(state, tick).unwrap().0;
         }
-        self.child.wait().expect("wait for chat-client").exit_code()
     }
 }
 
@@ -212,6 +262,12 @@ impl Drop for Terminal {
     fn drop(&mut self) {
         let _ = self.child.kill();
     }
+}
+
+/// A terminal's local mode flags (`ECHO`, `ICANON`, ...).
+pub fn local_flags(tty: &std::fs::File) -> libc::tcflag_t {
+    let mode = nix::sys::termios::tcgetattr(tty).expect("the terminal's mode");
+    libc::termios::from(mode).c_lflag
 }
 
 fn screen_rows(parser: &vt100::Parser<Seen>) -> Vec<String> {
@@ -336,6 +392,7 @@ fn lobby_prints_above_the_line_being_typed() {
         rows.iter().any(|r| r == "Disconnected from server")
     });
     assert_eq!(term.expect_exit(), 0);
+    println!("lobby, after the server closed:\n{}", term.capture());
 }
 
 #[test]
@@ -383,6 +440,8 @@ fn direct_prints_above_the_line_being_typed_and_ends_on_ctrl_c() {
     let (port, rx) = accept();
     let mut term = Terminal::start(&["direct", "127.0.0.1", &port]);
     let mut server = connection(&rx);
+    // No prompt to wait for: wait for the editor itself.
+    term.wait_editing(1);
 
     term.type_in("sendto bob hi the");
     term.wait_for("the partial line", |rows| {
@@ -399,6 +458,17 @@ fn direct_prints_above_the_line_being_typed_and_ends_on_ctrl_c() {
         term.capture()
     );
 
+    // Editing keys: backspace, then left and right arrows (moved over the
+    // end and back, so the line sent shows they were keys, not text).
+    term.type_in("xx");
+    term.wait_for("the typed x's", |rows| {
+        last_row(rows) == "sendto bob hi thexx"
+    });
+    term.type_in("\x7f\x7f");
+    term.wait_for("the x's erased", |rows| {
+        last_row(rows) == "sendto bob hi the"
+    });
+    term.type_in("\x1b[D\x1b[D\x1b[C\x1b[C");
     term.type_in("re\r");
     let want = Request::SendTo {
         to: "bob".into(),
@@ -409,4 +479,23 @@ fn direct_prints_above_the_line_being_typed_and_ends_on_ctrl_c() {
 
     term.type_in("\x03");
     assert_eq!(term.expect_exit(), 0);
+}
+
+#[test]
+fn sigterm_while_editing_puts_the_terminal_mode_back() {
+    let (port, rx) = accept();
+    let mut term = Terminal::start(&["direct", "127.0.0.1", &port]);
+    let _server = connection(&rx);
+    term.wait_editing(1);
+    term.type_in("lis");
+    term.wait_for("the partial line", |rows| last_row(rows) == "lis");
+    // The editor echoes itself: the terminal's own echo is off.
+    let tty = term.client_tty();
+    let editing = local_flags(&tty);
+    assert_eq!(editing & libc::ECHO, 0, "echo is on while editing");
+    term.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(term.expect_exit(), 0);
+    let after = local_flags(&tty);
+    assert_ne!(after & libc::ECHO, 0, "echo stays off after exit");
+    assert_ne!(after & libc::ICANON, 0, "line mode stays off after exit");
 }

@@ -122,10 +122,10 @@ impl Console {
     /// Chooses the mode (see the module doc) and starts the output thread.
     pub fn new() -> Console {
         let reading = Arc::new(AtomicBool::new(false));
-        let (tx, rx) = crossbeam_channel::bounded(QUEUE);
         if io::stdin().is_terminal() && io::stdout().is_terminal() {
             match terminal_editor() {
                 Ok((editor, external)) => {
+                    let (tx, rx) = crossbeam_channel::bounded(QUEUE);
                     let flag = reading.clone();
                     if spawn_output(move || terminal_output(rx, external, flag)) {
                         return Console {
@@ -140,22 +140,17 @@ impl Console {
                 Err(e) => log::debug!("no line editor, reading plain lines: {e}"),
             }
         }
-        if !spawn_output(move || pipe_output(rx)) {
-            log::error!("cannot start the output thread");
-        }
-        Console {
-            input: Input::Lines(io::stdin().lock()),
-            printer: Printer {
-                tx,
-                terminal: false,
-            },
-            reading,
-        }
+        Console::plain(reading)
     }
 
+    /// Pipe mode (also when the editor cannot be had).
     fn plain(reading: Arc<AtomicBool>) -> Console {
         let (tx, rx) = crossbeam_channel::bounded(QUEUE);
-        spawn_output(move || pipe_output(rx));
+        if !spawn_output(move || pipe_output(rx)) {
+            // The receiver is gone with the closure: printing does nothing
+            // and `Printer::exit` ends the process itself.
+            log::error!("cannot start the output thread");
+        }
         Console {
             input: Input::Lines(io::stdin().lock()),
             printer: Printer {
@@ -302,11 +297,12 @@ fn terminal_output(rx: Receiver<Out>, mut external: External, reading: Arc<Atomi
             }
             Out::Exit(code) => {
                 if reading.load(Ordering::SeqCst) {
-                    // The editor takes one message at a time through a
-                    // one-place channel, so once two more have been taken
-                    // in, everything before them has been drawn. Each is
-                    // "cursor up" (then the editor's own line end): nothing
-                    // visible.
+                    // The editor takes messages through a one-place
+                    // channel and draws each before it takes the next: once
+                    // the second of two more has been handed over, the
+                    // first was taken, so everything before it is drawn.
+                    // Each is "cursor up", then the editor's own line end:
+                    // nothing visible.
                     let _ = external.print("\x1b[A".into());
                     let _ = external.print("\x1b[A".into());
                 }
