@@ -160,9 +160,11 @@ fn room_prints_above_the_line_being_typed_and_redraws_its_prompts() {
 fn bridge_prints_above_the_line_being_typed() {
     // The rendezvous server: registers Alice and has no peer for her.
     let (server_port, requests) = listen();
+    let (asked, got) = mpsc::channel();
     thread::spawn(move || {
         while let Ok(mut stream) = requests.recv() {
             let request = read_block(&mut stream);
+            let _ = asked.send(request.clone());
             let answer = if request.starts_with("REGISTER") {
                 request
                     .replacen("REGISTER", "REGACK", 1)
@@ -184,11 +186,12 @@ fn bridge_prints_above_the_line_being_typed() {
         .find_map(|r| r.strip_prefix("Alice running on 127.0.0.1:"))
         .and_then(|p| p.parse().ok())
         .expect("a port");
-    // One line at a time, as a person types them.
+    // One line at a time, as a person types them: the editor loses lines
+    // typed ahead of it (rustyline reads ahead and drops the rest), so the
+    // next line is typed once this one has been acted on.
     term.type_in("/register\r");
-    term.wait_for("the command taken", |rows| {
-        rows.iter().any(|r| r == "/register")
-    });
+    let request = got.recv_timeout(TIMEOUT).expect("the REGISTER");
+    assert!(request.starts_with("REGISTER\r\nclientID: Alice\r\n"));
     term.type_in("/bridge\r");
     term.wait_for("waiting", |rows| {
         rows.iter().any(|r| r.starts_with("No peer yet"))
