@@ -265,6 +265,21 @@ mod tests {
     }
 
     #[test]
+    fn no_strict_prefix_says_anything() {
+        for whole in [
+            &b"CHAT\r\nclientID: Bob\r\nType: message\r\nMessage: hi\r\n\r\n"[..],
+            b"CHAT\r\nclientID: Bob\r\nIP: 1.2.3.4\r\nPort: 5\r\n\r\n",
+            b"Hello Alice\r\n",
+            b"QUIT\r\n",
+        ] {
+            for cut in 0..whole.len() {
+                assert_eq!(decode(&whole[..cut], 1), vec![], "{:?}", &whole[..cut]);
+            }
+            assert_eq!(decode(whole, 1).len(), 1);
+        }
+    }
+
+    #[test]
     fn a_line_too_long_is_skipped_whole_and_the_chat_goes_on() {
         let mut input = vec![b'x'; MAX_LINE + 10];
         input.extend_from_slice(b"\nafter\n");
