@@ -72,6 +72,9 @@ struct RoomArgs {
     /// Folder where received attachments are saved
     #[arg(long, value_name = "DIR", default_value = "downloads")]
     downloads: PathBuf,
+    /// Print every message sent and received, as on the wire, on stderr
+    #[arg(short = 'v', long = "trace")]
+    trace: bool,
 }
 
 #[derive(Debug, Args)]
@@ -111,7 +114,7 @@ fn main() -> ExitCode {
     .init();
     match cli.dialect {
         DialectArgs::Lobby(args) => lobby::run(&args.host, args.port, args.trace),
-        DialectArgs::Room(args) => room::run(&args.host, args.port, &args.downloads),
+        DialectArgs::Room(args) => room::run(&args.host, args.port, &args.downloads, args.trace),
         DialectArgs::Channels(args) => channels::run(&args.name, &args.host, args.port, args.trace),
         DialectArgs::Direct(args) => direct::run(&args.host, args.port, args.trace),
         DialectArgs::Bridge(args) => bridge::run(&args.id, args.port, args.server, args.v),

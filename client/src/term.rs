@@ -3,7 +3,7 @@
 //! reading stdin lines.
 
 use std::fmt;
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
@@ -87,28 +87,6 @@ pub fn say(text: fmt::Arguments<'_>) {
     let mut out = io::stdout().lock();
     let _ = out.write_fmt(text);
     let _ = out.flush();
-}
-
-/// Prints raw bytes and flushes.
-pub fn say_bytes(bytes: &[u8]) {
-    let mut out = io::stdout().lock();
-    let _ = out.write_all(bytes);
-    let _ = out.flush();
-}
-
-/// The lines of stdin as raw bytes, without the LF and without a CR before
-/// it. Ends at end of input or on a read error.
-pub fn stdin_lines() -> impl Iterator<Item = Vec<u8>> {
-    io::stdin()
-        .lock()
-        .split(b'\n')
-        .map_while(Result::ok)
-        .map(|mut line| {
-            if line.last() == Some(&b'\r') {
-                line.pop();
-            }
-            line
-        })
 }
 
 /// How long a write may wait for a server that takes nothing.
