@@ -5,11 +5,11 @@
 //!   the port from its first status line (`Server listening on ...`), and
 //!   collects the rest of its stdout for [`Server::expect_status`]. Dropping
 //!   it kills the process.
-//! - Conformance mode: with `CHAT_TEST_ADDR=host:port` set, [`Server::start`]
-//!   starts nothing and points the tests at that server instead, so the suite
-//!   checks any implementation of the dialect. Tests that need a server of
-//!   their own (other limits, signals, status lines) skip themselves there
-//!   with a note on stderr; see [`Server::own`].
+//! - Conformance checking of other implementations is `chat-check`'s job
+//!   (the `check` crate); the lobby and channels end-to-end cases live
+//!   there and run against our binaries in `tests/check.rs`. What stays here
+//!   is what only makes sense for this project's own server: abuse,
+//!   durability and soak tests.
 //! - [`Peer`] is a raw TCP client with a read timeout, so a missing reply
 //!   fails the test instead of hanging it.
 //! - [`Program`] runs `chat-client` with piped stdin and stdout.
@@ -21,7 +21,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -145,8 +145,7 @@ impl Drop for TempDir {
     }
 }
 
-/// The server under test: a `chat-server` process of our own, or the one
-/// named by `CHAT_TEST_ADDR`.
+/// The server under test: a `chat-server` process of our own.
 pub struct Server {
     pub addr: SocketAddr,
     child: Option<Child>,
@@ -156,46 +155,32 @@ pub struct Server {
 }
 
 impl Server {
-    /// The address named by `CHAT_TEST_ADDR`, when the suite runs in
-    /// conformance mode.
+    /// Always `None`: the conformance mode (`CHAT_TEST_ADDR`) went to
+    /// `chat-check`. Kept until the direct, room and bridge tests that ask
+    /// are ported there.
     pub fn external() -> Option<SocketAddr> {
-        let addr = std::env::var("CHAT_TEST_ADDR").ok()?;
-        let resolved = addr.to_socket_addrs().ok().and_then(|mut a| a.next());
-        Some(resolved.unwrap_or_else(|| panic!("CHAT_TEST_ADDR={addr} does not resolve")))
+        None
     }
 
     /// Starts `chat-server <args...>` on a free loopback port (the test gives
-    /// the port argument as `0`), or uses `CHAT_TEST_ADDR`.
+    /// the port argument as `0`).
     pub fn start(args: &[&str]) -> Server {
-        match Server::external() {
-            Some(addr) => Server {
-                addr,
-                child: None,
-                status: None,
-                stdin: None,
-            },
-            None => Server::own(args).expect("not in conformance mode"),
-        }
+        Server::spawn(args, Stdio::null())
     }
 
-    /// Starts a server of our own even in conformance mode, for tests that
-    /// need particular options or its stdout. `None` in conformance mode: the
-    /// caller returns early, having said why on stderr.
+    /// The same as [`Server::start`]; `Some` always (it was `None` in the
+    /// conformance mode that `chat-check` replaced).
     pub fn own(args: &[&str]) -> Option<Server> {
-        Server::spawn(args, Stdio::null())
+        Some(Server::spawn(args, Stdio::null()))
     }
 
     /// Like [`Server::own`], with a pipe to the server's stdin for
     /// [`Server::type_in`].
     pub fn own_with_stdin(args: &[&str]) -> Option<Server> {
-        Server::spawn(args, Stdio::piped())
+        Some(Server::spawn(args, Stdio::piped()))
     }
 
-    fn spawn(args: &[&str], stdin: Stdio) -> Option<Server> {
-        if Server::external().is_some() {
-            eprintln!("conformance mode: skipped, this test needs its own server with {args:?}");
-            return None;
-        }
+    fn spawn(args: &[&str], stdin: Stdio) -> Server {
         let mut child = Command::new(bin("chat-server"))
             .args(args)
             .args(["--bind", "127.0.0.1"])
@@ -221,12 +206,12 @@ impl Server {
                 }
             }
         });
-        Some(Server {
+        Server {
             addr,
             child: Some(child),
             status: Some(rx),
             stdin: server_stdin,
-        })
+        }
     }
 
     /// Types `text` on the server's stdin.

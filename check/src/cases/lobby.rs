@@ -1,0 +1,1153 @@
+//! lobby: every row and error of the contract's table, the limits, the line
+//! framing real course programs use, departures, shutdown; and the client.
+//!
+//! Server cases that need nothing of their own may share one running
+//! server: each uses names of its own and quits its users at the end, so
+//! that the server is left as it was found.
+
+use std::time::Duration;
+
+use crate::conn::Conn;
+use crate::target::free_port;
+use crate::{ensure, Case, Check, Ctx, Dialect, Failure, Need, Source};
+
+const D: Dialect = Dialect::Lobby;
+const UNREGISTERED: &str = "Unregistered User. Use JOIN <username> to register.";
+
+const fn server(
+    id: &'static str,
+    feature: &'static str,
+    requirement: &'static str,
+    source: Source,
+    run: fn(&mut Ctx) -> Check,
+) -> Case {
+    Case::server(D, id, feature, requirement, source, run)
+}
+
+const fn client(
+    id: &'static str,
+    feature: &'static str,
+    requirement: &'static str,
+    source: Source,
+    run: fn(&mut Ctx) -> Check,
+) -> Case {
+    Case::client(D, id, feature, requirement, source, run)
+}
+
+use Source::{Contract, Handout};
+
+pub const CASES: &[Case] = &[
+    // ---- JOIN ----
+    server("lobby/join/ok", "JOIN", "JOIN <name> is answered `<name> joined!`",
+        Handout("Alice joined!Connected to server!"), join_ok),
+    server("lobby/join/announced", "JOIN", "a join is announced to every registered user as `<name> joined!`; unregistered connections get no announcements or relays",
+        Handout("Bob's Window ... Alex joined! Mike joined! Trudy joined!"), join_announced),
+    server("lobby/join/already-registered", "JOIN", "a second JOIN from a registered client gets a reply and changes nothing",
+        Handout("any subsequent JOIN requests from the same registered client will be discarded with a status message sent back to the client"), join_again_gets_a_reply),
+    server("lobby/join/already-registered-words", "JOIN", "a second JOIN gets `Already Registered as <own name>`, whatever name it gives",
+        Contract, join_again_words),
+    server("lobby/join/invalid-username", "JOIN", "anything but exactly one name of 1 to 32 ASCII letters and digits after `JOIN ` gets `Invalid Username`",
+        Contract, join_invalid),
+    server("lobby/join/32-bytes", "JOIN", "a 32-character name registers and lists",
+        Contract, join_32),
+    server("lobby/join/username-taken", "JOIN", "a name in use gets `Username Taken`; the connection may try another",
+        Contract, join_taken),
+    server("lobby/join/too-many-users", "JOIN", "the 11th JOIN gets `Too Many Users` and its connection is closed; nobody is told",
+        Handout("If the database is “full” (i.e., 10 clients have registered for the service), then the server will ... send a “Too Many Users” message to the client"), too_many_users)
+        .needs(&[Need::OwnServer]),
+    server("lobby/join/room-again-after-a-leave", "JOIN", "when one of 10 users leaves, a new user can register",
+        Handout("if, for example, the 10th client “leaves” the service, space is now made available for another client to register"), room_after_leave)
+        .needs(&[Need::OwnServer]),
+    server("lobby/join/first-row-applies", "JOIN", "when full, an invalid name still gets `Invalid Username` (connection kept) and a taken name `Too Many Users`",
+        Contract, join_first_row_applies)
+        .needs(&[Need::OwnServer]),
+    server("lobby/join/max-users-option", "JOIN", "`--max-users 2` lets two users register and refuses the third",
+        Contract, max_users_option)
+        .needs(&[Need::Options(&["--max-users", "2"])]),
+    // ---- LIST ----
+    server("lobby/list/join-order", "LIST", "LIST gets one line per registered name, in join order",
+        Handout("the server will send a list of all registered clients on individual lines"), list_in_join_order),
+    server("lobby/list/after-leave", "LIST", "a user who left is no longer listed",
+        Handout("The database entry for registered clients should be removed after the client has been disconnected"), list_after_leave),
+    server("lobby/list/unregistered", "LIST", "LIST from a connection that has not joined gets the Unregistered User message",
+        Handout("only the registered client will receive the listing (i.e., others will receive an error message with JOIN request instructions)"), list_unregistered),
+    // ---- MESG ----
+    server("lobby/mesg/relay", "MESG", "MESG <name> <text> reaches <name> only, as `<sender>: <text>`",
+        Handout("The server will then act as a relay and forward this message to the registered user"), mesg_relay),
+    server("lobby/mesg/sender-gets-nothing", "MESG", "the sender of a delivered MESG gets no reply",
+        Contract, mesg_sender_gets_nothing),
+    server("lobby/mesg/text-as-sent", "MESG", "the text is the rest of the line after the single space after the name, kept as sent",
+        Contract, mesg_text_as_sent),
+    server("lobby/mesg/to-self", "MESG", "a MESG to oneself is delivered to oneself",
+        Contract, mesg_to_self),
+    server("lobby/mesg/unknown-recipient", "MESG", "MESG to a name that is not registered gets `Unknown Recipient`",
+        Handout("If a registered client sends a MESG request to an unregistered client, the server will ... send an “Unknown Recipient” message to the client"), mesg_unknown_recipient),
+    server("lobby/mesg/unregistered", "MESG", "MESG from a connection that has not joined gets the Unregistered User message",
+        Handout("If the client who is not registered for this service sends a MESG request, the server will ... send an “Unregistered User” message to the client with the JOIN request instructions"), mesg_unregistered),
+    server("lobby/mesg/missing-parts", "MESG", "MESG without a name or without text gets `Unknown Message`",
+        Contract, mesg_missing_parts),
+    // ---- BCST ----
+    server("lobby/bcst/relay", "BCST", "BCST <text> reaches every other registered user as `<sender>: <text>`",
+        Handout("forward this message to the registered users"), bcst_relay),
+    server("lobby/bcst/sender-reply", "BCST", "the sender of a BCST gets `<sender> is sending a broadcast` and not its own text",
+        Handout("Alice is sending a broadcast"), bcst_sender_reply),
+    server("lobby/bcst/unregistered", "BCST", "BCST from a connection that has not joined gets the Unregistered User message",
+        Handout("Note that the client must be registered for the service to receive any “services”, such as this one"), bcst_unregistered),
+    server("lobby/bcst/no-text", "BCST", "BCST without text gets `Unknown Message`",
+        Contract, bcst_no_text),
+    // ---- QUIT ----
+    server("lobby/quit/registered", "QUIT", "QUIT from a user gets `<name> is quitting the chat server`, then the server closes",
+        Handout("Alex is quitting the chat server"), quit_registered),
+    server("lobby/quit/announced", "QUIT", "the others are told `<name> left`",
+        Handout("Alex left"), quit_announced),
+    server("lobby/quit/unregistered", "QUIT", "QUIT from a connection that has not joined closes it",
+        Handout("an unregistered client will still be disconnected from the service (i.e., their connection closed)"), quit_unregistered),
+    server("lobby/quit/goodbye", "QUIT", "QUIT from a connection that has not joined gets `Goodbye`, then close",
+        Contract, quit_goodbye),
+    server("lobby/quit/name-free-again", "QUIT", "after a QUIT the name can register again",
+        Handout("The database entry for registered clients should be removed after the client has been disconnected"), quit_name_free),
+    server("lobby/quit/fin", "QUIT", "a user whose connection ends with FIN is announced as `<name> left` and its name is free",
+        Contract, leave_fin),
+    server("lobby/quit/rst", "QUIT", "a user whose connection is reset is announced as `<name> left`",
+        Contract, leave_rst),
+    // ---- Unknown messages ----
+    server("lobby/unknown/registered", "UNKNOWN", "an unrecognised request from a user gets `Unknown Message`",
+        Handout("If a registered client sends an unrecognizable request ... send an “Unknown Message” message to the client"), unknown_registered),
+    server("lobby/unknown/variants", "UNKNOWN", "wrong case, extra words after LIST or QUIT, a leading space: `Unknown Message`",
+        Contract, unknown_variants),
+    server("lobby/unknown/unregistered", "UNKNOWN", "an unrecognised request before JOIN gets `Unknown Message`; LIST/MESG/BCST with anything after get Unregistered User",
+        Contract, unknown_unregistered),
+    // ---- Framing ----
+    server("lobby/framing/no-line-end", "FRAMING", "a command sent in one write without LF is answered once the sender pauses (200 ms)",
+        Contract, framing_no_line_end),
+    server("lobby/framing/fin-ends-a-line", "FRAMING", "bytes without an LF are a line when the sender closes its sending half: `QUIT` then FIN is a QUIT",
+        Contract, framing_fin_ends_line),
+    server("lobby/framing/burst-is-one-line", "FRAMING", "bytes that arrive together are one line: `JOIN AliceLIST` registers AliceLIST",
+        Contract, framing_burst),
+    server("lobby/framing/cr-and-blank-lines", "FRAMING", "a CR before LF is dropped and blank lines are ignored",
+        Contract, framing_cr_blank),
+    server("lobby/framing/split-writes", "FRAMING", "a command split over several writes a few ms apart (LF last) is one command",
+        Contract, framing_split),
+    server("lobby/framing/not-utf8", "FRAMING", "a line that is not UTF-8 gets `Unknown Message`",
+        Contract, framing_not_utf8),
+    server("lobby/limit/line-4096", "LIMITS", "4096 bytes before the LF are fine; one more gets `Message Too Long` at once, the rest up to LF is discarded",
+        Contract, line_4096),
+    server("lobby/limit/slow-reader-cut-off", "LIMITS", "a user that never reads is cut off with `send queue exceeded`; the others get everything in order",
+        Contract, slow_reader)
+        .needs(&[Need::OwnServer, Need::Stdout]),
+    server("lobby/limit/max-connections", "LIMITS", "past --max-connections a new connection is closed at once, with a status line",
+        Contract, max_connections)
+        .needs(&[Need::Stdout, Need::Options(&["--max-connections", "2"])]),
+    server("lobby/limit/slot-for-a-newcomer", "LIMITS", "with every slot taken, the oldest unregistered connection open 10 s or more is cut to make room for a new one",
+        Contract, slot_for_a_newcomer)
+        .needs(&[Need::Options(&["--max-connections", "2"])]),
+    server("lobby/limit/login-timeout", "LIMITS", "with --login-timeout 1 an unregistered connection is closed; a registered one stays",
+        Contract, login_timeout)
+        .needs(&[Need::Stdout, Need::Options(&["--login-timeout", "1"])]),
+    server("lobby/limit/login-timeout-busy", "LIMITS", "the login timeout holds while the server is never idle",
+        Contract, login_timeout_busy)
+        .needs(&[Need::Options(&["--login-timeout", "1"])]),
+    // ---- The program ----
+    server("lobby/server/status-lines", "SERVER", "the server prints a status line per request naming the connection by its fd (`fd 7: JOIN Alice`)",
+        Handout("The server will provide important status updates of messages sent and received, such as connection events and received requests, identifying the client using their socket file descriptor"), status_lines)
+        .needs(&[Need::Stdout]),
+    server("lobby/server/usage", "SERVER", "without a port the server prints a usage statement and ends with a failure status",
+        Handout("The server will print out a usage statement and terminate the program if the user does not enter the command with the port as the command-line argument"), usage)
+        .needs(&[Need::OwnServer]),
+    server("lobby/server/usage-exit-2", "SERVER", "without a port the server exits with status 2",
+        Contract, usage_exit_2)
+        .needs(&[Need::OwnServer]),
+    server("lobby/server/port-in-use", "SERVER", "a port that cannot be bound prints `error: cannot listen on ADDR:PORT: <reason>` on stderr and exits 1",
+        Contract, port_in_use)
+        .needs(&[Need::OwnServer]),
+    server("lobby/server/shutdown", "SERVER", "SIGTERM: `Server Shutting Down` to every connection (and no departures), close, exit 0 within 2 s",
+        Contract, shutdown)
+        .needs(&[Need::Signal]),
+    server("lobby/server/shutdown-sigint", "SERVER", "SIGINT: `Server Shutting Down` to every connection, close, exit 0 within 2 s",
+        Contract, shutdown_sigint)
+        .needs(&[Need::Signal]),
+    server("lobby/server/stdin-closed", "SERVER", "a server whose stdin is closed keeps serving",
+        Contract, stdin_closed)
+        .needs(&[Need::Stdin]),
+    server("lobby/server/handout-session", "SERVER", "the handout's five-user session plays out as shown",
+        Handout("Test Case 1 : Alice wants to send a broadcast message using “BCST Hello” to all users"), handout_session),
+    // ---- The client ----
+    client("lobby/client/prompt", "JOIN", "the client prints `Enter JOIN followed by your username: ` at start",
+        Handout("Enter JOIN followed by your username: "), client_prompt),
+    client("lobby/client/sends-lines", "JOIN", "each stdin line is sent as typed, ended by LF; empty lines are not sent",
+        Contract, client_sends_lines),
+    client("lobby/client/prints-replies", "LIST", "what the server sends is printed as it arrives",
+        Handout("Alice joined!Connected to server!"), client_prints_replies),
+    client("lobby/client/no-line-end", "BCST", "a reply without a line end is printed at once",
+        Contract, client_no_line_end),
+    client("lobby/client/nothing-lost-at-close", "QUIT", "at disconnect nothing received is lost and `Disconnected from server` is on a line of its own; exit 0",
+        Contract, client_nothing_lost),
+    client("lobby/client/end-of-input", "QUIT", "at end of stdin the client closes its sending half, prints until the server closes, exits 0",
+        Contract, client_end_of_input),
+    client("lobby/client/quit", "QUIT", "QUIT typed is sent and the server's reply printed",
+        Handout("Alex is quitting the chat server"), client_quit),
+    client("lobby/client/unable-to-connect", "CLIENT", "with no server the client prints `Unable to connect to <host>:<port>` and exits 1",
+        Contract, client_unable),
+    client("lobby/client/ctrl-c", "CLIENT", "Ctrl-C (SIGINT) ends the client with exit 0",
+        Contract, client_ctrl_c),
+    client("lobby/client/terminal-safe", "CLIENT", "control characters from the network are shown in caret notation (ESC as ^[), C1 and bidi controls as <U+XXXX>, CR before LF dropped",
+        Contract, client_terminal_safe),
+];
+
+// ---- helpers ----
+
+/// Connects and registers `name`, checking the reply.
+fn join(ctx: &mut Ctx, name: &str) -> Result<Conn, Failure> {
+    let mut peer = ctx.connect(name)?;
+    peer.command(format!("JOIN {name}"))?;
+    peer.expect_line(format!("{name} joined!"))?;
+    Ok(peer)
+}
+
+/// Quits `name` cleanly: the quit reply is the next thing it receives.
+fn quit(mut peer: Conn, name: &str) -> Check {
+    peer.command("QUIT")?;
+    peer.expect_line(format!("{name} is quitting the chat server"))?;
+    peer.expect_closed()
+}
+
+/// Quits `name` at the end of a case, skipping what it has not read.
+fn leave(mut peer: Conn, name: &str) -> Check {
+    peer.command("QUIT")?;
+    let want = format!("{name} is quitting the chat server");
+    let got = peer.read_to_close(1 << 20)?;
+    let found = got.windows(want.len()).any(|w| w == want.as_bytes());
+    if found && peer.is_closed() {
+        Ok(())
+    } else {
+        let tail = &got[got.len().saturating_sub(want.len() + 64)..];
+        Err(Failure::new(
+            format!("{name}: reply to QUIT, then close"),
+            want,
+            tail,
+        ))
+    }
+}
+
+/// Proves everything `peer` (registered as `name`) was sent before was
+/// handled, and nothing else was sent to it meanwhile: a MESG to nobody
+/// has a fixed answer, the handout's `Unknown Recipient`.
+fn probe(peer: &mut Conn) -> Check {
+    peer.command("MESG Nobody0 probe")?;
+    peer.expect_line("Unknown Recipient")
+}
+
+// ---- JOIN ----
+
+fn join_ok(ctx: &mut Ctx) -> Check {
+    let alice = join(ctx, "JoAlice")?;
+    quit(alice, "JoAlice")
+}
+
+fn join_announced(ctx: &mut Ctx) -> Check {
+    let mut lurker = ctx.connect("lurker")?;
+    let mut alice = join(ctx, "JaAlice")?;
+    let mut bob = join(ctx, "JaBob")?;
+    alice.expect_line("JaBob joined!")?;
+    let mut carol = join(ctx, "JaCarol")?;
+    alice.expect_line("JaCarol joined!")?;
+    bob.expect_line("JaCarol joined!")?;
+    alice.command("BCST to the registered")?;
+    alice.expect_line("JaAlice is sending a broadcast")?;
+    bob.expect_line("JaAlice: to the registered")?;
+    carol.expect_line("JaAlice: to the registered")?;
+    // The unregistered connection saw none of it: QUIT's answer is first.
+    lurker.command("QUIT")?;
+    lurker.expect_line("Goodbye")?;
+    quit(carol, "JaCarol")?;
+    leave(bob, "JaBob")?;
+    leave(alice, "JaAlice")
+}
+
+fn join_again_gets_a_reply(ctx: &mut Ctx) -> Check {
+    let mut alice = join(ctx, "JrAlice")?;
+    alice.command("JOIN JrOther")?;
+    match alice.read_line()? {
+        Some(line) if !line.is_empty() => {}
+        _ => {
+            return Err(Failure::new(
+                "reply to a second JOIN: nothing arrived within the timeout",
+                "a status message",
+                "",
+            ))
+        }
+    }
+    // Still registered under the first name, and the second is not taken.
+    probe(&mut alice)?;
+    let other = join(ctx, "JrOther")?;
+    alice.expect_line("JrOther joined!")?;
+    quit(other, "JrOther")?;
+    leave(alice, "JrAlice")
+}
+
+fn join_again_words(ctx: &mut Ctx) -> Check {
+    let mut alice = join(ctx, "JwAlice")?;
+    for again in ["JOIN JwAlice", "JOIN JwCarol", "JOIN", "JOIN bad_name"] {
+        alice.command(again)?;
+        alice.expect_line("Already Registered as JwAlice")?;
+    }
+    quit(alice, "JwAlice")
+}
+
+fn join_invalid(ctx: &mut Ctx) -> Check {
+    let mut other = ctx.connect("other")?;
+    let long = format!("JOIN {}", "a".repeat(33));
+    for bad in [
+        "JOIN",
+        "JOIN ",
+        "JOIN  JiBob",
+        "JOIN JiBob ",
+        "JOIN Ji Bob",
+        "JOIN Ji_Bob",
+        "JOIN Zoë",
+        "JOIN Ji-Bob",
+        &long,
+    ] {
+        other.command(bad)?;
+        other.expect_line("Invalid Username")?;
+    }
+    // Still unregistered, and free to join.
+    other.command("LIST")?;
+    other.expect_line(UNREGISTERED)?;
+    other.command("JOIN JiBob")?;
+    other.expect_line("JiBob joined!")?;
+    quit(other, "JiBob")
+}
+
+fn join_32(ctx: &mut Ctx) -> Check {
+    let name = format!("J3{}", "b".repeat(30));
+    let mut peer = join(ctx, &name)?;
+    probe(&mut peer)?;
+    quit(peer, &name)
+}
+
+fn join_taken(ctx: &mut Ctx) -> Check {
+    let mut alice = join(ctx, "JtAlice")?;
+    let mut other = ctx.connect("other")?;
+    other.command("JOIN JtAlice")?;
+    other.expect_line("Username Taken")?;
+    other.command("JOIN JtBob")?;
+    other.expect_line("JtBob joined!")?;
+    alice.expect_line("JtBob joined!")?;
+    quit(other, "JtBob")?;
+    leave(alice, "JtAlice")
+}
+
+fn ten_users(
+    ctx: &mut Ctx,
+    prefix: &str,
+    count: usize,
+) -> Result<(Vec<String>, Vec<Conn>), Failure> {
+    let names: Vec<String> = (0..count).map(|i| format!("{prefix}{i}")).collect();
+    let mut peers = Vec::new();
+    for name in &names {
+        peers.push(join(ctx, name)?);
+    }
+    Ok((names, peers))
+}
+
+fn too_many_users(ctx: &mut Ctx) -> Check {
+    let (names, mut peers) = ten_users(ctx, "Tm", 10)?;
+    // More may connect than may register.
+    let mut eleventh = ctx.connect("eleventh")?;
+    eleventh.command("JOIN TmLate")?;
+    eleventh.expect_line("Too Many Users")?;
+    eleventh.expect_closed()?;
+    // Nobody was told of the refused user: the first user's next lines are
+    // the nine later joins, then its LIST answer.
+    let first = &mut peers[0];
+    for name in &names[1..] {
+        first.expect_line(format!("{name} joined!"))?;
+    }
+    first.command("LIST")?;
+    first.expect_lines(&names)?;
+    Ok(())
+}
+
+fn join_first_row_applies(ctx: &mut Ctx) -> Check {
+    let (_, _peers) = ten_users(ctx, "Fr", 10)?;
+    let mut late = ctx.connect("late")?;
+    late.command("JOIN bad_name")?;
+    late.expect_line("Invalid Username")?;
+    late.command("JOIN Fr0")?;
+    late.expect_line("Too Many Users")?;
+    late.expect_closed()
+}
+
+fn room_after_leave(ctx: &mut Ctx) -> Check {
+    let (_, mut peers) = ten_users(ctx, "Ra", 10)?;
+    let last = peers.pop().ok_or_else(|| Failure::note("no peers"))?;
+    quit(last, "Ra9")?;
+    let late = join(ctx, "RaLate")?;
+    quit(late, "RaLate")
+}
+
+fn max_users_option(ctx: &mut Ctx) -> Check {
+    let _a = join(ctx, "MuA")?;
+    let _b = join(ctx, "MuB")?;
+    let mut c = ctx.connect("MuC")?;
+    c.command("JOIN MuC")?;
+    c.expect_line("Too Many Users")?;
+    c.expect_closed()
+}
+
+// ---- LIST ----
+
+fn list_in_join_order(ctx: &mut Ctx) -> Check {
+    let mut zed = join(ctx, "LoZed")?;
+    let mut amy = join(ctx, "LoAmy")?;
+    zed.expect_line("LoAmy joined!")?;
+    let mut max = join(ctx, "LoMax")?;
+    zed.expect_line("LoMax joined!")?;
+    amy.expect_line("LoMax joined!")?;
+    for peer in [&mut zed, &mut amy, &mut max] {
+        peer.command("LIST")?;
+        peer.expect_lines(&["LoZed", "LoAmy", "LoMax"])?;
+    }
+    quit(max, "LoMax")?;
+    leave(amy, "LoAmy")?;
+    leave(zed, "LoZed")
+}
+
+fn list_after_leave(ctx: &mut Ctx) -> Check {
+    let mut alice = join(ctx, "LlAlice")?;
+    let bob = join(ctx, "LlBob")?;
+    alice.expect_line("LlBob joined!")?;
+    quit(bob, "LlBob")?;
+    alice.expect_line("LlBob left")?;
+    alice.command("LIST")?;
+    alice.expect_line("LlAlice")?;
+    probe(&mut alice)?;
+    quit(alice, "LlAlice")
+}
+
+/// The handout's words are `Unregistered User` with JOIN instructions:
+/// a line that starts with `Unregistered User` passes.
+fn expect_unregistered(peer: &mut Conn, after: &str) -> Check {
+    match peer.read_line()? {
+        Some(line) if line.starts_with(b"Unregistered User") => Ok(()),
+        got => Err(Failure::new(
+            format!("reply to {after} before JOIN (a line starting `Unregistered User`)"),
+            UNREGISTERED,
+            got.unwrap_or_default(),
+        )),
+    }
+}
+
+fn list_unregistered(ctx: &mut Ctx) -> Check {
+    let mut anon = ctx.connect("anon")?;
+    anon.command("LIST")?;
+    expect_unregistered(&mut anon, "LIST")
+}
+
+// ---- MESG ----
+
+fn mesg_relay(ctx: &mut Ctx) -> Check {
+    let mut alice = join(ctx, "MrAlice")?;
+    let mut bob = join(ctx, "MrBob")?;
+    alice.expect_line("MrBob joined!")?;
+    let mut carol = join(ctx, "MrCarol")?;
+    alice.expect_line("MrCarol joined!")?;
+    bob.expect_line("MrCarol joined!")?;
+    alice.command("MESG MrBob How are you?")?;
+    bob.expect_line("MrAlice: How are you?")?;
+    // Carol got nothing: her probe is the next thing she receives.
+    probe(&mut carol)?;
+    probe(&mut bob)?;
+    quit(carol, "MrCarol")?;
+    leave(bob, "MrBob")?;
+    leave(alice, "MrAlice")
+}
+
+fn mesg_sender_gets_nothing(ctx: &mut Ctx) -> Check {
+    let mut alice = join(ctx, "MsAlice")?;
+    let mut bob = join(ctx, "MsBob")?;
+    alice.expect_line("MsBob joined!")?;
+    alice.command("MESG MsBob hi")?;
+    bob.expect_line("MsAlice: hi")?;
+    probe(&mut alice)?;
+    quit(bob, "MsBob")?;
+    leave(alice, "MsAlice")
+}
+
+fn mesg_text_as_sent(ctx: &mut Ctx) -> Check {
+    let mut alice = join(ctx, "MtAlice")?;
+    let mut bob = join(ctx, "MtBob")?;
+    alice.expect_line("MtBob joined!")?;
+    alice.command("MESG MtBob  spaced  text \t")?;
+    bob.expect_line("MtAlice:  spaced  text \t")?;
+    alice.command("MESG MtBob MESG BCST LIST")?;
+    bob.expect_line("MtAlice: MESG BCST LIST")?;
+    quit(bob, "MtBob")?;
+    leave(alice, "MtAlice")
+}
+
+fn mesg_to_self(ctx: &mut Ctx) -> Check {
+    let mut alice = join(ctx, "MmAlice")?;
+    alice.command("MESG MmAlice note to self")?;
+    alice.expect_line("MmAlice: note to self")?;
+    quit(alice, "MmAlice")
+}
+
+fn mesg_unknown_recipient(ctx: &mut Ctx) -> Check {
+    let mut alice = join(ctx, "MuAlice")?;
+    alice.command("MESG MuNobody hi")?;
+    alice.expect_line("Unknown Recipient")?;
+    quit(alice, "MuAlice")
+}
+
+fn mesg_unregistered(ctx: &mut Ctx) -> Check {
+    let mut anon = ctx.connect("anon")?;
+    anon.command("MESG Somebody hi")?;
+    expect_unregistered(&mut anon, "MESG")
+}
+
+fn mesg_missing_parts(ctx: &mut Ctx) -> Check {
+    let mut alice = join(ctx, "MpAlice")?;
+    for bad in ["MESG", "MESG ", "MESG MpAlice", "MESG MpAlice "] {
+        alice.command(bad)?;
+        alice.expect_line("Unknown Message")?;
+    }
+    quit(alice, "MpAlice")
+}
+
+// ---- BCST ----
+
+fn bcst_relay(ctx: &mut Ctx) -> Check {
+    let mut alice = join(ctx, "BrAlice")?;
+    let mut bob = join(ctx, "BrBob")?;
+    alice.expect_line("BrBob joined!")?;
+    let mut carol = join(ctx, "BrCarol")?;
+    alice.expect_line("BrCarol joined!")?;
+    bob.expect_line("BrCarol joined!")?;
+    bob.command("BCST Hello everyone")?;
+    alice.expect_line("BrBob: Hello everyone")?;
+    carol.expect_line("BrBob: Hello everyone")?;
+    // Carol got nothing else.
+    probe(&mut carol)?;
+    quit(carol, "BrCarol")?;
+    leave(bob, "BrBob")?;
+    leave(alice, "BrAlice")
+}
+
+fn bcst_sender_reply(ctx: &mut Ctx) -> Check {
+    let mut alice = join(ctx, "BsAlice")?;
+    let mut bob = join(ctx, "BsBob")?;
+    alice.expect_line("BsBob joined!")?;
+    alice.command("BCST  Hello  ")?;
+    alice.expect_line("BsAlice is sending a broadcast")?;
+    bob.expect_line("BsAlice:  Hello  ")?;
+    // The sender does not get its own text: its probe comes next.
+    probe(&mut alice)?;
+    quit(bob, "BsBob")?;
+    leave(alice, "BsAlice")
+}
+
+fn bcst_unregistered(ctx: &mut Ctx) -> Check {
+    let mut anon = ctx.connect("anon")?;
+    anon.command("BCST hi")?;
+    expect_unregistered(&mut anon, "BCST")
+}
+
+fn bcst_no_text(ctx: &mut Ctx) -> Check {
+    let mut alice = join(ctx, "BnAlice")?;
+    for bad in ["BCST", "BCST "] {
+        alice.command(bad)?;
+        alice.expect_line("Unknown Message")?;
+    }
+    quit(alice, "BnAlice")
+}
+
+// ---- QUIT ----
+
+fn quit_registered(ctx: &mut Ctx) -> Check {
+    let alice = join(ctx, "QrAlice")?;
+    quit(alice, "QrAlice")
+}
+
+fn quit_announced(ctx: &mut Ctx) -> Check {
+    let mut alice = join(ctx, "QaAlice")?;
+    let bob = join(ctx, "QaBob")?;
+    alice.expect_line("QaBob joined!")?;
+    quit(bob, "QaBob")?;
+    alice.expect_line("QaBob left")?;
+    quit(alice, "QaAlice")
+}
+
+fn quit_unregistered(ctx: &mut Ctx) -> Check {
+    let mut anon = ctx.connect("anon")?;
+    anon.command("QUIT")?;
+    // Whatever it says first, the connection must close.
+    let said = anon.read_to_close(4096)?;
+    ensure(
+        anon.is_closed(),
+        "the connection after QUIT",
+        "(connection closed)",
+        &String::from_utf8_lossy(&said),
+    )
+}
+
+fn quit_goodbye(ctx: &mut Ctx) -> Check {
+    let mut anon = ctx.connect("anon")?;
+    anon.command("QUIT")?;
+    anon.expect_line("Goodbye")?;
+    anon.expect_closed()
+}
+
+fn quit_name_free(ctx: &mut Ctx) -> Check {
+    let alice = join(ctx, "QfAlice")?;
+    quit(alice, "QfAlice")?;
+    let alice = join(ctx, "QfAlice")?;
+    quit(alice, "QfAlice")
+}
+
+fn leave_fin(ctx: &mut Ctx) -> Check {
+    let mut alice = join(ctx, "LfAlice")?;
+    let mut carol = join(ctx, "LfCarol")?;
+    alice.expect_line("LfCarol joined!")?;
+    carol.finish();
+    alice.expect_line("LfCarol left")?;
+    carol.expect_closed()?;
+    let carol = join(ctx, "LfCarol")?;
+    alice.expect_line("LfCarol joined!")?;
+    quit(carol, "LfCarol")?;
+    alice.expect_line("LfCarol left")?;
+    quit(alice, "LfAlice")
+}
+
+fn leave_rst(ctx: &mut Ctx) -> Check {
+    let mut alice = join(ctx, "LrAlice")?;
+    let bob = join(ctx, "LrBob")?;
+    alice.expect_line("LrBob joined!")?;
+    let mut carol = join(ctx, "LrCarol")?;
+    alice.expect_line("LrCarol joined!")?;
+    bob.reset();
+    alice.expect_line("LrBob left")?;
+    carol.expect_line("LrBob left")?;
+    alice.command("LIST")?;
+    alice.expect_lines(&["LrAlice", "LrCarol"])?;
+    quit(carol, "LrCarol")?;
+    leave(alice, "LrAlice")
+}
+
+// ---- Unknown ----
+
+fn unknown_registered(ctx: &mut Ctx) -> Check {
+    let mut alice = join(ctx, "UrAlice")?;
+    alice.command("HELLO there")?;
+    alice.expect_line("Unknown Message")?;
+    quit(alice, "UrAlice")
+}
+
+fn unknown_variants(ctx: &mut Ctx) -> Check {
+    let mut alice = join(ctx, "UvAlice")?;
+    for bad in [
+        "join UvAlice",
+        "list",
+        "LISTS",
+        "LIST x",
+        "LIST ",
+        "QUIT x",
+        "QUIT ",
+        "mesg UvAlice hi",
+        " LIST",
+        "JOINER",
+    ] {
+        alice.command(bad)?;
+        alice.expect_line("Unknown Message")?;
+    }
+    quit(alice, "UvAlice")
+}
+
+fn unknown_unregistered(ctx: &mut Ctx) -> Check {
+    let mut anon = ctx.connect("anon")?;
+    for line in [
+        "LIST x",
+        "LIST ",
+        "MESG",
+        "MESG ",
+        "MESG Bob",
+        "MESG Bob hi",
+        "BCST",
+        "BCST ",
+        "BCST hi",
+    ] {
+        anon.command(line)?;
+        anon.expect_line(UNREGISTERED)?;
+    }
+    for line in ["list", "LISTS", "QUIT now", "HELLO", "join Alice", " LIST"] {
+        anon.command(line)?;
+        anon.expect_line("Unknown Message")?;
+    }
+    anon.command("JOIN UuAlice")?;
+    anon.expect_line("UuAlice joined!")?;
+    quit(anon, "UuAlice")
+}
+
+// ---- Framing ----
+
+fn framing_no_line_end(ctx: &mut Ctx) -> Check {
+    let mut alice = ctx.connect("alice")?;
+    alice.send("JOIN FnAlice")?;
+    alice.expect_line("FnAlice joined!")?;
+    alice.send("LIST")?;
+    alice.expect_line("FnAlice")?;
+    alice.send("QUIT")?;
+    alice.expect_line("FnAlice is quitting the chat server")?;
+    alice.expect_closed()
+}
+
+fn framing_fin_ends_line(ctx: &mut Ctx) -> Check {
+    let mut alice = join(ctx, "FfAlice")?;
+    alice.send("QUIT")?;
+    alice.finish();
+    alice.expect_line("FfAlice is quitting the chat server")?;
+    alice.expect_closed()
+}
+
+fn framing_burst(ctx: &mut Ctx) -> Check {
+    let mut alice = ctx.connect("alice")?;
+    alice.send("JOIN FbAliceLIST")?;
+    alice.expect_line("FbAliceLIST joined!")?;
+    quit(alice, "FbAliceLIST")
+}
+
+fn framing_cr_blank(ctx: &mut Ctx) -> Check {
+    let mut alice = ctx.connect("alice")?;
+    alice.send("\n\r\n\nJOIN FcAlice\r\n\n")?;
+    alice.expect_line("FcAlice joined!")?;
+    alice.send("MESG FcAlice a\rb\r\n")?;
+    alice.expect_line("FcAlice: a\rb")?;
+    quit(alice, "FcAlice")
+}
+
+fn framing_split(ctx: &mut Ctx) -> Check {
+    let mut alice = join(ctx, "FsAlice")?;
+    // Pieces 5 ms apart, so that they arrive apart; nothing pauses for
+    // 200 ms before the LF (5 ms leaves a loaded machine a wide margin),
+    // so they are one line.
+    let mut sizes = [2, 1, 1, 1].into_iter();
+    alice.send_spaced(
+        b"LIST\r\n",
+        &mut || sizes.next().unwrap_or(1),
+        Duration::from_millis(5),
+    )?;
+    alice.expect_line("FsAlice")?;
+    quit(alice, "FsAlice")
+}
+
+fn framing_not_utf8(ctx: &mut Ctx) -> Check {
+    let mut alice = join(ctx, "FuAlice")?;
+    alice.send(b"BCST caf\xff\n")?;
+    alice.expect_line("Unknown Message")?;
+    alice.send(b"\xc3\n")?;
+    alice.expect_line("Unknown Message")?;
+    probe(&mut alice)?;
+    quit(alice, "FuAlice")
+}
+
+fn line_4096(ctx: &mut Ctx) -> Check {
+    let mut alice = join(ctx, "TlAlice")?;
+    let fits = format!("BCST {}\r\n", "x".repeat(4096 - 5));
+    alice.send(fits)?;
+    alice.expect_line("TlAlice is sending a broadcast")?;
+    // One more byte passes the limit: the reply comes before any LF.
+    alice.send(format!("BCST {}", "y".repeat(4096 - 4)))?;
+    alice.expect_line("Message Too Long")?;
+    // The rest of the line, however long and however slow, is discarded.
+    alice.send("y".repeat(10_000))?;
+    alice.expect_silence(Duration::from_millis(300))?;
+    alice.send("yyy\nLIST\n")?;
+    alice.expect_line("TlAlice")?;
+    quit(alice, "TlAlice")
+}
+
+fn slow_reader(ctx: &mut Ctx) -> Check {
+    let _slow = join(ctx, "Slow")?;
+    let mut reader = join(ctx, "Reader")?;
+    let mut sender = join(ctx, "Sender")?;
+    reader.expect_line("Sender joined!")?;
+    // Up to 20 MB of broadcasts; the reader keeps up, the slow user does
+    // not read at all and passes the default 1 MiB queue (and what the
+    // kernel buffers on loopback) long before.
+    let body = "z".repeat(3_990);
+    let mut left_seen = false;
+    for i in 0..5_000 {
+        sender.send(format!("BCST {i:05} {body}\n"))?;
+        loop {
+            match sender.read_line()? {
+                Some(l) if l == b"Sender is sending a broadcast" => break,
+                Some(l) if l == b"Slow left" => {}
+                got => {
+                    return Err(Failure::new(
+                        "the sender's reply",
+                        "Sender is sending a broadcast",
+                        got.unwrap_or_default(),
+                    ))
+                }
+            }
+        }
+        let want = format!("Sender: {i:05} {body}");
+        match reader.read_line()? {
+            Some(l) if l == b"Slow left" && !left_seen => {
+                left_seen = true;
+                reader.expect_line(&want)?;
+            }
+            Some(l) if l == want.as_bytes() => {}
+            got => {
+                return Err(Failure::new(
+                    format!("broadcast {i}"),
+                    want,
+                    got.unwrap_or_default(),
+                ))
+            }
+        }
+        if left_seen {
+            break;
+        }
+    }
+    ensure(
+        left_seen,
+        "the slow user",
+        "Slow left",
+        "no departure after 20 MB",
+    )?;
+    ctx.expect_status(
+        "`fd N: send queue exceeded (1048576 bytes), disconnecting`",
+        |l| l.ends_with(": send queue exceeded (1048576 bytes), disconnecting"),
+    )?;
+    reader.command("LIST")?;
+    reader.expect_lines(&["Reader", "Sender"])
+}
+
+fn max_connections(ctx: &mut Ctx) -> Check {
+    let mut a = join(ctx, "McA")?;
+    let mut b = ctx.connect("b")?;
+    b.command("LIST")?;
+    b.expect_line(UNREGISTERED)?;
+    let mut c = ctx.connect("c")?;
+    c.expect_closed()?;
+    ctx.expect_status("`... too many connections (2), closing`", |l| {
+        l.ends_with("too many connections (2), closing")
+    })?;
+    probe(&mut a)?;
+    quit(a, "McA")?;
+    let d = join(ctx, "McD")?;
+    quit(d, "McD")
+}
+
+fn slot_for_a_newcomer(ctx: &mut Ctx) -> Check {
+    let mut member = join(ctx, "SnMember")?;
+    let mut idle = ctx.connect("idle")?;
+    idle.command("LIST")?;
+    idle.expect_line(UNREGISTERED)?;
+    // The rule is about age: only the clock can make the idle one old
+    // enough. 10 s and a little.
+    std::thread::sleep(Duration::from_millis(10_300));
+    let mut newcomer = ctx.connect("newcomer")?;
+    idle.expect_closed()?;
+    newcomer.command("JOIN SnNew")?;
+    newcomer.expect_line("SnNew joined!")?;
+    member.expect_line("SnNew joined!")?;
+    probe(&mut member)
+}
+
+fn login_timeout(ctx: &mut Ctx) -> Check {
+    let mut member = join(ctx, "Member")?;
+    let mut idle = ctx.connect("idle")?;
+    idle.expect_closed()?;
+    ctx.expect_status("`... login timeout, closing`", |l| {
+        l.ends_with("login timeout, closing")
+    })?;
+    probe(&mut member)
+}
+
+fn login_timeout_busy(ctx: &mut Ctx) -> Check {
+    let mut busy = join(ctx, "Busy")?;
+    let mut idle = ctx.connect("idle")?;
+    // Busy keeps the server working (a LIST and its answer at a time),
+    // the idle connection must still be closed on time.
+    let deadline = std::time::Instant::now() + ctx.timeout;
+    while std::time::Instant::now() < deadline {
+        busy.send("LIST\nLIST\nLIST\nLIST\n")?;
+        for _ in 0..4 {
+            busy.expect_line("Busy")?;
+        }
+        idle.expect_silence(Duration::from_millis(1)).ok();
+        if idle.is_closed() {
+            return Ok(());
+        }
+    }
+    idle.expect_closed()
+}
+
+// ---- The program ----
+
+fn status_lines(ctx: &mut Ctx) -> Check {
+    let alice = join(ctx, "StAlice")?;
+    ctx.expect_status("`fd N: ...` naming JOIN StAlice", |l| {
+        l.starts_with("fd ") && l.contains("JOIN StAlice")
+    })?;
+    quit(alice, "StAlice")
+}
+
+fn usage(ctx: &mut Ctx) -> Check {
+    let ran = ctx.run_server_to_end(None)?;
+    let code = ran.code;
+    let all = [ran.stdout, ran.stderr].concat();
+    ensure(
+        String::from_utf8_lossy(&all)
+            .to_lowercase()
+            .contains("usage"),
+        "output without a port",
+        "a usage statement",
+        &String::from_utf8_lossy(&all),
+    )?;
+    ensure(
+        code.is_some_and(|c| c != 0),
+        "exit status without a port",
+        "a failure status",
+        &format!("{code:?}"),
+    )
+}
+
+fn usage_exit_2(ctx: &mut Ctx) -> Check {
+    let ran = ctx.run_server_to_end(None)?;
+    ensure(
+        ran.code == Some(2),
+        "exit status without a port",
+        "2",
+        &format!("{:?}", ran.code),
+    )
+}
+
+fn port_in_use(ctx: &mut Ctx) -> Check {
+    let holder = std::net::TcpListener::bind("0.0.0.0:0")
+        .map_err(|e| Failure::note(format!("cannot hold a port: {e}")))?;
+    let port = holder
+        .local_addr()
+        .map_err(|e| Failure::note(e.to_string()))?
+        .port();
+    let ran = ctx.run_server_to_end(Some(port))?;
+    let code = ran.code;
+    let text = String::from_utf8_lossy(&ran.stderr).into_owned();
+    let ok = text
+        .lines()
+        .any(|l| l.starts_with("error: cannot listen on ") && l.contains(&format!(":{port}: ")));
+    ensure(
+        ok,
+        "stderr for a port in use",
+        &format!("error: cannot listen on ADDR:{port}: <reason>"),
+        &text,
+    )?;
+    ensure(
+        code == Some(1),
+        "exit status for a port in use",
+        "1",
+        &format!("{code:?}"),
+    )
+}
+
+fn shutdown_by(ctx: &mut Ctx, signal: i32) -> Check {
+    let mut alice = join(ctx, "SdAlice")?;
+    let mut bob = join(ctx, "SdBob")?;
+    alice.expect_line("SdBob joined!")?;
+    let mut anon = ctx.connect("anon")?;
+    anon.command("LIST")?;
+    anon.expect_line(UNREGISTERED)?;
+    ctx.signal_server(signal)?;
+    // Nobody is told that the others left: the line, then the close.
+    alice.expect_line("Server Shutting Down")?;
+    alice.expect_closed()?;
+    bob.expect_line("Server Shutting Down")?;
+    bob.expect_closed()?;
+    anon.expect_line("Server Shutting Down")?;
+    anon.expect_closed()?;
+    let (status, took) = ctx.expect_server_exit()?;
+    ensure(
+        status.code() == Some(0),
+        "exit status",
+        "0",
+        &status.to_string(),
+    )?;
+    ensure(
+        took < Duration::from_secs(2),
+        "time to shut down",
+        "under 2 s",
+        &format!("{took:?}"),
+    )
+}
+
+fn shutdown(ctx: &mut Ctx) -> Check {
+    shutdown_by(ctx, libc::SIGTERM)
+}
+
+fn shutdown_sigint(ctx: &mut Ctx) -> Check {
+    shutdown_by(ctx, libc::SIGINT)
+}
+
+fn stdin_closed(ctx: &mut Ctx) -> Check {
+    let alice = join(ctx, "ScAlice")?;
+    ctx.close_server_stdin()?;
+    let mut bob = join(ctx, "ScBob")?;
+    probe(&mut bob)?;
+    quit(bob, "ScBob")?;
+    leave(alice, "ScAlice")
+}
+
+fn handout_session(ctx: &mut Ctx) -> Check {
+    let names = ["Alice", "Bob", "Alex", "Mike", "Trudy"];
+    let mut peers = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let mut peer = join(ctx, name)?;
+        for earlier in peers.iter_mut().take(i) {
+            let earlier: &mut Conn = earlier;
+            earlier.expect_line(format!("{name} joined!"))?;
+        }
+        probe(&mut peer)?;
+        peers.push(peer);
+    }
+    // Test case 1: Alice broadcasts.
+    peers[0].command("BCST Hello")?;
+    peers[0].expect_line("Alice is sending a broadcast")?;
+    for peer in &mut peers[1..] {
+        peer.expect_line("Alice: Hello")?;
+    }
+    // Test case 2: Mike messages Bob.
+    peers[3].command("MESG Bob How are you?")?;
+    peers[1].expect_line("Mike: How are you?")?;
+    // Test case 3: Trudy lists.
+    peers[4].command("LIST")?;
+    peers[4].expect_lines(&names)?;
+    // Test case 4: Alex quits.
+    let alex = peers.remove(2);
+    quit(alex, "Alex")?;
+    for peer in &mut peers {
+        peer.expect_line("Alex left")?;
+    }
+    for (peer, name) in peers.into_iter().zip(["Alice", "Bob", "Mike", "Trudy"]) {
+        leave(peer, name)?;
+    }
+    Ok(())
+}
+
+// ---- The client ----
+
+const PROMPT: &str = "Enter JOIN followed by your username: ";
+
+/// Starts the client against a listener of the checker and accepts it.
+fn client_session(ctx: &mut Ctx) -> Result<(crate::Client, Conn), Failure> {
+    let mut listener = ctx.listen("server")?;
+    let port = listener.port();
+    let mut client = ctx.start_client(&[("port", &port)])?;
+    let conn = listener.accept()?;
+    client.expect_output(ctx, PROMPT)?;
+    Ok((client, conn))
+}
+
+fn client_prompt(ctx: &mut Ctx) -> Check {
+    client_session(ctx).map(|_| ())
+}
+
+fn client_sends_lines(ctx: &mut Ctx) -> Check {
+    let (mut client, mut server) = client_session(ctx)?;
+    client.type_in(ctx, "JOIN Alice\n")?;
+    server.expect_bytes("JOIN Alice\n")?;
+    client.type_in(ctx, "\n\nMESG Bob  two  spaces \n")?;
+    server.expect_bytes("MESG Bob  two  spaces \n")?;
+    client.type_in(ctx, "LIST\n")?;
+    server.expect_bytes("LIST\n")
+}
+
+fn client_prints_replies(ctx: &mut Ctx) -> Check {
+    let (mut client, mut server) = client_session(ctx)?;
+    client.type_in(ctx, "JOIN Alice\n")?;
+    server.expect_bytes("JOIN Alice\n")?;
+    server.send("Alice joined!\n")?;
+    client.expect_output(ctx, "Alice joined!\n")?;
+    client.type_in(ctx, "LIST\n")?;
+    server.expect_bytes("LIST\n")?;
+    server.send("Alice\nBob\n")?;
+    client.expect_output(ctx, "Alice\nBob\n")
+}
+
+fn client_no_line_end(ctx: &mut Ctx) -> Check {
+    let (mut client, mut server) = client_session(ctx)?;
+    client.type_in(ctx, "JOIN Alice\n")?;
+    server.expect_bytes("JOIN Alice\n")?;
+    server.send("Alice joined!")?;
+    client.expect_output(ctx, "Alice joined!")?;
+    server.send("Bob joined!")?;
+    client.expect_output(ctx, "Bob joined!")
+}
+
+fn client_nothing_lost(ctx: &mut Ctx) -> Check {
+    let (mut client, mut server) = client_session(ctx)?;
+    server.send("abc\n")?;
+    client.expect_output(ctx, "abc\n")?;
+    server.send("def")?;
+    client.expect_output(ctx, "def")?;
+    server.send("ghi")?;
+    drop(server);
+    client.expect_output(ctx, "ghi\nDisconnected from server\n")?;
+    client.expect_exit(ctx, 0)
+}
+
+fn client_end_of_input(ctx: &mut Ctx) -> Check {
+    let (mut client, mut server) = client_session(ctx)?;
+    client.type_in(ctx, "JOIN Alice\n")?;
+    server.expect_bytes("JOIN Alice\n")?;
+    client.close_stdin(ctx);
+    // The client closes its sending half and keeps printing.
+    server.expect_closed()?;
+    server.send("Alice joined!\nstill here\n")?;
+    client.expect_output(ctx, "Alice joined!\nstill here\n")?;
+    drop(server);
+    client.expect_output(ctx, "Disconnected from server\n")?;
+    client.expect_exit(ctx, 0)
+}
+
+fn client_quit(ctx: &mut Ctx) -> Check {
+    let (mut client, mut server) = client_session(ctx)?;
+    client.type_in(ctx, "QUIT\n")?;
+    server.expect_bytes("QUIT\n")?;
+    server.send("Alex is quitting the chat server\n")?;
+    client.expect_output(ctx, "Alex is quitting the chat server\n")
+}
+
+fn client_unable(ctx: &mut Ctx) -> Check {
+    let port = free_port()?.to_string();
+    let mut client = ctx.start_client(&[("port", &port)])?;
+    // The prompt may come first; the line must follow.
+    let text =
+        client.expect_output_until(ctx, &format!("Unable to connect to 127.0.0.1:{port}\n"))?;
+    ensure(
+        text.is_empty() || text == PROMPT,
+        "output before the error",
+        "nothing, or the prompt",
+        &text,
+    )?;
+    client.expect_exit(ctx, 1)
+}
+
+fn client_ctrl_c(ctx: &mut Ctx) -> Check {
+    let (mut client, mut server) = client_session(ctx)?;
+    client.type_in(ctx, "JOIN Alice\n")?;
+    server.expect_bytes("JOIN Alice\n")?;
+    client.signal(ctx, libc::SIGINT);
+    // What it prints on the way out is its own business; the exit is not.
+    client.expect_exit_code(ctx, 0)
+}
+
+fn client_terminal_safe(ctx: &mut Ctx) -> Check {
+    let (mut client, mut server) = client_session(ctx)?;
+    server.send("Eve: \x1b]0;pwned\x07\x1b[2J\n")?;
+    client.expect_output(ctx, "Eve: ^[]0;pwned^G^[[2J\n")?;
+    server.send("Eve: bidi \u{202e}x\u{85}\x7f tab\tcr\r\n")?;
+    client.expect_output(ctx, "Eve: bidi <U+202E>x<U+0085>^? tab\tcr\n")
+}
