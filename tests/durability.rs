@@ -2,9 +2,10 @@
 //! moment whole, never torn. Every test here needs a server of its own (it
 //! kills it), so none runs in conformance mode.
 //!
-//! - bridge: the registry is replaced atomically; killed in the middle of a
-//!   stream of registrations, it holds every acknowledged one, in whole
-//!   lines, and the next server reads it back.
+//! - bridge: the registry is an append-only log of whole lines, fsynced
+//!   before each REGACK; killed in the middle of a stream of registrations,
+//!   it holds every acknowledged one, in whole lines, and the next server
+//!   reads it back.
 //! - room: a history file whose last line was torn by a crash is read back
 //!   without that line, and the server starts.
 //! - room: an attachment is stored under its name only when complete; a
@@ -66,8 +67,10 @@ fn bridge_registry_survives_kill_9_during_registrations() {
         }
         for (id, port) in &acked {
             let line = format!("{id} 127.0.0.1 {port}");
-            // Or a later, unacknowledged update of the same id made it.
-            let kept = text.lines().any(|l| {
+            // The last line for an id is its contact: the acknowledged one,
+            // or a later, unacknowledged update of the same id.
+            let last = text.lines().rfind(|l| l.split(' ').next() == Some(id));
+            let kept = last.is_some_and(|l| {
                 l == line
                     || in_flight
                         .iter()
@@ -77,14 +80,25 @@ fn bridge_registry_survives_kill_9_during_registrations() {
         }
     }
     // The next server reads it back: a BRIDGE from a registered client is
-    // answered with the waiting list, not refused as unregistered.
+    // answered with the earliest other registered client, not refused as
+    // unregistered.
     let Some(server) = Server::own(&["bridge", "--port=0", "--registry", &registry]) else {
         return;
     };
-    let (first, _) = &acked[0];
+    let text = fs::read_to_string(&registry).unwrap();
+    let order: Vec<&str> = text.lines().map(|l| l.split(' ').next().unwrap()).collect();
+    let (asker, peer_id) = (order[0], order[1]);
+    let peer_port = text
+        .lines()
+        .rfind(|l| l.starts_with(&format!("{peer_id} ")))
+        .and_then(|l| l.rsplit(' ').next())
+        .unwrap()
+        .to_owned();
     let mut peer = server.connect();
-    peer.send(format!("BRIDGE\r\nclientID: {first}\r\n\r\n"));
-    peer.expect("BRIDGEACK\r\nclientID: \r\nIP: \r\nPort: \r\n\r\n");
+    peer.send(format!("BRIDGE\r\nclientID: {asker}\r\n\r\n"));
+    peer.expect(format!(
+        "BRIDGEACK\r\nclientID: {peer_id}\r\nIP: 127.0.0.1\r\nPort: {peer_port}\r\n\r\n"
+    ));
 }
 
 /// A room client speaking raw header blocks.

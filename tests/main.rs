@@ -1,8 +1,15 @@
 //! End-to-end tests: the real `chat-server` and `chat-client` binaries over
 //! real loopback sockets, compared byte for byte. One module per dialect;
-//! [`util`] holds the shared helpers (and explains conformance mode).
+//! [`util`] holds the shared helpers.
 
 mod abuse;
+mod abuse_storage;
+mod core;
 mod durability;
+mod hostile_clients;
+mod hostile_peers;
+mod pty;
+mod pty_rb;
+mod recipes;
 mod soak;
 mod util;

@@ -8,15 +8,16 @@
 //! client closes its sending half and keeps printing until the server
 //! closes; it does not check that every request got its reply.
 
-use std::io::Write;
 use std::net::{Shutdown, TcpStream};
 use std::process::ExitCode;
 use std::thread;
 
 use chat_protocol::direct::{Outcome, Reply, ReplyDecoder, Request, MAX_TEXT};
-use chat_protocol::name;
+use chat_protocol::{name, safe};
 
+use crate::console::{Console, Printer};
 use crate::term;
+use crate::trace::{Dir, Trace};
 
 /// What one stdin line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,34 +97,41 @@ fn parse(line: &str) -> Result<Option<Command>, Refusal> {
     }
 }
 
-pub fn run(host: &str, port: u16) -> ExitCode {
+pub fn run(host: &str, port: u16, trace: bool) -> ExitCode {
     let stream = match term::connect(host, port) {
         Ok(stream) => stream,
         Err(code) => return code,
     };
+    let mut console = Console::new();
+    let printer = console.printer();
     term::on_interrupt(|| term::exit_ok());
 
-    if let Err(e) = term::spawn_with_clone(&stream, "printer", |socket| print_server_frames(socket))
-    {
+    let reader = {
+        let printer = printer.clone();
+        move |socket| print_server_frames(socket, &printer, trace)
+    };
+    if let Err(e) = term::spawn_with_clone(&stream, "printer", reader) {
         log::error!("cannot read from the server: {e}");
         return ExitCode::from(1);
     }
 
-    let mut socket = &stream;
-    for line in term::stdin_lines() {
+    let mut sent = Trace::new(&printer, Dir::Sent, trace);
+    while let Some(line) = console.read_line("") {
         let line = String::from_utf8_lossy(&line);
         match parse(&line) {
             Ok(None) => {}
             Ok(Some(Command::Send(request))) => {
-                if socket.write_all(&request.to_bytes()).is_err() {
+                let frame = request.to_bytes();
+                sent.frames(&frame);
+                if !term::send(&stream, &frame, &printer) {
                     break;
                 }
             }
             Ok(Some(Command::Exit)) => {
                 let _ = stream.shutdown(Shutdown::Both);
-                term::exit_ok();
+                printer.exit(0);
             }
-            Err(refusal) => term::say(format_args!("{}\n", refusal.message())),
+            Err(refusal) => printer.print(format!("{}\n", refusal.message())),
         }
     }
     // End of stdin: let the server finish answering, then it closes.
@@ -133,33 +141,46 @@ pub fn run(host: &str, port: u16) -> ExitCode {
     }
 }
 
-/// Prints every server frame until the server closes, then ends the process.
-fn print_server_frames(socket: TcpStream) -> ! {
-    let read = term::read_frames(&socket, ReplyDecoder, |frame| match frame {
-        Ok(reply) => term::say_bytes(&show(&reply)),
-        Err(error) => log::warn!("skipped a frame from the server: {error}"),
-    });
-    if let Err(error) = read {
-        log::error!("cannot follow the server any more: {error}");
+/// Prints every server frame until the server closes, then says so on
+/// stderr (stdout has no line for it in the contract, and a client that
+/// vanished without a word looks like a hang) and ends the process.
+fn print_server_frames(socket: TcpStream, printer: &Printer, trace: bool) {
+    let mut received = Trace::new(printer, Dir::Received, trace);
+    let read = term::read_frames_seen(
+        &socket,
+        ReplyDecoder,
+        |bytes| received.frames(bytes),
+        |frame| match frame {
+            Ok(Reply::List(names)) if names.is_empty() => {
+                printer.note("list: nobody is logged in");
+            }
+            Ok(reply) => printer.print(show(&reply)),
+            Err(error) => printer.note(format!("skipped a frame from the server: {error}")),
+        },
+    );
+    match read {
+        Ok(()) => printer.note("The server closed the connection."),
+        Err(error) => printer.note(format!("cannot follow the server any more: {error}")),
     }
-    term::exit_ok()
+    printer.exit(0)
 }
 
-/// The lines a server frame prints as.
-fn show(reply: &Reply) -> Vec<u8> {
-    let mut out = Vec::new();
+/// The lines a server frame prints as, network text made terminal-safe.
+fn show(reply: &Reply) -> String {
+    let mut out = String::new();
     match reply {
-        Reply::Response(Outcome::Ok) => out.extend_from_slice(b"Success\n"),
-        Reply::Response(Outcome::Failure) => out.extend_from_slice(b"Failure\n"),
-        Reply::Response(Outcome::Malformed) => out.extend_from_slice(b"Malformed packet\n"),
+        Reply::Response(Outcome::Ok) => out.push_str("Success\n"),
+        Reply::Response(Outcome::Failure) => out.push_str("Failure\n"),
+        Reply::Response(Outcome::Malformed) => out.push_str("Malformed packet\n"),
         Reply::List(names) => {
             for name in names {
-                out.extend_from_slice(name.as_bytes());
-                out.push(b'\n');
+                out.push_str(&safe::escape_str(name));
+                out.push('\n');
             }
         }
         Reply::SendTo { from, text } => {
-            let _ = writeln!(out, "{from}: {text}");
+            out.push_str(&safe::escape_str(&format!("{from}: {text}")));
+            out.push('\n');
         }
     }
     out
@@ -241,9 +262,11 @@ mod tests {
             (Reply::List(vec![]), ""),
             (Reply::List(vec!["Alice".into(), "Bob".into()]), "Alice\nBob\n"),
             (Reply::SendTo { from: "Bob".into(), text: "Hi how are you?".into() }, "Bob: Hi how are you?\n"),
+            (Reply::SendTo { from: "E\x1bve".into(), text: "\x1b]0;pwned\x07".into() }, "E^[ve: ^[]0;pwned^G\n"),
+            (Reply::List(vec!["\u{202e}evil".into()]), "<U+202E>evil\n"),
         ];
         for (reply, want) in cases {
-            assert_eq!(String::from_utf8(show(&reply)).unwrap(), want);
+            assert_eq!(show(&reply), want);
         }
     }
 }

@@ -6,10 +6,12 @@
 
 mod bridge;
 mod channels;
+mod console;
 mod direct;
 mod lobby;
 mod room;
 mod term;
+mod trace;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -54,6 +56,9 @@ struct HostPort {
     host: String,
     /// Server port
     port: u16,
+    /// Print every message sent and received, as on the wire, on stderr
+    #[arg(short = 'v', long = "trace")]
+    trace: bool,
 }
 
 #[derive(Debug, Args)]
@@ -67,6 +72,9 @@ struct RoomArgs {
     /// Folder where received attachments are saved
     #[arg(long, value_name = "DIR", default_value = "downloads")]
     downloads: PathBuf,
+    /// Print every message sent and received, as on the wire, on stderr
+    #[arg(short = 'v', long = "trace")]
+    trace: bool,
 }
 
 #[derive(Debug, Args)]
@@ -77,6 +85,9 @@ struct ChannelsArgs {
     host: String,
     /// Server port
     port: u16,
+    /// Print every record sent and received, padding shown, on stderr
+    #[arg(short = 'v', long = "trace")]
+    trace: bool,
 }
 
 #[derive(Debug, Args)]
@@ -97,12 +108,15 @@ struct BridgeArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse_from(with_default_dialect(std::env::args_os().collect()));
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    env_logger::Builder::from_env(
+        env_logger::Env::default().default_filter_or("warn,rustyline=off"),
+    )
+    .init();
     match cli.dialect {
-        DialectArgs::Lobby(args) => lobby::run(&args.host, args.port),
-        DialectArgs::Room(args) => room::run(&args.host, args.port, &args.downloads),
-        DialectArgs::Channels(args) => channels::run(&args.name, &args.host, args.port),
-        DialectArgs::Direct(args) => direct::run(&args.host, args.port),
+        DialectArgs::Lobby(args) => lobby::run(&args.host, args.port, args.trace),
+        DialectArgs::Room(args) => room::run(&args.host, args.port, &args.downloads, args.trace),
+        DialectArgs::Channels(args) => channels::run(&args.name, &args.host, args.port, args.trace),
+        DialectArgs::Direct(args) => direct::run(&args.host, args.port, args.trace),
         DialectArgs::Bridge(args) => bridge::run(&args.id, args.port, args.server, args.v),
     }
 }

@@ -3,17 +3,31 @@
 //! reading stdin lines.
 
 use std::fmt;
-use std::io::{self, BufRead, Read, Write};
-use std::net::TcpStream;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
 
 use chat_protocol::{Decoder, FrameBuffer};
+
+use crate::console::{self, Printer};
 use std::process::ExitCode;
 use std::thread;
 
 /// Connects to `host:port`, or prints `Unable to connect to <host>:<port>`
 /// on stdout and gives the exit code 1.
+///
+/// When the name does not resolve, stderr says so (stdout keeps the
+/// contract's one line).
 pub fn connect(host: &str, port: u16) -> Result<TcpStream, ExitCode> {
-    match TcpStream::connect((host, port)) {
+    let addrs: Vec<SocketAddr> = match (host, port).to_socket_addrs() {
+        Ok(addrs) => addrs.collect(),
+        Err(e) => {
+            say(format_args!("Unable to connect to {host}:{port}\n"));
+            eprintln!("chat-client: the name {host:?} did not resolve: {e}");
+            return Err(ExitCode::from(1));
+        }
+    };
+    match TcpStream::connect(&addrs[..]) {
         Ok(stream) => {
             let _ = stream.set_nodelay(true);
             Ok(stream)
@@ -26,19 +40,25 @@ pub fn connect(host: &str, port: u16) -> Result<TcpStream, ExitCode> {
     }
 }
 
-/// Reads `socket` until the peer closes it or a read fails, handing every
-/// decoded item to `each`. A fatal decoding error ends the reading early and
-/// is returned.
-pub fn read_frames<D: Decoder>(
+/// Reads `socket` until the peer closes it or a read fails, showing every
+/// read's raw bytes to `seen` (the `-v` trace shows the wire, not a
+/// re-encoding of what was decoded) and handing every decoded item to
+/// `each`. A fatal decoding error ends the reading early and is returned.
+pub fn read_frames_seen<D: Decoder>(
     mut socket: &TcpStream,
     decoder: D,
+    mut seen: impl FnMut(&[u8]),
     mut each: impl FnMut(D::Item),
 ) -> Result<(), D::Error> {
     let mut frames = FrameBuffer::new(decoder);
     loop {
-        match socket.read(frames.space()) {
+        let space = frames.space();
+        match socket.read(space) {
             Ok(0) => return Ok(()),
-            Ok(n) => frames.filled(n),
+            Ok(n) => {
+                seen(&space[..n]);
+                frames.filled(n);
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => return Ok(()),
         }
@@ -69,26 +89,55 @@ pub fn say(text: fmt::Arguments<'_>) {
     let _ = out.flush();
 }
 
-/// Prints raw bytes and flushes.
-pub fn say_bytes(bytes: &[u8]) {
-    let mut out = io::stdout().lock();
-    let _ = out.write_all(bytes);
-    let _ = out.flush();
+/// How long a write may wait for a server that takes nothing.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Sends `bytes` to the server; false when that failed. Sending waits at
+/// most [`WRITE_TIMEOUT`] in all for a server that takes nothing: then the
+/// client gives up on it, says so on stderr and shuts the socket both
+/// ways, so that the thread reading the server ends the session as if the
+/// server had closed. The user's typing is never held by a server longer
+/// than that.
+pub fn send(mut stream: &TcpStream, bytes: &[u8], printer: &Printer) -> bool {
+    // One deadline for the whole: a write that times out after copying a
+    // few bytes returns their count, not an error, so each write's own
+    // timeout is what is left.
+    let deadline = Instant::now() + WRITE_TIMEOUT;
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_write_timeout(Some(left)).is_err() {
+            return give_up(stream, printer);
+        }
+        match stream.write(rest) {
+            Ok(0) => return fail(stream),
+            Ok(n) => rest = &rest[n..],
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return give_up(stream, printer);
+            }
+            Err(_) => return fail(stream),
+        }
+    }
+    true
 }
 
-/// The lines of stdin as raw bytes, without the LF and without a CR before
-/// it. Ends at end of input or on a read error.
-pub fn stdin_lines() -> impl Iterator<Item = Vec<u8>> {
-    io::stdin()
-        .lock()
-        .split(b'\n')
-        .map_while(Result::ok)
-        .map(|mut line| {
-            if line.last() == Some(&b'\r') {
-                line.pop();
-            }
-            line
-        })
+fn give_up(stream: &TcpStream, printer: &Printer) -> bool {
+    printer.note(format!(
+        "The server took nothing for {} s: giving up on it.",
+        WRITE_TIMEOUT.as_secs()
+    ));
+    fail(stream)
+}
+
+fn fail(stream: &TcpStream) -> bool {
+    let _ = stream.shutdown(Shutdown::Both);
+    false
 }
 
 /// Runs `on_interrupt` on a thread of its own when SIGINT or SIGTERM arrives.
@@ -112,8 +161,9 @@ pub fn on_interrupt(on_interrupt: impl FnOnce() + Send + 'static) {
     }
 }
 
-/// Ends the process with status 0 after flushing stdout.
+/// Ends the process with status 0 at once. It does not wait for stdout
+/// (Ctrl-C must end a client whose stdout nobody reads); output goes
+/// through flushed writes, so nothing written is held in a buffer.
 pub fn exit_ok() -> ! {
-    let _ = io::stdout().flush();
-    std::process::exit(0)
+    console::exit_now(0)
 }

@@ -68,3 +68,12 @@ fn unreachable_server_prints_unable_to_connect_and_exits_1() {
         );
     }
 }
+
+#[test]
+fn lobby_channels_and_direct_take_trace_flags() {
+    for dialect in ["lobby", "channels", "direct"] {
+        let out = client(&[dialect, "--help"]);
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(help.contains("-v, --trace"), "{dialect}: {help}");
+    }
+}

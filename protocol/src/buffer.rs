@@ -9,6 +9,11 @@ use crate::{Decoded, Decoder};
 const FIRST_CHUNK: usize = 1024;
 const READ_CHUNK: usize = 16 * 1024;
 
+/// A buffer that grew past this for one large message is given back once
+/// that message is consumed: no connection keeps more memory than the
+/// message it is reading.
+const SHRINK_ABOVE: usize = 4 * READ_CHUNK;
+
 /// Bytes received but not yet decoded, and the decoder that eats them.
 ///
 /// The owner reads from its socket straight into [`space`](Self::space), tells
@@ -116,11 +121,26 @@ impl<D: Decoder> FrameBuffer<D> {
         &self.buf[self.start..self.end]
     }
 
+    /// The bytes of memory the buffer holds now.
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     fn consume(&mut self, used: usize) {
         // A decoder never reports more than it was given; clamp all the same so
         // that a decoder bug cannot turn into a slice panic on peer input.
         debug_assert!(used <= self.end - self.start);
         self.start = (self.start + used).min(self.end);
+        let pending = self.end - self.start;
+        // Each shrink at least quarters the buffer and copies at most a
+        // quarter of it, so the copying costs no more than the growing did.
+        if self.buf.len() > SHRINK_ABOVE && pending <= self.buf.len() / 4 {
+            let mut small = vec![0; pending.max(READ_CHUNK)];
+            small[..pending].copy_from_slice(&self.buf[self.start..self.end]);
+            self.buf = small;
+            self.start = 0;
+            self.end = pending;
+        }
     }
 }
 
@@ -189,6 +209,26 @@ mod tests {
         }
         assert!(sizes.windows(2).all(|w| w[1] >= w[0]));
         assert!(frames.space().len() >= READ_CHUNK);
+    }
+
+    #[test]
+    fn shrinks_back_after_a_large_message() {
+        let mut frames = FrameBuffer::new(LineDecoder::new(1 << 24));
+        let mut line = vec![b'x'; 1 << 20];
+        line.push(b'\n');
+        frames.extend(&line);
+        frames.extend(b"next");
+        assert!(frames.capacity() > 1 << 20);
+        assert_eq!(drain(&mut frames).len(), 1);
+        assert!(frames.capacity() <= READ_CHUNK, "{}", frames.capacity());
+        assert_eq!(frames.pending(), b"next");
+        // Small messages never trigger it.
+        let mut frames = FrameBuffer::new(LineDecoder::new(1 << 24));
+        for _ in 0..1000 {
+            frames.extend(b"short line\n");
+            assert_eq!(drain(&mut frames).len(), 1);
+        }
+        assert!(frames.capacity() <= READ_CHUNK);
     }
 
     #[test]

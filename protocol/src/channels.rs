@@ -29,8 +29,27 @@ pub fn server_disconnected(host: &str, port: u16) -> String {
     format!("Server at {host}:{port} has disconnected")
 }
 
-/// Cuts a stream into records and yields each one's text, trailing spaces
-/// stripped.
+/// Whether `c` is whitespace a receiver strips from the end of a record:
+/// the six that Python's `str.rstrip()` strips among ASCII, space, TAB, LF,
+/// VT, FF and CR. Course clients that read stdin with `readline()` send
+/// `Hi!\n` padded with spaces, and every course server relays `Hi!`.
+pub fn is_stripped(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r')
+}
+
+/// [`is_stripped`] for one byte (all six are ASCII, so never part of a
+/// longer UTF-8 character).
+fn is_stripped_byte(b: u8) -> bool {
+    is_stripped(char::from(b))
+}
+
+/// `text` without its trailing whitespace, as a receiver takes a record.
+pub fn strip(text: &str) -> &str {
+    text.trim_end_matches(is_stripped)
+}
+
+/// Cuts a stream into records and yields each one's text, trailing
+/// whitespace ([`is_stripped`]) stripped.
 ///
 /// Text that is not UTF-8 is taken with U+FFFD in place of the bad bytes:
 /// a peer that cut a character at a record's end loses that character and
@@ -46,20 +65,23 @@ impl Decoder for RecordDecoder {
         let Some(record) = buf.get(..RECORD) else {
             return Ok(Decoded::Incomplete);
         };
-        let end = record.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);
+        let end = record
+            .iter()
+            .rposition(|&b| !is_stripped_byte(b))
+            .map_or(0, |i| i + 1);
         let text = String::from_utf8_lossy(&record[..end]).into_owned();
         Ok(Decoded::Item(text, RECORD))
     }
 }
 
 /// The records that carry `text`: each one the longest prefix of whole
-/// characters that fits in [`RECORD`] bytes, less its trailing spaces, which
-/// move to the start of the next record where the receiver's stripping
-/// cannot reach them.
+/// characters that fits in [`RECORD`] bytes, less its trailing whitespace
+/// ([`is_stripped`]), which moves to the start of the next record where the
+/// receiver's stripping cannot reach it.
 ///
-/// A run of spaces too long to fit before the character after it loses its
-/// excess; trailing spaces of `text` are not carried (the receiver would
-/// strip them). Text of spaces only gives no record at all.
+/// A run of whitespace too long to fit before the character after it loses
+/// its excess; trailing whitespace of `text` is not carried (the receiver
+/// would strip it). Text of whitespace only gives no record at all.
 pub fn records(text: &str) -> Records<'_> {
     Records { rest: text }
 }
@@ -75,9 +97,9 @@ impl<'a> Iterator for Records<'a> {
 
     fn next(&mut self) -> Option<&'a str> {
         let rest = self.rest;
-        let body = rest.trim_start_matches(' ');
+        let body = rest.trim_start_matches(is_stripped);
         let next_char = body.chars().next()?;
-        // Keep only as many leading spaces as fit in one record together
+        // Keep only as much leading whitespace as fits in one record together
         // with the character after them, so that every record carries text.
         let spaces = rest.len() - body.len();
         let keep = spaces.min(RECORD - next_char.len_utf8());
@@ -87,7 +109,7 @@ impl<'a> Iterator for Records<'a> {
         while !rest.is_char_boundary(fit) {
             fit -= 1;
         }
-        let record = rest[..fit].trim_end_matches(' ');
+        let record = strip(&rest[..fit]);
         self.rest = &rest[record.len()..];
         Some(record)
     }
@@ -175,6 +197,8 @@ pub enum Reply<'a> {
     ChannelExists(&'a str),
     /// `/create` with no argument.
     CreateWithoutName,
+    /// `/create` when `--max-channels` channels exist.
+    TooManyChannels(&'a str),
     /// `/join` of a channel that does not exist.
     NoSuchChannel(&'a str),
     /// `/join` with no argument.
@@ -200,6 +224,7 @@ impl Reply<'_> {
             Reply::CreateWithoutName => {
                 "/create command must be followed by the name of a channel to create".into()
             }
+            Reply::TooManyChannels(ch) => format!("Too many channels, so {ch} cannot be created."),
             Reply::NoSuchChannel(ch) => format!("No channel named {ch} exists. Try '/create {ch}'?"),
             Reply::JoinWithoutName => {
                 "/join command must be followed by the name of a channel to join.".into()
@@ -261,8 +286,18 @@ mod tests {
             (rec("Alice"), vec!["Alice"]),
             (rec(""), vec![""]),
             (rec("  two  words  "), vec!["  two  words"]),
-            (rec("tab\t"), vec!["tab\t"]),
-            (rec("line\nbreak\n"), vec!["line\nbreak\n"]),
+            // Trailing whitespace goes as Python's str.rstrip() takes it.
+            (rec("tab\t"), vec!["tab"]),
+            (rec("line\nbreak\n"), vec!["line\nbreak"]),
+            (rec("Hi!\n"), vec!["Hi!"]),
+            (rec("Hi!\r\n"), vec!["Hi!"]),
+            (rec("a \t\n\x0b\x0c\r "), vec!["a"]),
+            (rec("\t\x0b\x0c"), vec![""]),
+            (rec(" \tin\tside"), vec![" \tin\tside"]),
+            // Other controls and Unicode spaces are not stripped.
+            (rec("nul\0"), vec!["nul\0"]),
+            (rec("nbsp\u{a0}"), vec!["nbsp\u{a0}"]),
+            (rec("esc\x1b"), vec!["esc\x1b"]),
             (rec("café"), vec!["café"]),
             (full.clone().into_bytes(), vec![&full]),
             ([rec("a"), rec("/list"), rec("b")].concat(), vec!["a", "/list", "b"]),
@@ -355,12 +390,19 @@ mod tests {
             (format!("a{}😀", s(300)), vec!["a".into(), format!("{}😀", s(196))]),
             (format!("{}b", s(250)), vec![format!("{}b", s(199))]),
             (format!("{a200}{}", s(10)), vec![a200.clone()]),
+            // Any stripped whitespace, not only spaces, moves across a cut.
+            (format!("{a199}\tb"), vec![a199.clone(), "\tb".into()]),
+            (format!("{}\n \r{}", "a".repeat(198), "next"), vec!["a".repeat(198), "\n \rnext".into()]),
+            ("Hi!\n".into(), vec!["Hi!".into()]),
+            ("\t\n ".into(), vec![]),
+            // Whitespace that is not stripped is just text.
+            (format!("{a199}\u{a0}b"), vec![a199.clone(), "\u{a0}b".into()]),
         ];
         for (text, want) in cases {
             let got = split(&text);
             assert_eq!(got, want, "{text:?}");
             for record in &got {
-                assert!(record.len() <= RECORD && !record.ends_with(' ') && !record.is_empty());
+                assert!(record.len() <= RECORD && strip(record) == record && !record.is_empty());
             }
         }
     }
@@ -379,7 +421,7 @@ mod tests {
             encode(&text, &mut out);
             assert_eq!(out.len() % RECORD, 0);
             let joined = decode_all(&out, 13).concat();
-            assert_eq!(joined, text.trim_end_matches(' '));
+            assert_eq!(joined, strip(&text));
         }
     }
 
@@ -419,6 +461,7 @@ mod tests {
             (Reply::BadName("a b"), "Name a b is not valid or is already in use."),
             (Reply::ChannelExists("tas"), "Room tas already exists, so cannot be created."),
             (Reply::CreateWithoutName, "/create command must be followed by the name of a channel to create"),
+            (Reply::TooManyChannels("tas"), "Too many channels, so tas cannot be created."),
             (Reply::NoSuchChannel("tas"), "No channel named tas exists. Try '/create tas'?"),
             (Reply::JoinWithoutName, "/join command must be followed by the name of a channel to join."),
             (Reply::InvalidControl("/JOIN"), "/JOIN is not a valid control message. Valid messages are /create, /list, and /join."),

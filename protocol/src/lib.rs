@@ -27,6 +27,7 @@ pub mod lobby;
 pub mod name;
 pub mod room;
 pub mod safe;
+pub mod trace;
 
 mod buffer;
 

@@ -22,6 +22,18 @@ use crate::{Decoded, Decoder};
 /// The longest header block, in bytes, its closing empty line included.
 pub const MAX_HEADER: usize = 8192;
 
+/// The longest chat text, in bytes: a server reads and drops the payload of
+/// a longer one (and says so), keeping the connection.
+pub const MAX_TEXT: u64 = 64 * 1024;
+
+/// The most payload a server takes from a connection before it has asked to
+/// join: texts and attachments are refused then, so more cannot be needed.
+pub const MAX_BEFORE_JOIN: u64 = 64 * 1024;
+
+/// The longest file whose text an attachment's history entry holds; a
+/// longer one is recorded as `<user> sent <file> (<N> bytes)`.
+pub const MAX_ENTRY_FILE: usize = 64 * 1024;
+
 /// The fourteen header fields, in the order a sender writes them. The first
 /// nine are the flags, in [`Kind`] order.
 pub const FIELDS: [&str; 14] = [
@@ -98,6 +110,10 @@ pub struct Message {
     pub timestamp: String,
     /// Any bytes: attachments are binary.
     pub payload: Vec<u8>,
+    /// The PAYLOAD_LENGTH of a text longer than [`MAX_TEXT`] that a
+    /// server-side decoder read and dropped (the payload is then empty);
+    /// 0 otherwise. Never encoded.
+    pub dropped: u64,
 }
 
 impl Message {
@@ -110,6 +126,7 @@ impl Message {
             filename: String::new(),
             timestamp: String::new(),
             payload: Vec::new(),
+            dropped: 0,
         }
     }
 
@@ -231,9 +248,23 @@ impl std::error::Error for Malformed {}
 /// not parsed again from the start; a header block is refused as soon as it
 /// passes [`MAX_HEADER`], and a PAYLOAD_LENGTH over the limit as soon as its
 /// line ends, before any payload arrives.
+///
+/// A server's decoder ([`MessageDecoder::server`]) adds the rules for what
+/// clients send: until the stream has carried a JOIN_REQUEST, a payload over
+/// [`MAX_BEFORE_JOIN`] is [`Malformed::TooLarge`] (the decoder cannot know
+/// whether the join was accepted; a connection that never asked to join has
+/// no use for a large payload); and a text over [`MAX_TEXT`] comes out at
+/// once with its length in [`Message::dropped`] and no payload, which is
+/// then skipped as it arrives, never buffered.
 #[derive(Debug, Clone)]
 pub struct MessageDecoder {
     max_payload: u64,
+    /// Whether the server's rules for client input apply.
+    server: bool,
+    /// Whether a JOIN_REQUEST has gone by on this stream.
+    join_seen: bool,
+    /// Payload bytes of a dropped text still to skip.
+    discard: u64,
     /// Bytes of the current header block already parsed (whole lines).
     parsed: usize,
     /// The end of the header block, once its empty line is seen.
@@ -250,6 +281,9 @@ impl MessageDecoder {
     pub fn new(max_payload: u64) -> MessageDecoder {
         MessageDecoder {
             max_payload,
+            server: false,
+            join_seen: false,
+            discard: 0,
             parsed: 0,
             header_end: None,
             seen: [false; 14],
@@ -257,6 +291,35 @@ impl MessageDecoder {
             length: 0,
             message: Message::new(Kind::Text),
         }
+    }
+
+    /// A server's decoder of what one client sends: attachments of at most
+    /// `max_attachment` bytes, and the limits on texts and on payloads
+    /// before joining.
+    pub fn server(max_attachment: u64) -> MessageDecoder {
+        MessageDecoder {
+            server: true,
+            ..MessageDecoder::new(max_attachment)
+        }
+    }
+
+    /// The payload limit that applies now.
+    fn limit(&self) -> u64 {
+        if self.server && !self.join_seen {
+            self.max_payload.min(MAX_BEFORE_JOIN)
+        } else {
+            self.max_payload
+        }
+    }
+
+    /// Ready for the next message; what the stream has shown so far stays.
+    fn next_message(&mut self) -> Message {
+        let fresh = MessageDecoder {
+            server: self.server,
+            join_seen: self.join_seen || self.message.kind == Kind::JoinRequest,
+            ..MessageDecoder::new(self.max_payload)
+        };
+        std::mem::replace(self, fresh).message
     }
 
     /// Takes one `NAME: value` line into the message being built.
@@ -284,11 +347,9 @@ impl MessageDecoder {
             NUMBER => self.message.number = number(value).ok_or(Malformed::BadNumber(field))?,
             PAYLOAD_LENGTH => {
                 let length = number(value).ok_or(Malformed::BadNumber(field))?;
-                if length > self.max_payload {
-                    return Err(Malformed::TooLarge {
-                        length,
-                        max: self.max_payload,
-                    });
+                let max = self.limit();
+                if length > max {
+                    return Err(Malformed::TooLarge { length, max });
                 }
                 self.length = length;
             }
@@ -313,6 +374,14 @@ impl Decoder for MessageDecoder {
     type Error = Malformed;
 
     fn decode(&mut self, buf: &[u8]) -> Result<Decoded<Message>, Malformed> {
+        if self.discard > 0 {
+            if buf.is_empty() {
+                return Ok(Decoded::Incomplete);
+            }
+            let n = usize::try_from(self.discard).map_or(buf.len(), |d| d.min(buf.len()));
+            self.discard -= n as u64;
+            return Ok(Decoded::Skip(n));
+        }
         while self.header_end.is_none() {
             let rest = buf.get(self.parsed..).unwrap_or_default();
             let Some((line, used)) = split_line(rest) else {
@@ -334,14 +403,22 @@ impl Decoder for MessageDecoder {
             self.parsed = end;
         }
         let header_end = self.header_end.unwrap_or(self.parsed);
+        if self.server && self.message.kind == Kind::Text && self.length > MAX_TEXT {
+            let length = self.length;
+            let mut message = self.next_message();
+            message.dropped = length;
+            self.discard = length;
+            return Ok(Decoded::Item(message, header_end));
+        }
         // The length was checked against `max_payload`, a usize-sized limit
         // in practice; saturate rather than wrap on a 32-bit target.
         let length = usize::try_from(self.length).unwrap_or(usize::MAX);
         let Some(payload) = buf.get(header_end..).and_then(|rest| rest.get(..length)) else {
             return Ok(Decoded::Incomplete);
         };
-        let mut message = std::mem::replace(self, MessageDecoder::new(self.max_payload)).message;
-        message.payload = payload.to_vec();
+        let payload = payload.to_vec();
+        let mut message = self.next_message();
+        message.payload = payload;
         Ok(Decoded::Item(message, header_end + length))
     }
 }
@@ -364,11 +441,12 @@ pub fn entry_text(payload: &[u8]) -> &[u8] {
 }
 
 /// What an attachment's entry (and a client's screen) shows: the file's text
-/// when it is UTF-8, else `<username> sent <file> (<N> bytes)`.
+/// when it is UTF-8 and at most [`MAX_ENTRY_FILE`] bytes, else
+/// `<username> sent <file> (<N> bytes)`.
 pub fn attachment_text(username: &str, file: &str, bytes: &[u8]) -> Vec<u8> {
     match std::str::from_utf8(bytes) {
-        Ok(text) => entry_text(text.as_bytes()).to_vec(),
-        Err(_) => format!("{username} sent {file} ({} bytes)", bytes.len()).into_bytes(),
+        Ok(text) if bytes.len() <= MAX_ENTRY_FILE => entry_text(text.as_bytes()).to_vec(),
+        _ => format!("{username} sent {file} ({} bytes)", bytes.len()).into_bytes(),
     }
 }
 
@@ -402,18 +480,28 @@ pub fn numbered(name: &str, n: u32) -> String {
 /// The first of `base_name(filename)`, then its `-2`, `-3`, ... versions
 /// that `taken` says is free: the name to store an attachment under without
 /// overwriting anything.
-pub fn free_name(filename: &str, mut taken: impl FnMut(&str) -> bool) -> String {
-    let base = base_name(filename);
-    if !taken(&base) {
-        return base;
-    }
-    let mut n = 2;
+pub fn free_name(filename: &str, taken: impl FnMut(&str) -> bool) -> String {
+    free_name_from(&base_name(filename), 1, taken).0
+}
+
+/// The first free name for `base` (a [`base_name`]) at or after number
+/// `from` (1 is `base` itself, 2 its `-2` version, ...), and its number. A
+/// caller that stores many files of one name remembers the number after
+/// the last one it got and starts there, so each search probes once in the
+/// common case instead of once per earlier file.
+pub fn free_name_from(base: &str, from: u32, mut taken: impl FnMut(&str) -> bool) -> (String, u32) {
+    let mut n = from.max(1);
     loop {
-        let name = numbered(&base, n);
+        let name = match n {
+            1 => base.to_owned(),
+            n => numbered(base, n),
+        };
         if !taken(&name) {
-            return name;
+            return (name, n);
         }
-        n += 1;
+        // u32::MAX names of one base cannot all exist; wrap to probing from
+        // the start rather than overflow.
+        n = n.checked_add(1).unwrap_or(1);
     }
 }
 
@@ -600,6 +688,65 @@ mod tests {
     }
 
     #[test]
+    fn server_rules_for_client_input() {
+        let join = Message::new(Kind::JoinRequest).user("Fire").to_bytes();
+        let report = Message::new(Kind::ReportRequest).to_bytes();
+        let text = |n: usize| Message::text("", vec![b't'; n]).to_bytes();
+        let file = |n: usize| Message::new(Kind::Attachment).payload(vec![b'f'; n]);
+        let cat = |parts: &[&[u8]]| parts.concat();
+        let dropped = |n: u64| Message {
+            dropped: n,
+            ..Message::text("", "")
+        };
+        let max = 1 << 20;
+        #[rustfmt::skip]
+        let cases: Vec<(Vec<u8>, Vec<Message>, Option<Malformed>)> = vec![
+            // Before a JOIN_REQUEST: at most 64 KiB of payload, whatever the kind.
+            (text(65536), vec![Message::text("", vec![b't'; 65536])], None),
+            (text(65537), vec![], Some(Malformed::TooLarge { length: 65537, max: 65536 })),
+            (file(65537).to_bytes(), vec![], Some(Malformed::TooLarge { length: 65537, max: 65536 })),
+            // After one: attachments up to the limit, long texts dropped.
+            (cat(&[&join, &file(70_000).to_bytes(), &report]),
+             vec![Message::new(Kind::JoinRequest).user("Fire"), file(70_000), Message::new(Kind::ReportRequest)],
+             None),
+            (cat(&[&join, &text(65537), &report, &text(200_000), &text(3)]),
+             vec![Message::new(Kind::JoinRequest).user("Fire"), dropped(65537),
+                  Message::new(Kind::ReportRequest), dropped(200_000), Message::text("", "ttt")],
+             None),
+            (cat(&[&join, &file(max as usize + 1).to_bytes()]),
+             vec![Message::new(Kind::JoinRequest).user("Fire")],
+             Some(Malformed::TooLarge { length: max + 1, max })),
+        ];
+        for (input, want, error) in cases {
+            for step in [usize::MAX, 1, 1000, 4096] {
+                let got =
+                    crate::buffer::decode_in_pieces(MessageDecoder::server(max), &input, step);
+                assert_eq!(got, (want.clone(), error.clone()), "in pieces of {step}");
+            }
+        }
+        // A client's decoder of what a server sends has none of these rules.
+        let (items, error) = decode(&text(70_000), 4096, max);
+        assert_eq!((items[0].payload.len(), error), (70_000, None));
+    }
+
+    #[test]
+    fn a_dropped_text_is_never_buffered() {
+        let mut frames = crate::FrameBuffer::new(MessageDecoder::server(1 << 30));
+        frames.extend(&Message::new(Kind::JoinRequest).user("Fire").to_bytes());
+        assert!(frames.next_item().unwrap().is_some());
+        frames.extend(b"PAYLOAD_LENGTH: 100000000\n\n");
+        assert_eq!(
+            frames.next_item().unwrap().map(|m| m.dropped),
+            Some(100_000_000)
+        );
+        for _ in 0..100 {
+            frames.extend(&[b'x'; 10_000]);
+            assert_eq!(frames.next_item().unwrap(), None);
+            assert!(frames.capacity() <= 64 * 1024, "{}", frames.capacity());
+        }
+    }
+
+    #[test]
     fn payload_limit_is_checked_before_the_payload() {
         let mut dec = MessageDecoder::new(5);
         assert_eq!(
@@ -682,6 +829,8 @@ mod tests {
             (b"two\n\n", b"two\n"),
             (b"", b""),
             (b"\x89PNG\r\n", b"Cool sent pic.png (6 bytes)"),
+            (&[b'a'; 65536], &[b'a'; 65536]),
+            (&[b'a'; 65537], b"Cool sent pic.png (65537 bytes)"),
             (b"caf\xc3\xa9\n", "café".as_bytes()),
         ];
         for (bytes, want) in cases {
@@ -728,5 +877,26 @@ mod tests {
         let taken = ["x.txt", "x-2.txt", "x-3.txt"];
         assert_eq!(free_name("up/x.txt", |n| taken.contains(&n)), "x-4.txt");
         assert_eq!(free_name("y.txt", |n| taken.contains(&n)), "y.txt");
+        // Starting from a remembered number probes once; a name taken since
+        // (by someone else) is probed past.
+        let mut probes = 0;
+        let mut taken_count = |n: &str| {
+            probes += 1;
+            taken.contains(&n)
+        };
+        assert_eq!(
+            free_name_from("x.txt", 4, &mut taken_count),
+            ("x-4.txt".into(), 4)
+        );
+        assert_eq!(probes, 1);
+        assert_eq!(
+            free_name_from("x.txt", 2, |n| taken.contains(&n)),
+            ("x-4.txt".into(), 4)
+        );
+        assert_eq!(
+            free_name_from("x.txt", 0, |n| taken.contains(&n)),
+            ("x-4.txt".into(), 4)
+        );
+        assert_eq!(free_name_from("z", 1, |_| false), ("z".into(), 1));
     }
 }

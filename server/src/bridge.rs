@@ -2,63 +2,123 @@
 //! and pairs clients that ask for a peer; the chats themselves run between
 //! the clients and never pass through here.
 //!
-//! Every change to the registry is on disk (written whole to a temporary
-//! file, fsynced, renamed over the registry, directory fsynced) before the
-//! REGACK goes out, so an acknowledged registration survives a kill -9.
-//! That file I/O runs on the dispatcher thread: a rendezvous server sees a
-//! request now and then, and blocking for an fsync is the price of saying
-//! "registered" only when it is true. Who is waiting for a peer is kept in
-//! memory only.
+//! The registry file is an append-only log of `clientID IP Port` lines: a
+//! REGISTER that adds or changes a contact appends one line and fsyncs it
+//! before the REGACK goes out, so an acknowledged registration survives a
+//! kill -9 and costs the same however many clients are registered. A
+//! changed contact is appended as a new line for the same clientID; on
+//! reading, a later line for an id updates the contact and the first one
+//! keeps its place, so the file always reads as "in order of first
+//! registration". When the log holds many more lines than there are
+//! contacts it is compacted: written whole to a temporary file, fsynced,
+//! renamed over the registry, directory fsynced (a crash leaves the old log
+//! or the new file, never a mix). That happens at most once per as many
+//! REGISTERs as the registry has entries, so its cost per REGISTER stays
+//! constant on average. Lines that do not hold a contact (a hand edit, bytes
+//! that are not UTF-8) are skipped with a warning and kept as they are, in
+//! their place, whenever the file is written whole.
+//!
+//! Who is waiting for a peer and who is paired with whom is kept in memory
+//! only.
 
-use std::fs::{self, File};
+use std::collections::{BTreeSet, HashMap};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use chat_protocol::bridge::{Contact, Message, MessageDecoder, REGISTERED};
+use chat_protocol::safe;
 
 use crate::conns::{ConnId, Conns};
-use crate::dispatch::Dialect;
+use crate::dispatch::{Dialect, Evictable};
 use crate::status;
 
-/// The registered contacts, in order of first registration, and the file
-/// that keeps them: one `clientID IP Port` line each.
+/// The log is compacted when it has this many lines more than twice the
+/// lines a compact file would have.
+const COMPACT_SLACK: usize = 1024;
+
+/// One line of the registry as it will be written whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Line {
+    /// The contact at this index of [`Registry::contacts`].
+    Contact(usize),
+    /// A line that holds no contact, kept byte for byte (no line end).
+    Kept(Vec<u8>),
+}
+
+/// The registered contacts, in order of first registration, and the log
+/// file that keeps them.
 #[derive(Debug)]
 pub struct Registry {
     path: PathBuf,
     contacts: Vec<Contact>,
+    /// Where each clientID is in `contacts`.
+    index: HashMap<String, usize>,
+    /// What a compacted file holds, in order.
+    lines: Vec<Line>,
+    /// The log open for appending; opened at the first append.
+    file: Option<File>,
+    /// The log's length in bytes and in lines, as this server wrote or read
+    /// it.
+    len: u64,
+    file_lines: usize,
+    /// The file's last line has no line end (a hand edit): the next append
+    /// starts with one.
+    needs_lf: bool,
+    compact_slack: usize,
 }
 
 impl Registry {
-    /// Reads the registry at `path`; a missing file is an empty registry.
-    /// Lines that do not hold a valid contact are skipped with a warning.
+    /// Reads the registry at `path` in one pass; a missing file is an empty
+    /// registry. Lines that do not hold a valid contact are skipped with a
+    /// warning naming the line, and kept.
     pub fn open(path: &Path) -> io::Result<Registry> {
         let mut registry = Registry {
             path: path.to_owned(),
             contacts: Vec::new(),
+            index: HashMap::new(),
+            lines: Vec::new(),
+            file: None,
+            len: 0,
+            file_lines: 0,
+            needs_lf: false,
+            compact_slack: COMPACT_SLACK,
         };
-        let text = match fs::read_to_string(path) {
-            Ok(text) => text,
+        let bytes = match fs::read(path) {
+            Ok(bytes) => bytes,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(registry),
             Err(e) => return Err(e),
         };
-        for (n, line) in text.lines().enumerate() {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let contact = match fields[..] {
-                [id, ip, port] => Contact::new(id, ip, port).check().ok(),
-                [] => continue,
-                _ => None,
-            };
-            match contact {
-                Some(contact) => registry.set(contact),
-                None => log::warn!("{}:{}: not a contact, skipped", path.display(), n + 1),
+        registry.len = bytes.len() as u64;
+        registry.needs_lf = !bytes.is_empty() && !bytes.ends_with(b"\n");
+        let body = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+        if bytes.is_empty() {
+            return Ok(registry);
+        }
+        for (n, raw) in body.split(|&b| b == b'\n').enumerate() {
+            registry.file_lines += 1;
+            match parse_line(raw) {
+                Ok(contact) => {
+                    registry.set(contact);
+                }
+                Err(why) => {
+                    if let Some(why) = why {
+                        log::warn!(
+                            "{}:{}: {why}, skipped (kept in the file)",
+                            path.display(),
+                            n + 1
+                        );
+                    }
+                    registry.lines.push(Line::Kept(raw.to_vec()));
+                }
             }
         }
         Ok(registry)
     }
 
-    /// The contact registered under `client_id`.
-    pub fn find(&self, client_id: &str) -> Option<&Contact> {
-        self.contacts.iter().find(|c| c.client_id == client_id)
+    /// Where `client_id` is in registration order.
+    fn position(&self, client_id: &str) -> Option<usize> {
+        self.index.get(client_id).copied()
     }
 
     /// Every contact, in order of first registration.
@@ -66,70 +126,166 @@ impl Registry {
         &self.contacts
     }
 
-    /// Stores or updates `contact`, on disk first: when writing fails the
-    /// registry is unchanged.
-    pub fn put(&mut self, contact: Contact) -> io::Result<()> {
-        if self.find(&contact.client_id) == Some(&contact) {
-            return Ok(());
+    /// Stores or updates `contact`, on disk first (one appended line,
+    /// fsynced): when writing fails the file is cut back to what it was and
+    /// the registry is unchanged. Returns the contact's index.
+    pub fn put(&mut self, contact: Contact) -> io::Result<usize> {
+        if let Some(i) = self.position(&contact.client_id) {
+            if self.contacts[i] == contact {
+                return Ok(i);
+            }
         }
-        let mut next = Registry {
-            path: self.path.clone(),
-            contacts: self.contacts.clone(),
+        let mut line = Vec::new();
+        if self.needs_lf {
+            line.push(b'\n');
+        }
+        line.extend_from_slice(contact_line(&contact).as_bytes());
+        self.append(&line)?;
+        self.needs_lf = false;
+        self.file_lines += 1;
+        let i = self.set(contact);
+        if self.file_lines > 2 * self.lines.len() + self.compact_slack {
+            if let Err(e) = self.compact() {
+                // The log is still whole and current; compaction waits.
+                log::warn!("{}: cannot compact the registry: {e}", self.path.display());
+            }
+        }
+        Ok(i)
+    }
+
+    /// Appends `bytes` to the log and fsyncs it; on failure cuts the file
+    /// back to its length before, so no partial line stays.
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let file = match &mut self.file {
+            Some(file) => file,
+            None => {
+                let created = !self.path.exists();
+                let file = OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .open(&self.path)?;
+                if created {
+                    // The new file's name must survive a crash too.
+                    File::open(dir_of(&self.path))?.sync_all()?;
+                }
+                self.len = file.metadata()?.len();
+                self.file.insert(file)
+            }
         };
-        next.set(contact);
-        next.save()?;
-        *self = next;
+        let written = file.write_all(bytes).and_then(|()| file.sync_data());
+        if let Err(e) = written {
+            if let Err(cut) = file.set_len(self.len) {
+                log::error!(
+                    "{}: cannot cut back a failed append: {cut}",
+                    self.path.display()
+                );
+            }
+            return Err(e);
+        }
+        self.len += bytes.len() as u64;
         Ok(())
     }
 
-    fn set(&mut self, contact: Contact) {
-        match self
-            .contacts
-            .iter_mut()
-            .find(|c| c.client_id == contact.client_id)
-        {
-            Some(old) => *old = contact,
-            None => self.contacts.push(contact),
+    /// Adds or updates `contact` in memory; returns its index.
+    fn set(&mut self, contact: Contact) -> usize {
+        match self.position(&contact.client_id) {
+            Some(i) => {
+                self.contacts[i] = contact;
+                i
+            }
+            None => {
+                let i = self.contacts.len();
+                self.index.insert(contact.client_id.clone(), i);
+                self.contacts.push(contact);
+                self.lines.push(Line::Contact(i));
+                i
+            }
         }
     }
 
-    /// Replaces the file atomically: a reader (or a restart after a crash)
-    /// sees the old registry or the new one, never a mix.
-    fn save(&self) -> io::Result<()> {
-        let mut text = String::new();
-        for c in &self.contacts {
-            text.push_str(&format!("{} {} {}\n", c.client_id, c.ip, c.port));
+    /// Replaces the log with one line per contact (and every kept line):
+    /// write, fsync, rename, fsync the folder.
+    fn compact(&mut self) -> io::Result<()> {
+        let mut text = Vec::new();
+        for line in &self.lines {
+            match line {
+                Line::Contact(i) => {
+                    text.extend_from_slice(contact_line(&self.contacts[*i]).as_bytes())
+                }
+                Line::Kept(raw) => {
+                    text.extend_from_slice(raw);
+                    text.push(b'\n');
+                }
+            }
         }
-        let dir = match self.path.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => Path::new("."),
-        };
+        let dir = dir_of(&self.path);
         let mut tmp_name = self.path.file_name().unwrap_or_default().to_owned();
         tmp_name.push(".tmp");
         let tmp = dir.join(tmp_name);
         let mut file = File::create(&tmp)?;
-        file.write_all(text.as_bytes())?;
+        file.write_all(&text)?;
         file.sync_all()?;
+        drop(file);
         fs::rename(&tmp, &self.path)?;
-        File::open(dir)?.sync_all()
+        File::open(dir)?.sync_all()?;
+        // The old handle points at the replaced file.
+        self.file = None;
+        self.len = text.len() as u64;
+        self.file_lines = self.lines.len();
+        self.needs_lf = false;
+        Ok(())
     }
 }
 
-/// The bridge server's state: the registry and who waits for a peer.
+/// A contact's line in the registry file, line end included.
+fn contact_line(c: &Contact) -> String {
+    format!("{} {} {}\n", c.client_id, c.ip, c.port)
+}
+
+/// The folder that holds `path`.
+fn dir_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
+/// A registry line's contact, or why it holds none (`None` for a blank
+/// line, which is kept without a warning).
+fn parse_line(raw: &[u8]) -> Result<Contact, Option<&'static str>> {
+    let text = std::str::from_utf8(raw).map_err(|_| Some("not UTF-8"))?;
+    let fields: Vec<&str> = text.split_whitespace().collect();
+    match fields[..] {
+        [] => Err(None),
+        [id, ip, port] => Contact::new(id, ip, port)
+            .check()
+            .map_err(|_| Some("not a valid contact")),
+        _ => Err(Some("not `clientID IP Port`")),
+    }
+}
+
+/// The bridge server's state: the registry and who is paired with whom.
 #[derive(Debug)]
 pub struct Bridge {
     registry: Registry,
-    /// The clientID of the registered client that asked for a peer when
-    /// nobody was waiting; the next other asker is paired with it.
-    waiting: Option<String>,
+    /// Each contact's partner (by index), once a BRIDGE answer paired them.
+    partner: Vec<Option<usize>>,
+    /// Clients that bridged with nobody to pair with, in registration order.
+    waiting: BTreeSet<usize>,
+    /// Clients without a partner, in registration order (waiting ones too).
+    free: BTreeSet<usize>,
 }
 
 impl Bridge {
     /// A server keeping its registry in `path` (read back now).
     pub fn open(path: &Path) -> io::Result<Bridge> {
+        let registry = Registry::open(path)?;
+        let n = registry.contacts().len();
         Ok(Bridge {
-            registry: Registry::open(path)?,
-            waiting: None,
+            registry,
+            partner: vec![None; n],
+            waiting: BTreeSet::new(),
+            free: (0..n).collect(),
         })
     }
 
@@ -143,8 +299,9 @@ impl Bridge {
                 let (who, ip, port) = (&contact.client_id, &contact.ip, &contact.port);
                 let line = format!("REGISTER: {who} from {ip}:{port} received");
                 match self.registry.put(contact.clone()) {
-                    Ok(()) => {
+                    Ok(i) => {
                         status::print(format_args!("{line}"));
+                        self.start_afresh(i);
                         REGISTERED.to_owned()
                     }
                     Err(e) => {
@@ -162,26 +319,63 @@ impl Bridge {
         conns.reply(id, reply.to_bytes());
     }
 
+    /// A client that registers (again) starts afresh: unpaired, not
+    /// waiting. Its old partner is free again.
+    fn start_afresh(&mut self, i: usize) {
+        if i >= self.partner.len() {
+            self.partner.resize(i + 1, None);
+        }
+        if let Some(j) = self.partner[i].take() {
+            self.partner[j] = None;
+            self.free.insert(j);
+        }
+        self.waiting.remove(&i);
+        self.free.insert(i);
+    }
+
+    /// The requester's partner; else the earliest-registered waiting
+    /// client; else the earliest-registered other client without a
+    /// partner; else nobody (and the requester now waits).
+    fn answer(&mut self, me: usize) -> Option<usize> {
+        if let Some(j) = self.partner[me] {
+            return Some(j);
+        }
+        let other = |set: &BTreeSet<usize>| set.iter().copied().find(|&k| k != me);
+        let Some(j) = other(&self.waiting).or_else(|| other(&self.free)) else {
+            self.waiting.insert(me);
+            return None;
+        };
+        for k in [me, j] {
+            self.waiting.remove(&k);
+            self.free.remove(&k);
+        }
+        self.partner[me] = Some(j);
+        self.partner[j] = Some(me);
+        Some(j)
+    }
+
     fn bridge(&mut self, conns: &mut Conns, id: ConnId, client_id: &str) {
-        let Some(me) = self.registry.find(client_id).cloned() else {
-            conns.status(id, format_args!("BRIDGE {client_id:?}: not registered"));
+        let Some(me) = self.registry.position(client_id) else {
+            conns.status(
+                id,
+                format_args!("BRIDGE {}: not registered", safe::escape_str(client_id)),
+            );
             return conns.reply(id, Message::BridgeAck(Contact::default()).to_bytes());
         };
-        let peer = match self.waiting.take() {
-            Some(other) if other != me.client_id => self.registry.find(&other).cloned(),
-            _ => None,
-        };
-        let answer = match peer {
-            Some(peer) => {
+        let paired = self.answer(me);
+        let contacts = self.registry.contacts();
+        let answer = match paired {
+            Some(j) => {
+                let (a, b) = (&contacts[me], &contacts[j]);
                 status::print(format_args!(
                     "BRIDGE: {} {}:{} {} {}:{}",
-                    me.client_id, me.ip, me.port, peer.client_id, peer.ip, peer.port
+                    a.client_id, a.ip, a.port, b.client_id, b.ip, b.port
                 ));
-                peer
+                b.clone()
             }
             None => {
-                conns.status(id, format_args!("BRIDGE {}: waiting", me.client_id));
-                self.waiting = Some(me.client_id);
+                let a = &contacts[me];
+                status::print(format_args!("BRIDGE: {} {}:{}", a.client_id, a.ip, a.port));
                 Contact::default()
             }
         };
@@ -193,6 +387,10 @@ impl Dialect for Bridge {
     type Decoder = MessageDecoder;
 
     const READS_STDIN: bool = true;
+
+    /// A bridge client makes one request per connection: the slot rule may
+    /// cut any connection that is not in the middle of one.
+    const EVICTABLE: Evictable = Evictable::BetweenRequests;
 
     fn decoder(&self) -> MessageDecoder {
         MessageDecoder::default()
@@ -268,7 +466,7 @@ mod tests {
     }
 
     #[test]
-    fn register_is_saved_before_the_regack() {
+    fn register_is_appended_before_the_regack_and_reads_back() {
         let path = registry_path("saved");
         let mut h = Harness::new(Bridge::open(&path).unwrap());
         assert_eq!(
@@ -277,12 +475,80 @@ mod tests {
         );
         ask(&mut h, register("Bob", "6000"));
         ask(&mut h, register("Alice", "5001"));
+        // Unchanged: nothing appended.
+        ask(&mut h, register("Bob", "6000"));
         assert_eq!(
             fs::read_to_string(&path).unwrap(),
-            "Alice 127.0.0.1 5001\nBob 127.0.0.1 6000\n"
+            "Alice 127.0.0.1 5000\nBob 127.0.0.1 6000\nAlice 127.0.0.1 5001\n"
         );
         let again = Registry::open(&path).unwrap();
+        assert_eq!(
+            again.contacts(),
+            &[
+                Contact::new("Alice", "127.0.0.1", "5001"),
+                Contact::new("Bob", "127.0.0.1", "6000")
+            ]
+        );
         assert_eq!(again.contacts(), h.dispatcher.dialect.registry.contacts());
+    }
+
+    #[test]
+    fn the_log_is_compacted_in_order_of_first_registration_keeping_bad_lines() {
+        let path = registry_path("compact");
+        let start = b"Al 127.0.0.1 5\n\xff\xfe bad\nnot a contact line\nBo ::1 6";
+        fs::write(&path, start).unwrap();
+        let mut registry = Registry::open(&path).unwrap();
+        // Updates are appended (after the line end the file lacked).
+        registry.put(Contact::new("Al", "127.0.0.1", "10")).unwrap();
+        registry.put(Contact::new("Cy", "10.0.0.1", "7")).unwrap();
+        registry.put(Contact::new("Al", "127.0.0.1", "14")).unwrap();
+        let mut log = start.to_vec();
+        log.extend_from_slice(b"\nAl 127.0.0.1 10\nCy 10.0.0.1 7\nAl 127.0.0.1 14\n");
+        assert_eq!(fs::read(&path).unwrap(), log);
+        assert_eq!(
+            Registry::open(&path).unwrap().contacts(),
+            registry.contacts()
+        );
+        // Compacted: one line per contact in order of first registration,
+        // the lines that hold none kept in place, byte for byte.
+        registry.compact().unwrap();
+        let compact =
+            b"Al 127.0.0.1 14\n\xff\xfe bad\nnot a contact line\nBo ::1 6\nCy 10.0.0.1 7\n";
+        assert_eq!(fs::read(&path).unwrap(), compact);
+        // Appending after a compaction goes to the new file.
+        registry.put(Contact::new("Di", "10.0.0.2", "8")).unwrap();
+        let mut log = compact.to_vec();
+        log.extend_from_slice(b"Di 10.0.0.2 8\n");
+        assert_eq!(fs::read(&path).unwrap(), log);
+        assert_eq!(
+            Registry::open(&path).unwrap().contacts(),
+            registry.contacts()
+        );
+        assert!(!dir_of(&path).join("registry.txt.tmp").exists());
+    }
+
+    #[test]
+    fn compaction_keeps_the_log_within_twice_its_compact_size() {
+        let path = registry_path("bounded");
+        let mut registry = Registry::open(&path).unwrap();
+        registry.compact_slack = 4;
+        for round in 0..50u32 {
+            for id in ["A", "B", "C"] {
+                registry
+                    .put(Contact::new(id, "127.0.0.1", (round + 1).to_string()))
+                    .unwrap();
+            }
+        }
+        let lines = fs::read_to_string(&path).unwrap().lines().count();
+        assert!(lines <= 2 * 3 + 4, "{lines} lines");
+        assert_eq!(
+            Registry::open(&path).unwrap().contacts(),
+            &[
+                Contact::new("A", "127.0.0.1", "50"),
+                Contact::new("B", "127.0.0.1", "50"),
+                Contact::new("C", "127.0.0.1", "50")
+            ]
+        );
     }
 
     #[test]
@@ -296,19 +562,66 @@ mod tests {
         assert!(h.dispatcher.dialect.registry.contacts().is_empty());
     }
 
-    #[test]
-    fn pairs_in_order() {
-        let mut h = Harness::new(Bridge::open(&registry_path("pairs")).unwrap());
-        assert_eq!(ask(&mut h, bridge("Nobody")), ack("", ""));
-        for (id, port) in [("A", "1"), ("B", "2"), ("C", "3"), ("D", "4")] {
-            ask(&mut h, register(id, port));
+    /// A fresh server with `ids` registered in order (ports 1, 2, ...).
+    fn registered(test: &str, ids: &[&str]) -> Harness<Bridge> {
+        let mut h = Harness::new(Bridge::open(&registry_path(test)).unwrap());
+        for (n, id) in ids.iter().enumerate() {
+            ask(&mut h, register(id, &(n + 1).to_string()));
         }
-        assert_eq!(ask(&mut h, bridge("A")), ack("", ""));
-        assert_eq!(ask(&mut h, bridge("A")), ack("", ""));
-        assert_eq!(ask(&mut h, bridge("B")), ack("A", "1"));
+        h
+    }
+
+    /// BRIDGE requests in order: who asks, and whom it gets (`""` nobody).
+    type Requests = Vec<(&'static str, &'static str)>;
+
+    #[test]
+    fn bridge_answers_in_every_request_order() {
+        // (registered, then BRIDGE requests and the peer each gets)
+        #[rustfmt::skip]
+        let cases: Vec<(&[&str], Requests)> = vec![
+            // A registers, B registers, A bridges: A gets B, and B gets A.
+            (&["A", "B"], vec![("A", "B"), ("B", "A"), ("A", "B")]),
+            (&["A", "B"], vec![("B", "A"), ("A", "B")]),
+            // Alone: nobody, however often; then the newcomer gets the waiter.
+            (&["A"], vec![("A", ""), ("A", "")]),
+            // Four bridging in turn pair 1-2 and 3-4.
+            (&["1", "2", "3", "4"], vec![("1", "2"), ("2", "1"), ("3", "4"), ("4", "3")]),
+            // A waiting client comes before an earlier one that never bridged.
+            (&["A", "B", "C"], vec![("C", "A"), ("B", ""), ("A", "C")]),
+            // Unregistered: the empty answer, and nobody starts waiting.
+            (&["A", "B"], vec![("Nobody", ""), ("B", "A")]),
+        ];
+        for (n, (ids, requests)) in cases.into_iter().enumerate() {
+            let mut h = registered(&format!("order{n}"), ids);
+            for (asker, want) in requests {
+                let port = ids
+                    .iter()
+                    .position(|id| *id == want)
+                    .map_or(String::new(), |i| (i + 1).to_string());
+                assert_eq!(
+                    ask(&mut h, bridge(asker)),
+                    ack(want, &port),
+                    "case {n}: {asker} asks, registered {ids:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_waiter_is_answered_first_and_registering_again_starts_afresh() {
+        let mut h = registered("waiter", &["A", "B", "C"]);
+        // Nobody waits: A gets the earliest other free client, B.
+        assert_eq!(ask(&mut h, bridge("A")), ack("B", "2"));
+        // C: nobody waiting, no other free client: C waits.
         assert_eq!(ask(&mut h, bridge("C")), ack("", ""));
+        // D registers and bridges: gets the waiting C.
+        ask(&mut h, register("D", "4"));
         assert_eq!(ask(&mut h, bridge("D")), ack("C", "3"));
-        assert_eq!(ask(&mut h, bridge("D")), ack("", ""));
+        // B registers again (a restarted client): A is free again, and the
+        // next to ask pairs with the earliest free one.
+        ask(&mut h, register("B", "2"));
+        assert_eq!(ask(&mut h, bridge("B")), ack("A", "1"));
+        assert_eq!(ask(&mut h, bridge("A")), ack("B", "2"));
     }
 
     #[test]
@@ -335,7 +648,7 @@ mod tests {
     }
 
     #[test]
-    fn bad_registry_lines_are_skipped() {
+    fn bad_registry_lines_are_skipped_but_kept() {
         let path = registry_path("lines");
         fs::write(&path, "Al 127.0.0.1 5\n\ngarbage\nBo ::1 6\nCy 1.2.3.4 0\n").unwrap();
         let registry = Registry::open(&path).unwrap();
@@ -344,6 +657,19 @@ mod tests {
             &[
                 Contact::new("Al", "127.0.0.1", "5"),
                 Contact::new("Bo", "::1", "6")
+            ]
+        );
+        let kept: Vec<&Line> = registry
+            .lines
+            .iter()
+            .filter(|l| matches!(l, Line::Kept(_)))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                &Line::Kept(vec![]),
+                &Line::Kept(b"garbage".to_vec()),
+                &Line::Kept(b"Cy 1.2.3.4 0".to_vec())
             ]
         );
     }

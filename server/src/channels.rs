@@ -15,6 +15,7 @@ use chat_protocol::name;
 use crate::conns::{ConnId, Conns, IdMap};
 use crate::dispatch::Dialect;
 use crate::outbox::Bytes;
+use crate::trace::{self, Way};
 
 /// Index of a channel in [`Channels::channels`]; channels are never removed,
 /// so an index stays valid.
@@ -34,18 +35,45 @@ struct User {
 }
 
 /// The dialect's state: who is named what, and who is in which channel.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Channels {
     users: IdMap<User>,
     taken: HashMap<Arc<str>, ConnId>,
     /// In creation order, which is the order `/list` answers in.
     channels: Vec<Channel>,
     by_name: HashMap<Arc<str>, ChannelIx>,
+    /// `--max-channels`: channels are never removed, so without a bound a
+    /// script could fill memory with them (and make every `/list` huge).
+    max_channels: usize,
+    /// The `/list` answer, encoded once per change of the channel list and
+    /// shared by every asker, so that a `/list` costs a reference, not a
+    /// walk over up to `max_channels` names.
+    list: Option<Bytes>,
 }
 
 impl Channels {
-    pub fn new() -> Channels {
-        Channels::default()
+    /// A server that lets at most `max_channels` channels exist.
+    pub fn new(max_channels: usize) -> Channels {
+        Channels {
+            users: IdMap::default(),
+            taken: HashMap::new(),
+            channels: Vec::new(),
+            by_name: HashMap::new(),
+            max_channels,
+            list: None,
+        }
+    }
+
+    /// The `/list` answer (empty when there are no channels).
+    fn list(&mut self) -> Bytes {
+        let channels = &self.channels;
+        self.list
+            .get_or_insert_with(|| {
+                let mut out = Vec::new();
+                encode_list(channels.iter().map(|c| &*c.name), &mut out);
+                Bytes::from(out)
+            })
+            .clone()
     }
 
     fn reply(conns: &mut Conns, id: ConnId, reply: Reply<'_>) {
@@ -113,7 +141,15 @@ impl Channels {
             conns.status(id, format_args!("{me}: /create {channel} refused: exists"));
             return Self::reply(conns, id, Reply::ChannelExists(&channel));
         }
+        if self.channels.len() >= self.max_channels {
+            conns.status(
+                id,
+                format_args!("{me}: /create {channel} refused: too many channels"),
+            );
+            return Self::reply(conns, id, Reply::TooManyChannels(&channel));
+        }
         conns.status(id, format_args!("{me}: /create {channel}"));
+        self.list = None;
         self.leave(conns, id);
         let name: Arc<str> = channel.into();
         let ix = self.channels.len();
@@ -163,6 +199,11 @@ impl Channels {
 impl Dialect for Channels {
     type Decoder = RecordDecoder;
 
+    /// `--trace` shows each 200-byte record with its padding counted.
+    fn trace(way: Way, bytes: &[u8], lines: &mut Vec<String>) {
+        trace::records(way, bytes, lines);
+    }
+
     fn decoder(&self) -> RecordDecoder {
         RecordDecoder
     }
@@ -179,10 +220,9 @@ impl Dialect for Channels {
             Request::Join(channel) => self.join(conns, id, &me, channel),
             Request::List => {
                 conns.status(id, format_args!("{me}: /list"));
-                let mut out = Vec::new();
-                encode_list(self.channels.iter().map(|c| &*c.name), &mut out);
-                if !out.is_empty() {
-                    conns.reply(id, out);
+                let list = self.list();
+                if !list.is_empty() {
+                    conns.send(id, &list);
                 }
             }
             Request::Invalid(word) => {
@@ -206,35 +246,44 @@ impl Dialect for Channels {
 }
 
 #[cfg(test)]
-mod tests {
+mod tests_support {
     use super::*;
     use chat_protocol::channels::RECORD;
 
     use crate::dispatch::testing::Harness;
 
     /// `id`'s records since the last look, each stripped of its padding.
-    fn take(h: &mut Harness<Channels>, id: ConnId) -> Vec<String> {
+    pub fn take(h: &mut Harness<Channels>, id: ConnId) -> Vec<String> {
         let bytes = h.take_bytes(id);
         assert_eq!(bytes.len() % RECORD, 0, "whole records only");
         bytes
             .chunks(RECORD)
-            .map(|r| String::from_utf8_lossy(r).trim_end_matches(' ').to_owned())
+            .map(|r| chat_protocol::channels::strip(&String::from_utf8_lossy(r)).to_owned())
             .collect()
     }
 
-    fn named(h: &mut Harness<Channels>, name: &str) -> ConnId {
+    pub fn named(h: &mut Harness<Channels>, name: &str) -> ConnId {
         let id = h.connect();
         h.request(id, name.into());
         id
     }
 
-    fn say(h: &mut Harness<Channels>, id: ConnId, text: &str) {
+    pub fn say(h: &mut Harness<Channels>, id: ConnId, text: &str) {
         h.request(id, text.into());
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::*;
+    use super::*;
+    use chat_protocol::channels::RECORD;
+
+    use crate::dispatch::testing::Harness;
 
     #[test]
     fn names_are_checked_then_closed() {
-        let mut h = Harness::new(Channels::new());
+        let mut h = Harness::new(Channels::new(1000));
         let alice = named(&mut h, "Alice");
         assert!(take(&mut h, alice).is_empty());
         assert!(!h.is_closed(alice));
@@ -255,7 +304,7 @@ mod tests {
 
     #[test]
     fn handout_scenario() {
-        let mut h = Harness::new(Channels::new());
+        let mut h = Harness::new(Channels::new(1000));
         let alice = named(&mut h, "Alice");
         let kay = named(&mut h, "Kay");
         say(&mut h, alice, "/create tas");
@@ -270,7 +319,7 @@ mod tests {
 
     #[test]
     fn every_error_and_nothing_changes() {
-        let mut h = Harness::new(Channels::new());
+        let mut h = Harness::new(Channels::new(1000));
         let a = named(&mut h, "A");
         let b = named(&mut h, "B");
         say(&mut h, a, "hello");
@@ -309,7 +358,7 @@ mod tests {
 
     #[test]
     fn switching_announces_to_the_right_channels() {
-        let mut h = Harness::new(Channels::new());
+        let mut h = Harness::new(Channels::new(1000));
         let a = named(&mut h, "A");
         let b = named(&mut h, "B");
         let c = named(&mut h, "C");
@@ -338,7 +387,7 @@ mod tests {
 
     #[test]
     fn disconnect_is_announced_to_the_channel() {
-        let mut h = Harness::new(Channels::new());
+        let mut h = Harness::new(Channels::new(1000));
         let a = named(&mut h, "A");
         let b = named(&mut h, "B");
         say(&mut h, a, "/create x");
@@ -350,7 +399,7 @@ mod tests {
 
     #[test]
     fn long_relay_is_one_message_of_several_records() {
-        let mut h = Harness::new(Channels::new());
+        let mut h = Harness::new(Channels::new(1000));
         let a = named(&mut h, "Alice");
         let b = named(&mut h, "B");
         say(&mut h, a, "/create x");
@@ -367,7 +416,7 @@ mod tests {
     #[test]
     fn a_long_relay_counts_as_one_message_against_the_queue() {
         // An empty queue takes any one message, however many records.
-        let mut h = Harness::with_sendq(Channels::new(), RECORD + 1);
+        let mut h = Harness::with_sendq(Channels::new(1000), RECORD + 1);
         let a = named(&mut h, "A");
         let b = named(&mut h, "B");
         say(&mut h, a, "/create x");
@@ -390,7 +439,7 @@ mod tests {
 
     #[test]
     fn list_with_no_channels_sends_nothing() {
-        let mut h = Harness::new(Channels::new());
+        let mut h = Harness::new(Channels::new(1000));
         let a = named(&mut h, "A");
         say(&mut h, a, "/list");
         say(&mut h, a, "/join");
@@ -398,5 +447,48 @@ mod tests {
             take(&mut h, a),
             ["/join command must be followed by the name of a channel to join."]
         );
+    }
+}
+
+#[cfg(test)]
+mod max_channels {
+    use super::tests_support::*;
+    use super::*;
+    use crate::dispatch::testing::Harness;
+
+    #[test]
+    fn create_past_max_channels_is_refused_and_changes_nothing() {
+        let mut h = Harness::new(Channels::new(2));
+        let a = named(&mut h, "A");
+        say(&mut h, a, "/create one");
+        say(&mut h, a, "/create two");
+        say(&mut h, a, "/create three");
+        assert_eq!(
+            take(&mut h, a),
+            ["Too many channels, so three cannot be created."]
+        );
+        // A failed /create leaves the user where it was and lists nothing new.
+        let b = named(&mut h, "B");
+        say(&mut h, b, "/join two");
+        assert_eq!(take(&mut h, a), ["B has joined"]);
+        say(&mut h, b, "/list");
+        assert_eq!(take(&mut h, b), ["one\ntwo"]);
+        say(&mut h, b, "/join three");
+        assert_eq!(
+            take(&mut h, b),
+            ["No channel named three exists. Try '/create three'?"]
+        );
+    }
+
+    #[test]
+    fn the_list_follows_every_create() {
+        let mut h = Harness::new(Channels::new(10));
+        let a = named(&mut h, "A");
+        say(&mut h, a, "/create one");
+        say(&mut h, a, "/list");
+        assert_eq!(take(&mut h, a), ["one"]);
+        say(&mut h, a, "/create two");
+        say(&mut h, a, "/list");
+        assert_eq!(take(&mut h, a), ["one\ntwo"]);
     }
 }

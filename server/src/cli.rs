@@ -5,12 +5,20 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::listen::Options;
 
 /// The subcommands; anything else in first place means `lobby`.
 const DIALECTS: [&str; 5] = ["lobby", "room", "channels", "direct", "bridge"];
+
+/// The default outbound queue bound: 1 MiB; room's attachments need more.
+pub const SENDQ: usize = 1 << 20;
+pub const ROOM_SENDQ: usize = 64 << 20;
+
+/// The longest `--login-timeout`: a hundred years. Any longer is a usage
+/// error rather than a deadline past what the clock can hold.
+const MAX_TIMEOUT_SECS: u64 = 100 * 366 * 24 * 3600;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,7 +41,7 @@ pub enum DialectArgs {
     /// Header blocks with payloads: one room, history, attachments
     Room(RoomArgs),
     /// Fixed 200-byte records: named channels, /create /join /list
-    Channels(PortArgs),
+    Channels(ChannelsArgs),
     /// Binary frames: login, list, direct messages, logout
     Direct(PortArgs),
     /// CRLF header blocks: a rendezvous server for peer-to-peer chat
@@ -46,15 +54,36 @@ pub struct Common {
     /// Address to listen on
     #[arg(long, value_name = "ADDR", default_value = "0.0.0.0")]
     pub bind: IpAddr,
-    /// Close a connection that has not registered within SECS seconds
-    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    /// Close a connection that has not registered within SECS seconds (0: never)
+    #[arg(long, value_name = "SECS", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(..=MAX_TIMEOUT_SECS))]
     pub login_timeout: u64,
-    /// Accept at most N connections at once; more are closed at once
-    #[arg(long, value_name = "N", default_value_t = 1024)]
+    /// Open connections at once; at the limit the oldest unregistered one
+    /// open 10 s makes room, or the newcomer is closed
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = at_least_one)]
     pub max_connections: usize,
-    /// Bound of each connection's outbound queue, in bytes [default: 1 MiB; room: 64 MiB]
-    #[arg(long, value_name = "BYTES")]
+    /// Bound of each connection's outbound queue, in bytes (the default is
+    /// set per dialect in `command`)
+    #[arg(long, value_name = "BYTES", value_parser = at_least_one)]
     pub sendq: Option<usize>,
+    /// How long a connection must be open before the slot rule may cut it
+    /// (10 s by the contract; for tests, which cannot wait that long)
+    #[arg(long, value_name = "SECS", default_value_t = 10, hide = true,
+          value_parser = clap::value_parser!(u64).range(..=MAX_TIMEOUT_SECS))]
+    pub slot_age: u64,
+    /// Show every message sent and received on each connection, as on the
+    /// wire, on stderr
+    #[arg(short = 'v', long)]
+    pub trace: bool,
+}
+
+/// A count of at least 1 that fits in memory (a `usize`).
+fn at_least_one(value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("{e} (at most {})", usize::MAX)),
+    }
 }
 
 impl Common {
@@ -63,8 +92,13 @@ impl Common {
         Options {
             bind: self.bind,
             port,
-            login_timeout: Duration::from_secs(self.login_timeout),
+            login_timeout: match self.login_timeout {
+                0 => None,
+                secs => Some(Duration::from_secs(secs)),
+            },
             max_connections: self.max_connections,
+            slot_age: Duration::from_secs(self.slot_age),
+            trace: self.trace,
             sendq: self.sendq.unwrap_or(default_sendq),
         }
     }
@@ -98,6 +132,20 @@ pub struct RoomArgs {
     /// Keep the history in FILE across restarts
     #[arg(long, value_name = "FILE")]
     pub history: Option<PathBuf>,
+    /// Most bytes of history a joiner is sent (and kept in memory)
+    #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024)]
+    pub join_history: usize,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Debug, Args)]
+pub struct ChannelsArgs {
+    /// Port to listen on
+    pub port: u16,
+    /// Channels allowed to exist at once; `/create` past it is refused
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub max_channels: usize,
     #[command(flatten)]
     pub common: Common,
 }
@@ -126,7 +174,24 @@ pub struct BridgeArgs {
 /// help or version means `lobby`. Exits with status 2 and a usage statement
 /// on bad arguments, 0 after `--help` or `--version`.
 pub fn parse() -> Cli {
-    Cli::parse_from(with_default_dialect(std::env::args_os().collect()))
+    let matches = command().get_matches_from(with_default_dialect(std::env::args_os().collect()));
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// The command line, with each dialect's own `--sendq` default in its help.
+fn command() -> clap::Command {
+    let mut cmd = Cli::command();
+    for name in DIALECTS {
+        let default = if name == "room" { "64 MiB" } else { "1 MiB" };
+        cmd = cmd.mut_subcommand(name, |sub| {
+            sub.mut_arg("sendq", |arg| {
+                arg.help(format!(
+                    "Bound of each connection's outbound queue, in bytes [default: {default}]"
+                ))
+            })
+        });
+    }
+    cmd
 }
 
 /// Inserts `lobby` after the program name unless the first argument already
@@ -148,7 +213,8 @@ mod tests {
 
     fn parse(line: &str) -> Result<Cli, clap::Error> {
         let args = line.split_whitespace().map(OsString::from).collect();
-        Cli::try_parse_from(with_default_dialect(args))
+        let matches = command().try_get_matches_from(with_default_dialect(args))?;
+        Cli::from_arg_matches(&matches)
     }
 
     #[test]
@@ -185,7 +251,8 @@ mod tests {
         let options = room.common.options(room.port, 64 << 20);
         assert_eq!(options.sendq, 64 << 20);
         assert_eq!(options.max_connections, 1024);
-        assert_eq!(options.login_timeout, Duration::from_secs(60));
+        // No default cuts an idle user: the slot rule protects the server.
+        assert_eq!(options.login_timeout, None);
         assert_eq!(options.bind, "0.0.0.0".parse::<IpAddr>().unwrap());
     }
 
@@ -201,6 +268,78 @@ mod tests {
             assert_eq!(bridge.port, 9000);
             assert_eq!(bridge.registry, PathBuf::from("bridge-registry.txt"));
         }
+    }
+
+    #[test]
+    fn out_of_range_numbers_are_usage_errors() {
+        for line in [
+            "chat-server 8001 --login-timeout 18446744073709551615",
+            "chat-server 8001 --login-timeout 3162240001",
+            "chat-server 8001 --login-timeout -1",
+            "chat-server 8001 --max-connections 0",
+            "chat-server 8001 --max-connections 18446744073709551616",
+            "chat-server 8001 --sendq 0",
+            "chat-server 8001 --sendq 99999999999999999999",
+            "chat-server 70000",
+            "chat-server channels 8001 --max-channels -1",
+        ] {
+            let err = parse(line).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{line}");
+        }
+        let DialectArgs::Lobby(lobby) = parse("chat-server 8001 --login-timeout 3162240000")
+            .unwrap()
+            .dialect
+        else {
+            panic!("not lobby")
+        };
+        let options = lobby.common.options(lobby.port, SENDQ);
+        assert_eq!(
+            options.login_timeout,
+            Some(Duration::from_secs(MAX_TIMEOUT_SECS))
+        );
+    }
+
+    #[test]
+    fn sendq_help_shows_each_dialects_default() {
+        for (dialect, default) in [
+            ("lobby", "1 MiB"),
+            ("room", "64 MiB"),
+            ("channels", "1 MiB"),
+            ("direct", "1 MiB"),
+            ("bridge", "1 MiB"),
+        ] {
+            let mut cmd = command();
+            let help = cmd
+                .find_subcommand_mut(dialect)
+                .expect("subcommand")
+                .render_help()
+                .to_string();
+            let line = help
+                .lines()
+                .find(|l| l.contains("--sendq"))
+                .expect("--sendq");
+            let text = help.split("--sendq").nth(1).unwrap_or_default();
+            assert!(
+                text.contains(&format!("[default: {default}]")),
+                "{dialect}: {line}"
+            );
+            assert!(
+                !text
+                    .split("--")
+                    .next()
+                    .unwrap_or_default()
+                    .contains("room:"),
+                "{dialect}"
+            );
+        }
+    }
+
+    #[test]
+    fn channels_max_channels_defaults_to_1000() {
+        let DialectArgs::Channels(ch) = parse("chat-server channels 8001").unwrap().dialect else {
+            panic!("not channels")
+        };
+        assert_eq!(ch.max_channels, 1000);
     }
 
     #[test]

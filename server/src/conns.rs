@@ -17,11 +17,14 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{self, IoSlice};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+use crate::dispatch::Evictable;
 use crate::outbox::{outbox, Bytes, Drain, Message, Outbox, Overflow};
 use crate::status;
+use crate::trace::{self, Formatter, Way};
 
 /// A flush that reaches at most this many connections writes to them on
 /// the dispatcher thread; one that reaches more wakes their writers. Chosen
@@ -31,6 +34,15 @@ use crate::status;
 /// went 1.6 times as fast with 256 as with 64); a broadcast to 1,000 is
 /// still faster spread over the writers.
 const WRITE_NOW_CONNS: usize = 256;
+
+/// How long a connection the server closed may take to read its last
+/// bytes when there is no `--login-timeout`: a peer that never reads must
+/// not hold its threads and slot for ever.
+const CLOSE_GRACE: Duration = Duration::from_secs(60);
+
+/// How long a connection must have been open before the slot rule may cut
+/// it to make room for a newcomer (contract, "Connection slots").
+pub const SLOT_AGE: Duration = Duration::from_secs(10);
 
 /// Names one connection for its whole life. Unlike the socket's file
 /// descriptor, which the kernel reuses, an id is never reused, so an event
@@ -76,13 +88,32 @@ pub struct Conn {
     /// dispatcher tests, which have no sockets.
     socket: Option<Arc<TcpStream>>,
     registered: bool,
+    /// The event ([`Conns::epoch`]) in which a message last went into this
+    /// connection's empty queue: what else that event queues for it belongs
+    /// to the same step and is taken whatever the bound.
+    step: u64,
+    /// The event in which a message was last queued for this connection.
+    touched: u64,
+    /// When it was accepted, for the slot rule.
+    opened: Instant,
+    /// Set by the reader while it holds part of a request: such a
+    /// connection is "in the middle of a request" for the slot rule.
+    mid_request: Arc<AtomicBool>,
 }
 
 impl Conn {
     /// A connection over `socket`, and the writer's end of its queue.
-    pub fn new(fd: i32, addr: SocketAddr, sendq: usize, socket: Arc<TcpStream>) -> (Conn, Drain) {
+    /// The reader sets `mid_request` while it holds part of a request.
+    pub fn new(
+        fd: i32,
+        addr: SocketAddr,
+        sendq: usize,
+        socket: Arc<TcpStream>,
+        mid_request: Arc<AtomicBool>,
+    ) -> (Conn, Drain) {
         let (mut conn, drain) = Conn::detached(fd, addr, sendq);
         conn.socket = Some(socket);
+        conn.mid_request = mid_request;
         (conn, drain)
     }
 
@@ -96,6 +127,10 @@ impl Conn {
             outbox,
             socket: None,
             registered: false,
+            step: 0,
+            touched: 0,
+            opened: Instant::now(),
+            mid_request: Arc::new(AtomicBool::new(false)),
         };
         (conn, drain)
     }
@@ -152,7 +187,8 @@ pub struct Conns {
     /// Login deadlines in accept order; as the timeout is the same for all,
     /// this is also deadline order.
     deadlines: VecDeque<(Instant, ConnId)>,
-    login_timeout: Duration,
+    /// `--login-timeout`; `None` (the default) cuts nobody for being idle.
+    login_timeout: Option<Duration>,
     /// Connections the dialect closed while bytes were still queued for
     /// them, with when to give up on the peer reading those bytes. A peer
     /// that stops reading and never closes would otherwise hold its writer
@@ -168,11 +204,19 @@ pub struct Conns {
     to_wake: Vec<ConnId>,
     /// Messages queued since the last flush.
     queued: usize,
+    /// Counts events: a step is what one event queues for one connection.
+    epoch: u64,
+    /// How long a connection must be open before the slot rule may cut it:
+    /// [`SLOT_AGE`], shorter in tests.
+    slot_age: Duration,
+    /// `--trace`: the dialect's formatter for what is queued.
+    trace: Option<Formatter>,
 }
 
 impl Conns {
-    /// An empty table whose connections must register within `login_timeout`.
-    pub fn new(login_timeout: Duration) -> Conns {
+    /// An empty table whose connections must register within
+    /// `login_timeout`, if one is given.
+    pub fn new(login_timeout: Option<Duration>) -> Conns {
         Conns {
             map: IdMap::default(),
             dropped: Vec::new(),
@@ -182,13 +226,68 @@ impl Conns {
             departed: IdMap::default(),
             to_wake: Vec::new(),
             queued: 0,
+            epoch: 1,
+            slot_age: SLOT_AGE,
+            trace: None,
         }
+    }
+
+    /// Traces every message queued from now on with `formatter`.
+    pub fn set_trace(&mut self, formatter: Formatter) {
+        self.trace = Some(formatter);
+    }
+
+    /// Sets how long a connection must be open before the slot rule may
+    /// cut it (tests and `--slot-age`).
+    pub fn set_slot_age(&mut self, age: Duration) {
+        self.slot_age = age;
+    }
+
+    /// Every slot is taken and a newcomer waits: cuts the oldest connection
+    /// that `evictable` allows and that has been open for the slot age,
+    /// with a status line, and says whether there was one. It is reported
+    /// to the dialect as disconnected, like any departure.
+    ///
+    /// A scan of the table, but only when the server is full: a cost of
+    /// the newcomer, never of ordinary traffic.
+    pub(crate) fn free_slot(&mut self, now: Instant, evictable: Evictable) -> bool {
+        let age = self.slot_age;
+        let victim = self
+            .map
+            .iter()
+            .filter(|(_, c)| now.saturating_duration_since(c.opened) >= age)
+            .filter(|(_, c)| match evictable {
+                Evictable::Unregistered => !c.registered,
+                Evictable::BetweenRequests => !c.mid_request.load(Ordering::Relaxed),
+            })
+            .min_by_key(|(&id, c)| (c.opened, id))
+            .map(|(&id, _)| id);
+        let Some(victim) = victim else {
+            return false;
+        };
+        let what = match evictable {
+            Evictable::Unregistered => "unregistered",
+            Evictable::BetweenRequests => "idle",
+        };
+        self.status(
+            victim,
+            format_args!("every slot taken, cutting the oldest {what} connection to make room"),
+        );
+        self.drop_conn(victim);
+        true
     }
 
     /// Adds a newly accepted connection.
     pub fn insert(&mut self, id: ConnId, conn: Conn) {
-        self.deadlines
-            .push_back((Instant::now() + self.login_timeout, id));
+        // A timeout too large for the clock is no deadline at all (the
+        // command line refuses such values; this keeps the core from
+        // panicking on any).
+        if let Some(deadline) = self
+            .login_timeout
+            .and_then(|timeout| Instant::now().checked_add(timeout))
+        {
+            self.deadlines.push_back((deadline, id));
+        }
         self.map.insert(id, conn);
     }
 
@@ -242,14 +341,32 @@ impl Conns {
     }
 
     /// What [`send`](Self::send) and [`reply`](Self::reply) share.
+    ///
+    /// Everything one event queues for a connection whose queue was empty
+    /// is one step and is taken whole: a reply and what follows it (a room
+    /// JOIN_ACCEPT carrying a long history, then NEW_USER) never cut the
+    /// client for the sum passing `--sendq`. What a step adds is bounded by
+    /// what one event can produce, so the bound still holds across events.
     fn queue(&mut self, id: ConnId, msg: Message<'_>) {
-        let Some(conn) = self.map.get(&id) else {
+        let epoch = self.epoch;
+        let Some(conn) = self.map.get_mut(&id) else {
             return;
         };
-        match conn.outbox.push(msg) {
-            Ok(was_empty) => {
+        if let Some(formatter) = self.trace {
+            let bytes = match &msg {
+                Message::Own(bytes) => &bytes[..],
+                Message::Shared(bytes) => &bytes[..],
+            };
+            trace::print(conn.fd, Way::Sent, bytes, formatter);
+        }
+        match conn.outbox.push_in_step(msg, conn.step == epoch) {
+            Ok(pushed) => {
+                if pushed.into_empty {
+                    conn.step = epoch;
+                }
+                conn.touched = epoch;
                 self.queued += 1;
-                if was_empty {
+                if pushed.was_empty {
                     self.to_wake.push(id);
                 }
             }
@@ -302,9 +419,12 @@ impl Conns {
             conn.outbox.close_when_drained();
             if let (Some(socket), true) = (&conn.socket, conn.outbox.is_pending()) {
                 // A closed connection gets as long to take its last bytes as
-                // a new one gets to register.
-                let deadline = Instant::now() + self.login_timeout;
-                self.closing.push_back((deadline, Arc::downgrade(socket)));
+                // a new one gets to register, and without a login timeout
+                // a fixed grace.
+                let grace = self.login_timeout.unwrap_or(CLOSE_GRACE);
+                if let Some(deadline) = Instant::now().checked_add(grace) {
+                    self.closing.push_back((deadline, Arc::downgrade(socket)));
+                }
             }
             self.departed.insert(id, conn.fd);
         }
@@ -330,6 +450,7 @@ impl Conns {
     /// just handled.
     pub(crate) fn end_event(&mut self) {
         self.departed.clear();
+        self.epoch = self.epoch.wrapping_add(1);
     }
 
     /// When the next connection must be cut: the earliest unregistered
@@ -396,6 +517,15 @@ impl Conns {
         }
     }
 
+    /// How many open connections were sent something during the current
+    /// event (at shutdown: how many clients were told).
+    pub(crate) fn reached(&self) -> usize {
+        self.map
+            .values()
+            .filter(|c| c.touched == self.epoch)
+            .count()
+    }
+
     /// Closes every connection at shutdown, after what is queued is written.
     pub(crate) fn close_all(&mut self) {
         for (_, conn) in self.map.drain() {
@@ -406,5 +536,124 @@ impl Conns {
                 let _ = socket.shutdown(Shutdown::Read);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(sendq: usize) -> (Conns, ConnId, Drain) {
+        let mut conns = Conns::new(None);
+        let (conn, drain) = Conn::detached(7, SocketAddr::from(([127, 0, 0, 1], 1)), sendq);
+        let id = ConnId(1);
+        conns.insert(id, conn);
+        (conns, id, drain)
+    }
+
+    #[test]
+    fn one_event_into_an_empty_queue_is_taken_whole() {
+        let (mut conns, id, drain) = table(10);
+        // One event: a reply past the bound, then what follows it.
+        conns.reply(id, b"JOIN_ACCEPT with a long history".to_vec());
+        conns.reply(id, b"NEW_USER".to_vec());
+        assert!(conns.contains(id));
+        assert_eq!(conns.next_dropped(), None);
+        conns.end_event();
+        // The next event finds the queue full: the bound applies.
+        conns.reply(id, b"text".to_vec());
+        assert!(!conns.contains(id));
+        assert_eq!(conns.next_dropped(), Some(id));
+        assert!(drain.is_closed());
+    }
+
+    #[test]
+    fn a_step_that_starts_in_a_busy_queue_keeps_the_bound() {
+        let (mut conns, id, drain) = table(10);
+        conns.reply(id, b"12345678".to_vec());
+        conns.end_event();
+        conns.reply(id, b"abc".to_vec());
+        assert!(!conns.contains(id));
+        drop(drain);
+    }
+
+    #[test]
+    fn a_new_event_after_the_queue_drained_starts_a_new_step() {
+        let (mut conns, id, drain) = table(10);
+        conns.reply(id, b"a long first reply".to_vec());
+        conns.end_event();
+        assert_eq!(drain.take_now(), b"a long first reply");
+        conns.reply(id, b"another long reply".to_vec());
+        conns.reply(id, b"and its follower".to_vec());
+        assert!(conns.contains(id));
+        assert_eq!(
+            drain.take_now(),
+            b"another long replyand its follower".to_vec()
+        );
+    }
+}
+
+#[cfg(test)]
+mod slots {
+    use super::*;
+
+    /// A table of `n` connections accepted in id order.
+    fn table(n: u64) -> (Conns, Vec<Drain>) {
+        let mut conns = Conns::new(None);
+        let mut drains = Vec::new();
+        for i in 1..=n {
+            let addr = SocketAddr::from(([127, 0, 0, 1], 1000 + i as u16));
+            let (conn, drain) = Conn::detached(10 + i as i32, addr, 1 << 20);
+            conns.insert(ConnId(i), conn);
+            drains.push(drain);
+        }
+        (conns, drains)
+    }
+
+    fn later() -> Instant {
+        Instant::now() + SLOT_AGE + Duration::from_secs(1)
+    }
+
+    #[test]
+    fn the_oldest_unregistered_connection_makes_room() {
+        let (mut conns, drains) = table(3);
+        conns.set_registered(ConnId(1));
+        assert!(conns.free_slot(later(), Evictable::Unregistered));
+        assert_eq!(conns.next_dropped(), Some(ConnId(2)));
+        assert!(drains[1].is_closed());
+        assert!(conns.contains(ConnId(1)) && conns.contains(ConnId(3)));
+        assert!(conns.free_slot(later(), Evictable::Unregistered));
+        assert_eq!(conns.next_dropped(), Some(ConnId(3)));
+        // Only registered users are left: the newcomer is refused.
+        assert!(!conns.free_slot(later(), Evictable::Unregistered));
+        assert!(conns.contains(ConnId(1)));
+    }
+
+    #[test]
+    fn a_connection_younger_than_the_slot_age_keeps_its_slot() {
+        let (mut conns, _drains) = table(2);
+        assert!(!conns.free_slot(Instant::now(), Evictable::Unregistered));
+        assert_eq!(conns.next_dropped(), None);
+        // The age is configurable (the hidden --slot-age, for tests).
+        conns.set_slot_age(Duration::ZERO);
+        assert!(conns.free_slot(Instant::now(), Evictable::Unregistered));
+        assert_eq!(conns.next_dropped(), Some(ConnId(1)));
+    }
+
+    #[test]
+    fn bridge_cuts_only_connections_between_requests() {
+        let (mut conns, _drains) = table(3);
+        // A bridge client registers after every answer; that does not
+        // protect it. One in the middle of a request is protected.
+        conns.set_registered(ConnId(1));
+        conns.map[&ConnId(1)]
+            .mid_request
+            .store(true, Ordering::Relaxed);
+        assert!(conns.free_slot(later(), Evictable::BetweenRequests));
+        assert_eq!(conns.next_dropped(), Some(ConnId(2)));
+        conns.map[&ConnId(3)]
+            .mid_request
+            .store(true, Ordering::Relaxed);
+        assert!(!conns.free_slot(later(), Evictable::BetweenRequests));
     }
 }

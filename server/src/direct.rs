@@ -17,6 +17,7 @@ use chat_protocol::name;
 use crate::conns::{ConnId, Conns};
 use crate::dispatch::Dialect;
 use crate::roster::Roster;
+use crate::trace::{self, Way};
 
 /// Who is logged in, under which name, in login order.
 #[derive(Debug, Default)]
@@ -95,6 +96,11 @@ impl Direct {
 
 impl Dialect for Direct {
     type Decoder = RequestDecoder;
+
+    /// `--trace` shows each frame in hex with its meaning beside it.
+    fn trace(way: Way, bytes: &[u8], lines: &mut Vec<String>) {
+        trace::frames(way, bytes, lines);
+    }
 
     fn decoder(&self) -> RequestDecoder {
         RequestDecoder

@@ -8,13 +8,14 @@
 //! threads or, for a batch that reached few connections, by a non-blocking
 //! send from this thread (see [`Conns::flush`]).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chat_protocol::Decoder;
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use crate::conns::{Conn, ConnId, Conns};
 use crate::status;
+use crate::trace::{self, Way};
 
 /// A batch ends after this many events, or after this many queued
 /// messages, whichever comes first. Big enough that a writer's wake-up
@@ -44,8 +45,24 @@ pub trait Dialect: Send + 'static {
     /// Whether the server reads commands from its stdin for this dialect.
     const READS_STDIN: bool = false;
 
+    /// How long a sender must pause, with bytes of an unfinished item
+    /// pending, for the reader to tell the decoder so ([`Decoder::idle`]):
+    /// lobby ends a line without LF after 200 ms. `None`: a pause means
+    /// nothing, and the reader never sets a read timeout.
+    const IDLE_AFTER: Option<Duration> = None;
+
+    /// Which connections may be cut to make room for a newcomer when every
+    /// slot is taken (contract, "Connection slots").
+    const EVICTABLE: Evictable = Evictable::Unregistered;
+
     /// The decoder for a new connection.
     fn decoder(&self) -> Self::Decoder;
+
+    /// `--trace`: the lines that show one message's bytes as they are on
+    /// the wire (text lines unless the dialect says otherwise).
+    fn trace(way: Way, bytes: &[u8], lines: &mut Vec<String>) {
+        trace::lines(way, bytes, lines);
+    }
 
     /// A connection was accepted.
     fn connected(&mut self, _conns: &mut Conns, _id: ConnId) {}
@@ -76,6 +93,17 @@ pub trait Dialect: Send + 'static {
     fn stdin(&mut self, _conns: &mut Conns, _line: &str) {}
 }
 
+/// Which connections the slot rule may cut, oldest first, once they have
+/// been open for the slot age (10 s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Evictable {
+    /// Those that have not registered (joined, logged in, named).
+    Unregistered,
+    /// Those not in the middle of a request (bridge, where a client makes
+    /// one request per connection and registering is not a state).
+    BetweenRequests,
+}
+
 /// Everything the dispatcher reacts to.
 pub enum Event<D: Dialect> {
     /// The acceptor took a new connection.
@@ -88,6 +116,9 @@ pub enum Event<D: Dialect> {
     Closed(ConnId),
     /// A line from the server's stdin.
     Stdin(String),
+    /// The acceptor has a newcomer and every slot is taken: free one if the
+    /// slot rule allows, and say whether it did.
+    Full(Sender<bool>),
     /// SIGINT or SIGTERM.
     Shutdown,
 }
@@ -108,6 +139,11 @@ pub struct Dispatcher<D> {
 impl<D: Dialect> Dispatcher<D> {
     pub fn new(dialect: D, conns: Conns) -> Self {
         Dispatcher { dialect, conns }
+    }
+
+    /// Traces every message the connections are sent (`--trace`).
+    pub fn trace(&mut self) {
+        self.conns.set_trace(D::trace);
     }
 
     /// Handles events until shutdown or until every sender is gone, cutting
@@ -194,8 +230,16 @@ impl<D: Dialect> Dispatcher<D> {
                 }
             }
             Event::Stdin(line) => self.dialect.stdin(conns, &line),
+            Event::Full(answer) => {
+                let freed = conns.free_slot(Instant::now(), D::EVICTABLE);
+                let _ = answer.send(freed);
+            }
             Event::Shutdown => {
                 self.dialect.shutdown(conns);
+                status::print(format_args!(
+                    "shutting down, {} clients told",
+                    conns.reached()
+                ));
                 conns.close_all();
                 return Flow::Stop;
             }
@@ -219,7 +263,6 @@ impl<D: Dialect> Dispatcher<D> {
 #[cfg(test)]
 pub mod testing {
     use std::collections::HashMap;
-    use std::time::Duration;
 
     use super::*;
     use crate::outbox::Drain;
@@ -239,7 +282,7 @@ pub mod testing {
         /// A harness whose connections have `sendq`-byte queues.
         pub fn with_sendq(dialect: D, sendq: usize) -> Self {
             Harness {
-                dispatcher: Dispatcher::new(dialect, Conns::new(Duration::from_secs(60))),
+                dispatcher: Dispatcher::new(dialect, Conns::new(Some(Duration::from_secs(60)))),
                 drains: HashMap::new(),
                 next: 0,
                 sendq,

@@ -5,6 +5,7 @@
 //! strings live in [`chat_protocol::lobby::Reply`].
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chat_protocol::lobby::{encode_list, Reply, Request, RequestDecoder};
 
@@ -76,6 +77,10 @@ impl Lobby {
 impl Dialect for Lobby {
     type Decoder = RequestDecoder;
 
+    /// Course clients send `JOIN Alice` with no line end and wait for the
+    /// answer: a pause of 200 ms ends the line (contract, lobby).
+    const IDLE_AFTER: Option<Duration> = Some(Duration::from_millis(200));
+
     fn decoder(&self) -> RequestDecoder {
         RequestDecoder::default()
     }
@@ -129,12 +134,14 @@ impl Dialect for Lobby {
                 Self::reply(conns, id, Reply::Quitting(&me));
                 self.unregister(id);
                 conns.close(id);
+                conns.status(id, format_args!("connection closed"));
                 self.announce(conns, Reply::Left(&me), None);
             }
             (Request::Quit, None) => {
                 conns.status(id, format_args!("QUIT (unregistered)"));
                 Self::reply(conns, id, Reply::Goodbye);
                 conns.close(id);
+                conns.status(id, format_args!("connection closed"));
             }
             (
                 Request::List | Request::Mesg { .. } | Request::Bcst { .. } | Request::BadService,
@@ -308,5 +315,25 @@ mod tests {
         h.dispatcher.handle(Event::Shutdown);
         assert_eq!(h.take(alice), "Server Shutting Down\n");
         assert_eq!(h.take(anon), "Server Shutting Down\n");
+    }
+
+    #[test]
+    fn a_full_server_cuts_the_oldest_unregistered_connection_and_announces_nobody() {
+        let mut h = Harness::new(Lobby::new(10));
+        h.dispatcher.conns.set_slot_age(std::time::Duration::ZERO);
+        let lurker = h.connect();
+        let alice = join(&mut h, "Alice");
+        assert_eq!(h.take(alice), "Alice joined!\n");
+        let (answer, freed) = crossbeam_channel::bounded(1);
+        h.dispatcher.handle(Event::Full(answer));
+        assert_eq!(freed.try_recv(), Ok(true));
+        assert!(h.is_closed(lurker));
+        assert!(!h.is_closed(alice));
+        assert_eq!(h.take(alice), "");
+        // Only a registered user is left: no slot is freed.
+        let (answer, freed) = crossbeam_channel::bounded(1);
+        h.dispatcher.handle(Event::Full(answer));
+        assert_eq!(freed.try_recv(), Ok(false));
+        assert!(!h.is_closed(alice));
     }
 }

@@ -16,18 +16,20 @@ mod outbox;
 mod room;
 mod roster;
 mod status;
+mod trace;
 
 use std::process::ExitCode;
 
-use cli::DialectArgs;
-
-/// The default outbound queue bound: 1 MiB; room's attachments need more.
-const SENDQ: usize = 1 << 20;
-const ROOM_SENDQ: usize = 64 << 20;
+use cli::{DialectArgs, ROOM_SENDQ, SENDQ};
 
 fn main() -> ExitCode {
     let cli = cli::parse();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    // Status lines go through a bounded buffer and a thread of their own,
+    // so that a stdout nobody reads never holds the server up.
+    status::start();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .target(env_logger::Target::Pipe(Box::new(status::LogPipe)))
+        .init();
     match cli.dialect {
         DialectArgs::Lobby(args) => {
             let options = args.common.options(args.port, SENDQ);
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
                 downloads: args.downloads,
                 max_attachment: args.max_attachment,
                 history: args.history,
+                join_history: args.join_history,
             };
             match room::Room::open(config) {
                 Ok(room) => listen::serve(&options, room),
@@ -51,7 +54,7 @@ fn main() -> ExitCode {
         }
         DialectArgs::Channels(args) => listen::serve(
             &args.common.options(args.port, SENDQ),
-            channels::Channels::new(),
+            channels::Channels::new(args.max_channels),
         ),
         DialectArgs::Direct(args) => listen::serve(
             &args.common.options(args.port, SENDQ),

@@ -46,6 +46,16 @@ pub type Bytes = Arc<[u8]>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Overflow;
 
+/// What a push found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pushed {
+    /// The queue held nothing: the writer may be asleep and needs a wake.
+    pub was_empty: bool,
+    /// Nothing was pending (queued or being written): the message was taken
+    /// whatever its size, and starts a step that is taken whole.
+    pub into_empty: bool,
+}
+
 /// How the writer should end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Close {
@@ -172,23 +182,45 @@ impl Outbox {
     /// the writer: `Ok(true)` says the queue was empty, so the writer may be
     /// waiting and needs a [`wake`](Self::wake) before the caller waits for
     /// anything itself.
+    #[cfg(test)]
     pub fn push<'a>(&self, msg: impl Into<Message<'a>>) -> Result<bool, Overflow> {
+        self.push_in_step(msg, false).map(|pushed| pushed.was_empty)
+    }
+
+    /// Queues `msg`. An empty queue takes any message; otherwise a message
+    /// that would pass the bound is refused, except that with `same_step`
+    /// the message is taken whatever the bound: it is part of
+    /// one step (a reply and what follows it) whose first message went into
+    /// an empty queue, and a step is taken whole (contract: "a reply ... is
+    /// taken together with the messages that follow it in the same step").
+    /// The caller learns from [`Pushed::into_empty`] whether this message
+    /// started such a step. Never blocks, and does not wake the writer.
+    pub fn push_in_step<'a>(
+        &self,
+        msg: impl Into<Message<'a>>,
+        same_step: bool,
+    ) -> Result<Pushed, Overflow> {
         let msg = msg.into();
         let len = msg.bytes().len();
         let mut state = self.0.state.lock();
         if state.close != Close::Open {
-            return Ok(false);
+            return Ok(Pushed::default());
         }
-        if state.pending > 0 && state.pending + len > self.0.limit {
+        let into_empty = state.pending == 0;
+        // `pending + len` cannot overflow a usize: both count bytes in memory.
+        if !into_empty && !same_step && state.pending.saturating_add(len) > self.0.limit {
             return Err(Overflow);
         }
-        let was_empty = state.queue.is_empty();
-        state.pending += len;
+        let pushed = Pushed {
+            was_empty: state.queue.is_empty(),
+            into_empty,
+        };
+        state.pending = state.pending.saturating_add(len);
         if len <= COPY_MAX {
             if let Some(Chunk::Own(tail)) = state.queue.back_mut() {
                 if tail.len() + len <= CHUNK_MAX {
                     tail.extend_from_slice(msg.bytes());
-                    return Ok(was_empty);
+                    return Ok(pushed);
                 }
             }
         }
@@ -202,7 +234,7 @@ impl Outbox {
             Message::Own(bytes) => Chunk::Own(bytes),
         };
         state.queue.push_back(chunk);
-        Ok(was_empty)
+        Ok(pushed)
     }
 
     /// Writes what is queued with `write`, if the writer is idle, and says
@@ -484,6 +516,32 @@ mod tests {
         assert_eq!(out.push(&msg("12345")), Ok(true));
         assert_eq!(out.push(&msg("67890")), Ok(false));
         assert_eq!(out.push(&msg("!")), Err(Overflow));
+    }
+
+    #[test]
+    fn a_step_that_starts_in_an_empty_queue_is_taken_whole() {
+        let (out, drain) = outbox(10);
+        // A reply larger than the bound (a room JOIN_ACCEPT with its
+        // history) and the announcement that follows it in the same step.
+        let first = out.push_in_step(&msg("a history of many bytes"), false);
+        assert_eq!(
+            first,
+            Ok(Pushed {
+                was_empty: true,
+                into_empty: true
+            })
+        );
+        let next = out.push_in_step(&msg("joined"), true);
+        assert_eq!(
+            next,
+            Ok(Pushed {
+                was_empty: false,
+                into_empty: false
+            })
+        );
+        // Outside the step the bound holds again.
+        assert_eq!(out.push_in_step(&msg("x"), false), Err(Overflow));
+        assert_eq!(drain.take_now(), b"a history of many bytesjoined");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! live in [`files`]; this module decides what goes into them.
 
 mod files;
+mod history;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,11 +16,13 @@ use chat_protocol::name;
 use chat_protocol::room::{
     attachment_text, encode_entry, entry_text, Kind, Malformed, Message, MessageDecoder,
 };
+use chat_protocol::safe::escape_str as safe;
 
 use crate::conns::{ConnId, Conns};
 use crate::dispatch::Dialect;
 use crate::outbox::Bytes;
 use files::HistoryFile;
+use history::History;
 
 /// The name announcements and the server's own texts come from; no user may
 /// take it.
@@ -32,6 +35,7 @@ const REJECT_FULL: &str =
 const REJECT_TAKEN: &str =
     "The server rejects the join request. Another user is using this username.";
 const JOIN_FIRST: &str = "You must join the chatroom first.";
+const TEXT_TOO_LONG: &str = "Text too long (at most 65536 bytes).";
 
 /// The room's command-line settings.
 #[derive(Debug, Clone)]
@@ -40,6 +44,9 @@ pub struct Config {
     pub downloads: PathBuf,
     pub max_attachment: u64,
     pub history: Option<PathBuf>,
+    /// The most bytes of history a JOIN_ACCEPT carries (and the room keeps
+    /// in memory).
+    pub join_history: usize,
 }
 
 /// One user in the chatroom.
@@ -55,9 +62,11 @@ struct User {
 pub struct Room {
     config: Config,
     users: Vec<User>,
-    /// Every entry so far: the payload of each JOIN_ACCEPT.
-    history: Vec<u8>,
+    /// The newest entries, as many as a JOIN_ACCEPT carries.
+    history: History,
     history_file: Option<HistoryFile>,
+    /// Where the free-name search for each attachment name starts.
+    names: files::Names,
     /// The time of day as `HH:MM:SS`; a fixed clock in tests.
     clock: Box<dyn FnMut() -> String + Send>,
 }
@@ -66,13 +75,13 @@ impl Room {
     /// A room with `config`; reads the history back when it has a history
     /// file, and creates the downloads folder.
     pub fn open(config: Config) -> Result<Room, String> {
-        let (history_file, history) = match &config.history {
-            Some(path) => {
-                let (file, history) = HistoryFile::open(path)
-                    .map_err(|e| format!("cannot open history file {}: {e}", path.display()))?;
-                (Some(file), history)
-            }
-            None => (None, Vec::new()),
+        let mut history = History::new(config.join_history);
+        let history_file = match &config.history {
+            Some(path) => Some(
+                HistoryFile::open(path, &mut history)
+                    .map_err(|e| format!("cannot open history file {}: {e}", path.display()))?,
+            ),
+            None => None,
         };
         if let Err(e) = std::fs::create_dir_all(&config.downloads) {
             // Not fatal: storing an attachment tries again, and says why.
@@ -83,6 +92,7 @@ impl Room {
             users: Vec::new(),
             history,
             history_file,
+            names: files::Names::default(),
             clock: Box::new(|| chrono::Local::now().format("%H:%M:%S").to_string()),
         })
     }
@@ -95,11 +105,12 @@ impl Room {
     /// stamp for the message that carries it.
     fn record(&mut self, username: &str, text: &[u8]) -> String {
         let now = (self.clock)();
-        let start = self.history.len();
-        encode_entry(&now, username, text, &mut self.history);
+        let mut entry = Vec::with_capacity(text.len() + username.len() + 14);
+        encode_entry(&now, username, text, &mut entry);
         if let Some(file) = &mut self.history_file {
-            file.append(&self.history[start..]);
+            file.append(&entry);
         }
+        self.history.push(&entry);
         now
     }
 
@@ -142,15 +153,18 @@ impl Room {
             None
         };
         if let Some(reason) = reject {
-            conns.status(id, format_args!("JOIN {name:?} refused: {reason}"));
+            conns.status(
+                id,
+                format_args!("JOIN \"{}\" refused: {reason}", safe(&name)),
+            );
             let reply = Message::new(Kind::JoinReject).payload(reason);
             return conns.reply(id, reply.to_bytes());
         }
         let Some(addr) = conns.addr(id) else { return };
-        conns.status(id, format_args!("JOIN {name}"));
+        conns.status(id, format_args!("JOIN {}", safe(&name)));
         let accept = Message::new(Kind::JoinAccept)
             .user(&name)
-            .payload(self.history.clone());
+            .payload(self.history.join_payload());
         conns.reply(id, accept.to_bytes());
         conns.set_registered(id);
         let text = format!("{name} joined the chatroom.");
@@ -165,9 +179,12 @@ impl Room {
 
     fn text(&mut self, conns: &mut Conns, id: ConnId, me: String, payload: Vec<u8>) {
         if payload.is_empty() {
-            return conns.status(id, format_args!("empty text from {me} ignored"));
+            return conns.status(id, format_args!("empty text from {} ignored", safe(&me)));
         }
-        conns.status(id, format_args!("TEXT {me} ({} bytes)", payload.len()));
+        conns.status(
+            id,
+            format_args!("TEXT {} ({} bytes)", safe(&me), payload.len()),
+        );
         let now = self.record(&me, entry_text(&payload));
         let relay = Message::text(&me, payload).at(&now);
         self.broadcast(conns, &relay);
@@ -175,20 +192,23 @@ impl Room {
 
     fn attachment(&mut self, conns: &mut Conns, id: ConnId, me: String, message: Message) {
         let bytes = message.payload;
-        let (stored, path) = match files::store(&self.config.downloads, &message.filename, &bytes) {
+        let downloads = &self.config.downloads;
+        let stored = files::store_with(&mut self.names, downloads, &message.filename, &bytes);
+        let (stored, path) = match stored {
             Ok(stored) => stored,
             Err(e) => {
-                log::warn!("cannot store an attachment from {me}: {e}");
-                conns.status(id, format_args!("ATTACHMENT {me} not stored: {e}"));
+                log::warn!("cannot store an attachment from {}: {e}", safe(&me));
+                conns.status(id, format_args!("ATTACHMENT {} not stored: {e}", safe(&me)));
                 return Self::tell(conns, id, "The server could not store the attachment.");
             }
         };
         conns.status(
             id,
             format_args!(
-                "ATTACHMENT {me} {:?} stored as {} ({} bytes)",
-                message.filename,
-                path.display(),
+                "ATTACHMENT {} \"{}\" stored as {} ({} bytes)",
+                safe(&me),
+                safe(&message.filename),
+                safe(&path.display().to_string()),
                 bytes.len()
             ),
         );
@@ -226,7 +246,7 @@ impl Dialect for Room {
     type Decoder = MessageDecoder;
 
     fn decoder(&self) -> MessageDecoder {
-        MessageDecoder::new(self.config.max_attachment)
+        MessageDecoder::server(self.config.max_attachment)
     }
 
     fn request(&mut self, conns: &mut Conns, id: ConnId, message: Message) {
@@ -234,10 +254,21 @@ impl Dialect for Room {
         match (message.kind, me) {
             (Kind::ReportRequest, _) => self.report(conns, id),
             (Kind::JoinRequest, _) => self.join(conns, id, message.username),
+            (Kind::Text, Some(me)) if message.dropped > 0 => {
+                conns.status(
+                    id,
+                    format_args!(
+                        "TEXT {} too long ({} bytes), dropped",
+                        safe(&me),
+                        message.dropped
+                    ),
+                );
+                Self::tell(conns, id, TEXT_TOO_LONG);
+            }
             (Kind::Text, Some(me)) => self.text(conns, id, me, message.payload),
             (Kind::Attachment, Some(me)) => self.attachment(conns, id, me, message),
             (Kind::QuitRequest, Some(me)) => {
-                conns.status(id, format_args!("QUIT {me}"));
+                conns.status(id, format_args!("QUIT {}", safe(&me)));
                 self.leave(conns, id, true);
                 conns.close(id);
             }
@@ -251,13 +282,16 @@ impl Dialect for Room {
     }
 
     fn malformed(&mut self, conns: &mut Conns, id: ConnId, error: Malformed) {
-        conns.status(id, format_args!("malformed message: {error}, closing"));
+        conns.status(
+            id,
+            format_args!("malformed message: {}, closing", safe(&error.to_string())),
+        );
         Self::tell(conns, id, &format!("Malformed message: {error}"));
     }
 
     fn disconnected(&mut self, conns: &mut Conns, id: ConnId) {
         if let Some(user) = self.user(id) {
-            conns.status(id, format_args!("{} left", user.name));
+            conns.status(id, format_args!("{} left", safe(&user.name)));
             self.leave(conns, id, false);
         }
     }
@@ -276,12 +310,17 @@ mod tests {
     use chat_protocol::{Decoded, Decoder};
 
     fn room(max_users: usize) -> Harness<Room> {
+        room_with_history(max_users, 1 << 20)
+    }
+
+    fn room_with_history(max_users: usize, join_history: usize) -> Harness<Room> {
         let dir = files::tests::scratch("dialect");
         let mut room = Room::open(Config {
             max_users,
             downloads: dir.join("downloads"),
             max_attachment: 1 << 20,
             history: None,
+            join_history,
         })
         .unwrap();
         room.clock = Box::new(|| "12:00:00".to_owned());
@@ -490,10 +529,55 @@ mod tests {
             std::fs::read(downloads.join("note-2.txt")).unwrap(),
             b"\xff\xfe"
         );
-        assert!(h.dispatcher.dialect.history.ends_with(
+        assert!(h.dispatcher.dialect.history.contents().ends_with(
             b"[12:00:00] Cool: line one\n[12:00:00] Cool: Cool sent note-2.txt (2 bytes)\n"
         ));
         let _ = std::fs::remove_dir_all(downloads.parent().unwrap());
+    }
+
+    #[test]
+    fn join_accept_carries_at_most_join_history_bytes() {
+        let limit = 200_000;
+        let mut h = room_with_history(3, limit);
+        let cool = join(&mut h, "Cool");
+        for n in 0..50u8 {
+            h.request(cool, Message::text("Cool", vec![b'a' + n % 26; 65_536]));
+            take(&mut h, cool);
+        }
+        let fun = join(&mut h, "Fun");
+        let accept = take(&mut h, fun).remove(0);
+        assert_eq!(accept.kind, Kind::JoinAccept);
+        let history = String::from_utf8(accept.payload).unwrap();
+        assert!(history.len() <= limit, "{} bytes", history.len());
+        // Three 64 KiB entries fit in 200,000 bytes after the note.
+        assert!(
+            history.starts_with("[12:00:00] Server: 48 earlier messages are not shown.\n"),
+            "{}",
+            &history[..80]
+        );
+        assert_eq!(history.lines().count(), 4);
+        assert!(h.dispatcher.dialect.history.contents().len() <= limit);
+    }
+
+    #[test]
+    fn a_text_too_long_is_refused_and_not_relayed() {
+        let mut h = room(3);
+        let cool = join(&mut h, "Cool");
+        let fun = join(&mut h, "Fun");
+        take(&mut h, cool);
+        take(&mut h, fun);
+        let long = Message {
+            dropped: 70_000,
+            ..Message::text("Cool", "")
+        };
+        h.request(cool, long);
+        assert_eq!(
+            take(&mut h, cool),
+            vec![Message::text(SERVER, TEXT_TOO_LONG)]
+        );
+        assert_eq!(take(&mut h, fun), vec![]);
+        assert!(!h.is_closed(cool));
+        assert!(!h.dispatcher.dialect.history.contents().ends_with(b": \n"));
     }
 
     #[test]

@@ -62,3 +62,32 @@ fn a_taken_port_is_an_error_line_and_exit_1() {
     assert!(stderr.starts_with(&want), "{stderr:?}");
     assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
 }
+
+#[test]
+fn out_of_range_values_are_usage_errors_not_panics() {
+    for args in [
+        &["8001", "--login-timeout", "18446744073709551615"][..],
+        &["channels", "8001", "--max-connections", "0"],
+        &["direct", "8001", "--sendq", "184467440737095516160"],
+    ] {
+        let out = server(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("error:"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn help_shows_each_dialects_own_sendq_default() {
+    for (dialect, default) in [("lobby", "1 MiB"), ("room", "64 MiB"), ("bridge", "1 MiB")] {
+        let out = server(&[dialect, "--help"]);
+        let help = String::from_utf8_lossy(&out.stdout);
+        let sendq = help.split("--sendq").nth(1).unwrap_or_default();
+        let sendq = sendq.split("\n  -").next().unwrap_or_default();
+        assert!(
+            sendq.contains(&format!("[default: {default}]")),
+            "{dialect}: {sendq}"
+        );
+    }
+}

@@ -3,7 +3,7 @@
 // The fuzz target includes this file and uses only `properties`.
 #![allow(dead_code, unused_imports)]
 
-use chat_protocol::room::{Kind, Message, MessageDecoder, MAX_HEADER};
+use chat_protocol::room::{Kind, Message, MessageDecoder, MAX_HEADER, MAX_TEXT};
 
 use crate::check::{decode, for_seeds, seed_of, split_invariant, Rng};
 
@@ -60,6 +60,9 @@ fn messages_round_trip_whole_and_split() {
 /// target call this.
 pub fn properties(data: &[u8]) {
     let cuts = Rng::new(seed_of(data)).cuts(data.len());
+    // The server's decoder (limits before joining, long texts skipped)
+    // splits alike too.
+    split_invariant(MessageDecoder::server(MAX_PAYLOAD), data, &cuts);
     let got = split_invariant(MessageDecoder::new(MAX_PAYLOAD), data, &cuts);
     for (message, raw) in &got.items {
         let header = raw.len() - message.payload.len();
@@ -79,6 +82,51 @@ pub fn properties(data: &[u8]) {
         let back: Vec<&Message> = back.items.iter().map(|(m, _)| m).collect();
         assert_eq!(back, [message], "encode then decode changed the message");
     }
+}
+
+#[test]
+fn server_decoder_drops_long_texts_alike_however_split() {
+    for_seeds(60, |rng| {
+        let mut input = Vec::new();
+        let mut want = Vec::new();
+        for _ in 0..rng.below(6) {
+            let (kind, long, short, file) = (
+                rng.below(4),
+                MAX_TEXT as usize + 1 + rng.below(2000),
+                rng.below(100),
+                rng.below(70_000),
+            );
+            let message = match kind {
+                0 => Message::new(Kind::JoinRequest).user("Fire"),
+                1 => Message::text("", rng.bytes(long)),
+                2 => Message::text("", rng.bytes(short)),
+                _ => Message::new(Kind::Attachment).payload(rng.bytes(file)),
+            };
+            input.extend(message.to_bytes());
+            want.push(message);
+        }
+        let cuts = rng.cuts(input.len());
+        let got = split_invariant(MessageDecoder::server(1 << 20), &input, &cuts);
+        // What comes out is what went in, up to the first payload too large
+        // before a JOIN_REQUEST; a long text comes out with its length only.
+        let mut joined = false;
+        for (i, (item, _)) in got.items.iter().enumerate() {
+            let sent = &want[i];
+            assert!(joined || sent.payload.len() as u64 <= 64 * 1024);
+            if sent.kind == Kind::Text && sent.payload.len() as u64 > MAX_TEXT {
+                assert_eq!(
+                    (item.dropped, item.payload.len()),
+                    (sent.payload.len() as u64, 0)
+                );
+            } else {
+                assert_eq!(item, sent);
+            }
+            joined |= sent.kind == Kind::JoinRequest;
+        }
+        if got.items.len() < want.len() {
+            assert!(got.error.is_some(), "stopped without an error");
+        }
+    });
 }
 
 /// Header lines built from the real field names, so that garbage gets past
