@@ -499,3 +499,90 @@ fn sigterm_while_editing_puts_the_terminal_mode_back() {
     assert_ne!(after & libc::ECHO, 0, "echo stays off after exit");
     assert_ne!(after & libc::ICANON, 0, "line mode stays off after exit");
 }
+
+/// The rows that are exactly `line`.
+fn count_rows(rows: &[String], line: &str) -> usize {
+    rows.iter().filter(|r| *r == line).count()
+}
+
+#[test]
+fn lobby_takes_three_pasted_lines_whole_and_in_order() {
+    let (port, rx) = accept();
+    let term = Terminal::start(&["127.0.0.1", &port]);
+    let mut server = connection(&rx);
+    term.wait_for("the join prompt", |rows| last_row(rows) == JOIN_PROMPT);
+
+    // Pasted at the join prompt, in one write: the JOIN and two more lines
+    // that the editor reads ahead of the first line's end.
+    term.type_in("JOIN Alice\rBCST one\rBCST two\r");
+    assert_eq!(read_line(&mut server), "JOIN Alice\n");
+    server.write_all(b"Alice joined!").unwrap();
+    assert_eq!(read_line(&mut server), "BCST one\n");
+    assert_eq!(read_line(&mut server), "BCST two\n");
+
+    // Pasted while joined, in one write, while a message arrives.
+    term.type_in("BCST three\rBCST four\rBCST five\r");
+    server.write_all(b"Bob: hi\n").unwrap();
+    for want in ["BCST three\n", "BCST four\n", "BCST five\n"] {
+        assert_eq!(read_line(&mut server), want);
+    }
+    let rows = term.wait_for("every pasted line once, in order", |rows| {
+        let lines = [
+            "BCST one",
+            "BCST two",
+            "BCST three",
+            "BCST four",
+            "BCST five",
+        ];
+        let at: Vec<Option<usize>> = lines
+            .iter()
+            .map(|l| rows.iter().position(|r| r == l))
+            .collect();
+        lines.iter().all(|l| count_rows(rows, l) == 1)
+            && at
+                .windows(2)
+                .all(|w| matches!(w, [Some(a), Some(b)] if a < b))
+            && rows.iter().any(|r| r == "Bob: hi")
+    });
+    assert!(
+        !rows
+            .iter()
+            .any(|r| r.contains("BCST") && r.len() > "BCST three".len()),
+        "a pasted line is garbled:\n{}",
+        term.capture()
+    );
+    println!("lobby, three lines pasted:\n{}", term.capture());
+}
+
+#[test]
+fn lobby_shows_a_line_typed_while_it_waits_for_the_join_answer_once() {
+    let (port, rx) = accept();
+    let term = Terminal::start(&["127.0.0.1", &port]);
+    let mut server = connection(&rx);
+    term.wait_for("the join prompt", |rows| last_row(rows) == JOIN_PROMPT);
+    term.type_in("JOIN Alice\r");
+    assert_eq!(read_line(&mut server), "JOIN Alice\n");
+    // The client waits for the answer before its next prompt; what the
+    // user types meanwhile is neither echoed twice nor lost.
+    term.type_in("BCST early\r");
+    term.type_in("BCST la");
+    server.write_all(b"Alice joined!").unwrap();
+    assert_eq!(read_line(&mut server), "BCST early\n");
+    term.type_in("te\r");
+    assert_eq!(read_line(&mut server), "BCST late\n");
+    let rows = term.wait_for("the last line sent", |rows| {
+        rows.iter().any(|r| r == "BCST late")
+    });
+    assert_eq!(count_rows(&rows, "BCST early"), 1, "{}", term.capture());
+    assert_eq!(count_rows(&rows, "BCST late"), 1, "{}", term.capture());
+    assert!(
+        rows.iter()
+            .all(|r| r == "BCST late" || !r.starts_with("BCST la")),
+        "{}",
+        term.capture()
+    );
+    println!(
+        "lobby, typed while the join was pending:\n{}",
+        term.capture()
+    );
+}

@@ -75,11 +75,8 @@ fn room_prints_above_the_line_being_typed_and_redraws_its_prompts() {
             .any(|r| r.contains("\"5\" is not one of the options"))
             && last_row(rows) == "Your choice:"
     });
-    term.type_in("2\r");
-    term.wait_for("the username prompt", |rows| {
-        last_row(rows) == "Please enter a username:"
-    });
-    term.type_in("Ann\r");
+    // The choice and the name pasted in one write.
+    term.type_in("2\rAnn\r");
     let mut server = next(&rx);
     let mut frames = FrameBuffer::new(MessageDecoder::new(1 << 20));
     let join = read_message(&mut server, &mut frames);
@@ -186,13 +183,11 @@ fn bridge_prints_above_the_line_being_typed() {
         .find_map(|r| r.strip_prefix("Alice running on 127.0.0.1:"))
         .and_then(|p| p.parse().ok())
         .expect("a port");
-    // One line at a time, as a person types them: the editor loses lines
-    // typed ahead of it (rustyline reads ahead and drops the rest), so the
-    // next line is typed once this one has been acted on.
-    term.type_in("/register\r");
+    // Both commands pasted in one write: the editor reads ahead of the
+    // first line's end and keeps the rest for the next line.
+    term.type_in("/register\r/bridge\r");
     let request = got.recv_timeout(TIMEOUT).expect("the REGISTER");
     assert!(request.starts_with("REGISTER\r\nclientID: Alice\r\n"));
-    term.type_in("/bridge\r");
     term.wait_for("waiting", |rows| {
         rows.iter().any(|r| r.starts_with("No peer yet"))
     });
