@@ -15,9 +15,9 @@ use std::sync::mpsc::{channel, sync_channel, Receiver, Sender};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use chat_protocol::room::{Kind, Message, MessageDecoder};
-use chat_protocol::FrameBuffer;
+use chat_protocol::room::{Kind, Message};
 
+use crate::fake::{read_block, read_message, room_frames, serve_each};
 use crate::util::{bin, like, Server, TempDir, TIMEOUT};
 
 /// A `chat-client` with stdin, stdout and stderr piped. Its stdout is read
@@ -191,36 +191,6 @@ fn until(
     }
 }
 
-/// Runs `handle` for every connection to a fresh loopback listener, each on
-/// a thread of its own; returns the address.
-fn fake_server(handle: impl Fn(TcpStream) + Send + Sync + 'static) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let handle = std::sync::Arc::new(handle);
-    thread::spawn(move || {
-        for stream in listener.incoming().map_while(Result::ok) {
-            let handle = handle.clone();
-            thread::spawn(move || handle(stream));
-        }
-    });
-    addr
-}
-
-/// Reads up to the end of one header block (an empty line), bounded by the
-/// test timeout; what was read.
-fn read_block(stream: &mut TcpStream) -> Vec<u8> {
-    let _ = stream.set_read_timeout(Some(TIMEOUT));
-    let mut got = Vec::new();
-    let mut byte = [0u8; 1];
-    while !(got.ends_with(b"\r\n\r\n") || got.ends_with(b"\n\n")) {
-        match stream.read(&mut byte) {
-            Ok(1) => got.push(byte[0]),
-            _ => break,
-        }
-    }
-    got
-}
-
 // ---------------------------------------------------------------- bridge
 
 const EMPTY_BRIDGEACK: &str = "BRIDGEACK\r\nclientID: \r\nIP: \r\nPort: \r\n\r\n";
@@ -230,7 +200,7 @@ const EMPTY_BRIDGEACK: &str = "BRIDGEACK\r\nclientID: \r\nIP: \r\nPort: \r\n\r\n
 /// connection (an empty one for a connection that carried nothing).
 fn rendezvous(bridgeack: &'static str, log: Sender<Vec<u8>>) -> SocketAddr {
     let log = std::sync::Mutex::new(log);
-    fake_server(move |mut stream| {
+    serve_each(move |mut stream| {
         let request = read_block(&mut stream);
         let _ = log.lock().map(|log| log.send(request.clone()));
         let text = String::from_utf8_lossy(&request).into_owned();
@@ -479,7 +449,7 @@ fn bridge_an_uninvited_chat_before_a_bridge_is_refused() {
 /// `got` when the request is in.
 fn trickling_server(got: Sender<()>) -> SocketAddr {
     let got = std::sync::Mutex::new(got);
-    fake_server(move |mut stream| {
+    serve_each(move |mut stream| {
         read_block(&mut stream);
         let _ = got.lock().map(|got| got.send(()));
         let answer =
@@ -575,26 +545,11 @@ const MENU: &str = "Please select one of the following options:\n\
     Your choice: ";
 const HISTORY: &str = "Here is a history of the chatroom.\n";
 
-/// Reads one room message from `stream` (bounded by the test timeout).
-fn read_message(stream: &mut TcpStream) -> Option<Message> {
-    let _ = stream.set_read_timeout(Some(TIMEOUT));
-    let mut frames = FrameBuffer::new(MessageDecoder::new(1 << 20));
-    loop {
-        if let Ok(Some(message)) = frames.next_item() {
-            return Some(message);
-        }
-        match stream.read(frames.space()) {
-            Ok(0) | Err(_) => return None,
-            Ok(n) => frames.filled(n),
-        }
-    }
-}
-
 /// A room server that accepts a JOIN with an empty history and then runs
 /// `then` on the connection.
 fn fake_room(then: impl Fn(TcpStream) + Send + Sync + 'static) -> SocketAddr {
-    fake_server(move |mut stream| {
-        let Some(join) = read_message(&mut stream) else {
+    serve_each(move |mut stream| {
+        let Some(join) = read_message(&mut stream, &mut room_frames()) else {
             return;
         };
         let accept = Message::new(Kind::JoinAccept).user(&join.username);
@@ -654,7 +609,7 @@ fn room_stops_reading_a_flood_its_user_does_not_read() {
 
 #[test]
 fn room_a_silent_server_never_hangs_the_menu() {
-    let server = fake_server(|mut stream| {
+    let server = serve_each(|mut stream| {
         // Read all, answer nothing, keep the connection open.
         let mut buf = [0u8; 1024];
         let _ = stream.set_read_timeout(Some(Duration::from_secs(60)));
@@ -671,8 +626,8 @@ fn room_a_silent_server_never_hangs_the_menu() {
 fn room_a_gigabyte_report_is_refused_not_read() {
     let (tx, result) = channel();
     let tx = std::sync::Mutex::new(tx);
-    let server = fake_server(move |mut stream| {
-        if read_message(&mut stream).is_none() {
+    let server = serve_each(move |mut stream| {
+        if read_message(&mut stream, &mut room_frames()).is_none() {
             return;
         }
         let mut header = Message::new(Kind::ReportResponse).number(1).to_bytes();

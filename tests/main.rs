@@ -8,6 +8,7 @@ mod bridge;
 mod core;
 mod direct;
 mod durability;
+mod fake;
 mod hostile_clients;
 mod hostile_peers;
 mod pty;
