@@ -59,6 +59,14 @@ fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// Asserts that the client's stderr holds each of `lines`.
+fn stderr_holds(output: &Output, lines: &[&str]) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for line in lines {
+        assert!(stderr.contains(line), "{line:?} not in {stderr}");
+    }
+}
+
 #[test]
 fn lobby_prints_text_without_line_ends_and_loses_nothing_at_disconnect() {
     let (port, server) = serve_one(|mut s| {
@@ -130,9 +138,7 @@ fn lobby_trace_shows_the_wire_on_stderr() {
         stdout(&out),
         "Enter JOIN followed by your username: Al joined!\nDisconnected from server\n"
     );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("> JOIN Al\n"), "{stderr}");
-    assert!(stderr.contains("< Al joined! (no line end)\n"), "{stderr}");
+    stderr_holds(&out, &["> JOIN Al\n", "< Al joined! (no line end)\n"]);
 }
 
 #[test]
@@ -165,14 +171,14 @@ fn channels_trace_shows_records_with_their_padding() {
     });
     let out = run_client(&["channels", "Kay", "127.0.0.1", &port, "-v"], "/list\n");
     server.join();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    for line in [
-        "> \"Kay\" + 197 spaces\n",
-        "> \"/list\" + 195 spaces\n",
-        "< \"a^Jb\" + 197 spaces\n",
-    ] {
-        assert!(stderr.contains(line), "{line:?} not in {stderr}");
-    }
+    stderr_holds(
+        &out,
+        &[
+            "> \"Kay\" + 197 spaces\n",
+            "> \"/list\" + 195 spaces\n",
+            "< \"a^Jb\" + 197 spaces\n",
+        ],
+    );
 }
 
 #[test]
@@ -190,14 +196,14 @@ fn direct_says_on_stderr_when_the_server_closes_and_when_a_list_is_empty() {
     server.join();
     assert_eq!(stdout(&out), "B^[b: ^[]0;x^Ghi\n");
     assert_eq!(out.status.code(), Some(0));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    for line in [
-        "> 02 00000000  List\n",
-        "list: nobody is logged in\n",
-        "The server closed the connection.\n",
-    ] {
-        assert!(stderr.contains(line), "{line:?} not in {stderr}");
-    }
+    stderr_holds(
+        &out,
+        &[
+            "> 02 00000000  List\n",
+            "list: nobody is logged in\n",
+            "The server closed the connection.\n",
+        ],
+    );
 }
 
 #[test]
@@ -208,8 +214,7 @@ fn an_unresolvable_host_says_so_on_stderr() {
         "Unable to connect to nosuchhost.invalid:8001\n"
     );
     assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("did not resolve"), "{stderr}");
+    stderr_holds(&out, &["did not resolve"]);
 }
 
 /// Ctrl-C (or SIGTERM) ends a client within 2 s while its stdout is a pipe

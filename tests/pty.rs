@@ -14,6 +14,7 @@
 //! screen is part of the message.
 
 use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
@@ -296,13 +297,19 @@ pub fn above_and_below(rows: &[String], above: &str, bottom: &str) -> bool {
 
 const JOIN_PROMPT: &str = "Enter JOIN followed by your username:";
 
+/// The lobby client in a terminal, its fake server's connection, and the
+/// join prompt on the screen.
+fn lobby_at_the_join_prompt() -> (Terminal, TcpStream) {
+    let (port, rx) = listen();
+    let term = Terminal::start(&["127.0.0.1", &port.to_string()]);
+    let server = next(&rx);
+    term.wait_for("the join prompt", |rows| last_row(rows) == JOIN_PROMPT);
+    (term, server)
+}
+
 #[test]
 fn lobby_prints_above_the_line_being_typed() {
-    let (port, rx) = listen();
-    let port = port.to_string();
-    let term = Terminal::start(&["127.0.0.1", &port]);
-    let mut server = next(&rx);
-    term.wait_for("the join prompt", |rows| last_row(rows) == JOIN_PROMPT);
+    let (term, mut server) = lobby_at_the_join_prompt();
 
     // Username Taken: the prompt comes back until the user has joined.
     term.type_in("JOIN Bob\r");
@@ -469,11 +476,7 @@ fn count_rows(rows: &[String], line: &str) -> usize {
 
 #[test]
 fn lobby_takes_three_pasted_lines_whole_and_in_order() {
-    let (port, rx) = listen();
-    let port = port.to_string();
-    let term = Terminal::start(&["127.0.0.1", &port]);
-    let mut server = next(&rx);
-    term.wait_for("the join prompt", |rows| last_row(rows) == JOIN_PROMPT);
+    let (term, mut server) = lobby_at_the_join_prompt();
 
     // Pasted at the join prompt, in one write: the JOIN and two more lines
     // that the editor reads ahead of the first line's end.
@@ -519,11 +522,7 @@ fn lobby_takes_three_pasted_lines_whole_and_in_order() {
 
 #[test]
 fn lobby_shows_a_line_typed_while_it_waits_for_the_join_answer_once() {
-    let (port, rx) = listen();
-    let port = port.to_string();
-    let term = Terminal::start(&["127.0.0.1", &port]);
-    let mut server = next(&rx);
-    term.wait_for("the join prompt", |rows| last_row(rows) == JOIN_PROMPT);
+    let (term, mut server) = lobby_at_the_join_prompt();
     term.type_in("JOIN Alice\r");
     assert_eq!(read_line(&mut server), "JOIN Alice\n");
     // The client waits for the answer before its next prompt; what the

@@ -100,24 +100,24 @@ impl Trace {
 
     /// Bridge blocks: CRLF (or LF) lines, each shown once it is whole.
     pub fn blocks(&mut self, bytes: &[u8]) {
-        if self.out.is_some() {
-            let shown = self.cut_blocks(bytes);
-            self.emit(shown);
-        }
+        self.feed(bytes, Trace::cut_blocks);
     }
 
     /// Room messages: header lines, then PAYLOAD_LENGTH bytes of payload.
     pub fn room(&mut self, bytes: &[u8]) {
-        if self.out.is_some() {
-            let shown = self.cut_room(bytes);
-            self.emit(shown);
-        }
+        self.feed(bytes, Trace::cut_room);
     }
 
     /// Shows a line that never got its LF (the connection ended).
     pub fn end(&mut self) {
+        self.feed(&[], |trace, _| trace.cut_end());
+    }
+
+    /// Cuts `bytes` with `cut` and prints what it shows; nothing at all
+    /// without `-v`.
+    fn feed(&mut self, bytes: &[u8], cut: fn(&mut Trace, &[u8]) -> Vec<String>) {
         if self.out.is_some() {
-            let shown = self.cut_end();
+            let shown = cut(self, bytes);
             self.emit(shown);
         }
     }
@@ -234,26 +234,17 @@ impl Trace {
 
     /// Text lines ended by LF.
     pub fn lines(&mut self, bytes: &[u8]) {
-        if self.out.is_some() {
-            let shown = self.cut_lines(bytes);
-            self.emit(shown);
-        }
+        self.feed(bytes, Trace::cut_lines);
     }
 
     /// Channels' fixed 200-byte records.
     pub fn records(&mut self, bytes: &[u8]) {
-        if self.out.is_some() {
-            let shown = self.cut_records(bytes);
-            self.emit(shown);
-        }
+        self.feed(bytes, Trace::cut_records);
     }
 
     /// Direct's type-length-value frames.
     pub fn frames(&mut self, bytes: &[u8]) {
-        if self.out.is_some() {
-            let shown = self.cut_frames(bytes);
-            self.emit(shown);
-        }
+        self.feed(bytes, Trace::cut_frames);
     }
 
     fn emit(&self, shown: Vec<String>) {
