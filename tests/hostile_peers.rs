@@ -307,6 +307,7 @@ fn bridge_takes_every_chat_form_real_clients_send() {
              Hello Alice\nbare LF\na block\n^[]0;pwned^G^[[2J\n",
         );
         alice.err_until("skipped a line that is not utf-8");
+        alice.err_until("Bob ended the chat (QUIT).\n");
         let (code, rest) = alice.exit_within(TIMEOUT);
         assert_eq!((code, rest.as_str()), (0, ""), "after {quit:?}");
     }

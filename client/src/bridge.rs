@@ -642,6 +642,13 @@ impl Client {
                 Ok(Some(Said::Quit)) => {
                     let _mode = self.lock();
                     let _ = stream.shutdown(Shutdown::Both);
+                    // Stdout stays the contract's (nothing); stderr says
+                    // why the program ends.
+                    note!(
+                        self,
+                        "{} ended the chat (QUIT).",
+                        safe::escape(peer.client_id.as_bytes())
+                    );
                     self.out.exit(0);
                 }
                 Ok(Some(Said::Start(_))) => {
