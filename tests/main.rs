@@ -4,9 +4,7 @@
 
 mod abuse;
 mod abuse_storage;
-mod bridge;
 mod core;
-mod direct;
 mod durability;
 mod fake;
 mod hostile_clients;
@@ -14,6 +12,5 @@ mod hostile_peers;
 mod pty;
 mod pty_rb;
 mod recipes;
-mod room;
 mod soak;
 mod util;

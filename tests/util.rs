@@ -156,8 +156,8 @@ pub struct Server {
 
 impl Server {
     /// Always `None`: the conformance mode (`CHAT_TEST_ADDR`) went to
-    /// `chat-check`. Kept until the direct, room and bridge tests that ask
-    /// are ported there.
+    /// `chat-check`. Kept for the tests of other areas that still ask
+    /// (abuse_storage, core).
     pub fn external() -> Option<SocketAddr> {
         None
     }
