@@ -7,7 +7,7 @@
 //! 200 ms pause is the one rule a test must wait for, and it waits for the
 //! reply (bounded by the peer's read timeout), never a fixed time.
 
-use std::io::{BufRead, BufReader, ErrorKind, Read};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -537,4 +537,59 @@ fn the_listen_backlog_is_the_systems_largest() {
     let out = String::from_utf8_lossy(&out.stdout);
     let backlog = out.split_whitespace().nth(2).unwrap_or_default();
     assert_eq!(backlog, somaxconn.trim(), "{out}");
+}
+
+/// Room: before joining, at most 64 KiB of payload, exactly. The server
+/// answers each JOIN_REQUEST before its reader decodes the next header, so
+/// a refused joiner (name taken) keeps the limit even when its text comes
+/// in the same write as its JOIN, and an accepted one may send a large
+/// attachment at once.
+#[test]
+fn room_a_refused_joiner_keeps_the_pre_join_limit_and_a_joined_user_does_not() {
+    let dir = crate::util::TempDir::new("core-prejoin");
+    let downloads = dir.arg("downloads");
+    let Some(server) = Server::own(&["room", "0", "--downloads", &downloads]) else {
+        return;
+    };
+    let join = |name: &str| RoomMessage::new(Kind::JoinRequest).user(name).to_bytes();
+    let mut amy = server.connect();
+    amy.send(join("Amy"));
+    assert_eq!(room_messages(&mut amy, 2)[1].kind, Kind::NewUser);
+
+    // The name is taken: refused, and the 1 MiB text after it is cut as
+    // malformed (before: taken as a long text and dropped, the stream read).
+    let mut ben = server.connect();
+    let mut burst = join("Amy");
+    burst.extend(RoomMessage::text("Amy", vec![b't'; 1 << 20]).to_bytes());
+    let _ = ben.stream.write_all(&burst);
+    let got = room_messages(&mut ben, 2);
+    assert_eq!(got[0].kind, Kind::JoinReject);
+    assert_eq!(
+        (got[1].kind, String::from_utf8_lossy(&got[1].payload)),
+        (
+            Kind::Text,
+            "Malformed message: payload length 1048576 is over the limit of 65536 bytes".into()
+        )
+    );
+    ben.expect_closed();
+
+    // Joined in the same write as its attachment: the attachment is taken.
+    let mut cal = server.connect();
+    let file = RoomMessage::new(Kind::Attachment)
+        .file("big.bin")
+        .payload(vec![0u8; 1 << 20]);
+    let mut burst = join("Cal");
+    burst.extend(file.to_bytes());
+    cal.send(burst);
+    let got = room_messages(&mut cal, 3);
+    assert_eq!(
+        (got[0].kind, got[1].kind, got[2].kind),
+        (Kind::JoinAccept, Kind::NewUser, Kind::Attachment)
+    );
+    assert_eq!(got[2].payload.len(), 1 << 20);
+    let got = room_messages(&mut amy, 2);
+    assert_eq!(
+        (got[0].kind, got[1].payload.len()),
+        (Kind::NewUser, 1 << 20)
+    );
 }

@@ -21,6 +21,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::Sender;
+
 use crate::dispatch::Evictable;
 use crate::outbox::{outbox, Bytes, Drain, Message, Outbox, Overflow};
 use crate::status;
@@ -99,21 +101,30 @@ pub struct Conn {
     /// Set by the reader while it holds part of a request: such a
     /// connection is "in the middle of a request" for the slot rule.
     mid_request: Arc<AtomicBool>,
+    /// Where the reader, after a request that may register the connection
+    /// ([`Dialect::may_register`](crate::dispatch::Dialect::may_register)),
+    /// waits to hear whether it did. One answer per such request; dropped
+    /// with the connection, which also ends the reader's wait.
+    registration: Sender<bool>,
 }
 
 impl Conn {
     /// A connection over `socket`, and the writer's end of its queue.
     /// The reader sets `mid_request` while it holds part of a request.
+    /// The reader hears on `registration` whether a request that may
+    /// register the connection did.
     pub fn new(
         fd: i32,
         addr: SocketAddr,
         sendq: usize,
         socket: Arc<TcpStream>,
         mid_request: Arc<AtomicBool>,
+        registration: Sender<bool>,
     ) -> (Conn, Drain) {
         let (mut conn, drain) = Conn::detached(fd, addr, sendq);
         conn.socket = Some(socket);
         conn.mid_request = mid_request;
+        conn.registration = registration;
         (conn, drain)
     }
 
@@ -131,6 +142,8 @@ impl Conn {
             touched: 0,
             opened: Instant::now(),
             mid_request: Arc::new(AtomicBool::new(false)),
+            // Nobody listens: answers go nowhere.
+            registration: crossbeam_channel::bounded(1).0,
         };
         (conn, drain)
     }
@@ -325,6 +338,16 @@ impl Conns {
     pub fn set_registered(&mut self, id: ConnId) {
         if let Some(conn) = self.map.get_mut(&id) {
             conn.registered = true;
+        }
+    }
+
+    /// Tells `id`'s reader, which waits after a request that may register
+    /// the connection, whether it is registered now. Never blocks: the
+    /// reader waits for one answer per such request and asks nothing more
+    /// once registered, so the one-place channel has room whenever it waits.
+    pub(crate) fn answer_registration(&self, id: ConnId) {
+        if let Some(conn) = self.map.get(&id) {
+            let _ = conn.registration.try_send(conn.registered);
         }
     }
 

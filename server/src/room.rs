@@ -249,6 +249,17 @@ impl Dialect for Room {
         MessageDecoder::server(self.config.max_attachment)
     }
 
+    /// Before joining, at most 64 KiB of payload; the reader waits for each
+    /// JOIN_REQUEST's verdict, so a refused joiner keeps that limit and an
+    /// accepted one may send attachments at once.
+    fn may_register(message: &Message) -> bool {
+        message.kind == Kind::JoinRequest
+    }
+
+    fn registered(decoder: &mut MessageDecoder, joined: bool) {
+        decoder.set_joined(joined);
+    }
+
     fn request(&mut self, conns: &mut Conns, id: ConnId, message: Message) {
         let me = self.user(id).map(|u| u.name.clone());
         match (message.kind, me) {
