@@ -23,7 +23,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver};
 use std::thread;
@@ -152,6 +152,9 @@ pub struct Server {
     status: Option<Receiver<String>>,
     /// The server's stdin, for servers started with [`Server::own_with_stdin`].
     stdin: Option<ChildStdin>,
+    /// The server's stdout and stderr, held open and never read, for
+    /// servers started with [`Server::unread`].
+    unread: Option<(BufReader<ChildStdout>, ChildStderr)>,
 }
 
 impl Server {
@@ -211,6 +214,40 @@ impl Server {
             child: Some(child),
             status: Some(rx),
             stdin: server_stdin,
+            unread: None,
+        }
+    }
+
+    /// Starts `chat-server <args...>` like [`Server::start`], with its
+    /// stdout and stderr pipes that nobody reads after the first line (a
+    /// paused terminal, `| sleep`): the pipes fill, and the server must go
+    /// on serving. No status lines ([`Server::expect_status`] panics).
+    pub fn unread(args: &[&str]) -> Server {
+        let mut child = Command::new(bin("chat-server"))
+            .args(args)
+            .args(["--bind", "127.0.0.1"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start chat-server");
+        let stdout = child.stdout.take().expect("server stdout");
+        let stderr = child.stderr.take().expect("server stderr");
+        let mut stdout = BufReader::new(stdout);
+        let mut first = String::new();
+        let _ = stdout.read_line(&mut first);
+        let addr = first
+            .trim_end()
+            .rsplit(' ')
+            .next()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("first server line names no address: {first:?}"));
+        Server {
+            addr,
+            child: Some(child),
+            status: None,
+            stdin: None,
+            unread: Some((stdout, stderr)),
         }
     }
 
