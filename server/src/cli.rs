@@ -104,6 +104,19 @@ impl Common {
     }
 }
 
+impl DialectArgs {
+    /// The listener options, with the dialect's own `--sendq` default.
+    pub fn options(&self) -> Options {
+        match self {
+            DialectArgs::Lobby(a) => a.common.options(a.port, SENDQ),
+            DialectArgs::Room(a) => a.common.options(a.port, ROOM_SENDQ),
+            DialectArgs::Channels(a) => a.common.options(a.port, SENDQ),
+            DialectArgs::Direct(a) => a.common.options(a.port, SENDQ),
+            DialectArgs::Bridge(a) => a.common.options(a.port, SENDQ),
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct LobbyArgs {
     /// Port to listen on
@@ -254,6 +267,34 @@ mod tests {
         // No default cuts an idle user: the slot rule protects the server.
         assert_eq!(options.login_timeout, None);
         assert_eq!(options.bind, "0.0.0.0".parse::<IpAddr>().unwrap());
+    }
+
+    /// Issue 16 item 3: no default in any dialect cuts a user who is
+    /// merely idle. The only timers that can end a connection are the
+    /// login timeout (none unless asked for), the slot rule (only when a
+    /// newcomer finds every slot taken, and only connections open 10 s
+    /// that have not registered) and the close grace (only for connections
+    /// the server itself closed); docs/RELIABILITY.md lists them all.
+    #[test]
+    fn no_default_in_any_dialect_cuts_an_idle_user() {
+        let lines = [
+            ("chat-server 8001", SENDQ),
+            ("chat-server lobby 8001", SENDQ),
+            ("chat-server room", ROOM_SENDQ),
+            ("chat-server channels 8001", SENDQ),
+            ("chat-server direct 8001", SENDQ),
+            ("chat-server bridge --port=8001", SENDQ),
+        ];
+        for (line, sendq) in lines {
+            let options = parse(line).unwrap().dialect.options();
+            assert_eq!(options.login_timeout, None, "{line}");
+            assert_eq!(options.slot_age, crate::conns::SLOT_AGE, "{line}");
+            assert_eq!(options.max_connections, 1024, "{line}");
+            assert_eq!(options.sendq, sendq, "{line}");
+            // `--login-timeout 0` is the default spelled out.
+            let explicit = parse(&format!("{line} --login-timeout 0")).unwrap();
+            assert_eq!(explicit.dialect.options().login_timeout, None, "{line}");
+        }
     }
 
     #[test]

@@ -620,6 +620,36 @@ mod tests {
 mod slots {
     use super::*;
 
+    /// Without `--login-timeout` (the default), no open connection has a
+    /// deadline, registered or not, however long it idles: only a
+    /// newcomer at the limit (the slot rule) or the server's own close can
+    /// end it.
+    #[test]
+    fn without_a_login_timeout_no_open_connection_ever_expires() {
+        let (mut conns, drains) = table(2);
+        conns.set_registered(ConnId(1));
+        assert_eq!(conns.next_deadline(), None);
+        conns.expire(Instant::now() + Duration::from_secs(10 * 365 * 24 * 3600));
+        assert_eq!(conns.next_dropped(), None);
+        assert!(conns.contains(ConnId(1)) && conns.contains(ConnId(2)));
+        assert!(!drains[0].is_closed() && !drains[1].is_closed());
+        // A login timeout applies to the unregistered one alone.
+        let mut timed = Conns::new(Some(Duration::from_secs(1)));
+        let mut kept = Vec::new();
+        for i in 1..=2 {
+            let addr = SocketAddr::from(([127, 0, 0, 1], 2000 + i as u16));
+            let (conn, drain) = Conn::detached(20 + i as i32, addr, 1 << 20);
+            timed.insert(ConnId(i), conn);
+            kept.push(drain);
+        }
+        timed.set_registered(ConnId(1));
+        timed.expire(Instant::now() + Duration::from_secs(2));
+        assert_eq!(timed.next_dropped(), Some(ConnId(2)));
+        assert_eq!(timed.next_dropped(), None);
+        assert!(timed.contains(ConnId(1)));
+        assert!(kept[1].is_closed() && !kept[0].is_closed());
+    }
+
     /// A table of `n` connections accepted in id order.
     fn table(n: u64) -> (Conns, Vec<Drain>) {
         let mut conns = Conns::new(None);
