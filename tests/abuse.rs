@@ -453,29 +453,35 @@ fn echoes<D: Subject>(name: &str, bytes: usize) -> Vec<u8> {
     request.repeat(bytes / answer + 1)
 }
 
+/// The registered user `AbSink` sends `requests`, whose answers come back
+/// to it, and reads none: the server cuts it at `--sendq` (SENDQ), with
+/// the status line.
+fn flood_unread<D: Subject>(server: &Server, requests: &[u8]) {
+    let mut sink = D::join(server, "AbSink");
+    sink.stream
+        .set_write_timeout(Some(TIMEOUT))
+        .expect("write timeout");
+    // The server may cut the client before it has sent everything, and
+    // then the client must learn of it at once (a reset), not hang on a
+    // window that never opens until its write times out.
+    if let Err(e) = sink.stream.write_all(requests) {
+        use std::io::ErrorKind::{BrokenPipe, ConnectionReset};
+        assert!(
+            matches!(e.kind(), BrokenPipe | ConnectionReset),
+            "the flooder was not told of its cut: {e}"
+        );
+    }
+    server.expect_status("for the overflow", |l| {
+        l.ends_with(&format!(
+            ": send queue exceeded ({SENDQ} bytes), disconnecting"
+        ))
+    });
+}
+
 fn non_reading_client<D: Subject>() {
     let sendq = SENDQ.to_string();
     scenario::<D>(&["--sendq", &sendq], |server, pair| {
-        let mut sink = D::join(server, "AbSink");
-        sink.stream
-            .set_write_timeout(Some(TIMEOUT))
-            .expect("write timeout");
-        // The server may cut the client before it has sent everything, and
-        // then the client must learn of it at once (a reset), not hang on a
-        // window that never opens until its write times out.
-        let written = sink.stream.write_all(&echoes::<D>("AbSink", FLOOD));
-        if let Err(e) = written {
-            use std::io::ErrorKind::{BrokenPipe, ConnectionReset};
-            assert!(
-                matches!(e.kind(), BrokenPipe | ConnectionReset),
-                "the flooder was not told of its cut: {e}"
-            );
-        }
-        server.expect_status("for the overflow", |l| {
-            l.ends_with(&format!(
-                ": send queue exceeded ({SENDQ} bytes), disconnecting"
-            ))
-        });
+        flood_unread::<D>(server, &echoes::<D>("AbSink", FLOOD));
         pair.talk::<D>();
     });
 }
@@ -539,24 +545,8 @@ fn one_large_message<D: Subject>() {
         pair.talk::<D>();
         if !D::BROADCASTS {
             let before = server.rss_kib();
-            let mut sink = D::join(server, "AbSink");
-            sink.stream
-                .set_write_timeout(Some(TIMEOUT))
-                .expect("write timeout");
             let (request, _, len) = D::largest("AbSink");
-            let written = sink.stream.write_all(&request.repeat(FLOOD / len + 1));
-            if let Err(e) = written {
-                use std::io::ErrorKind::{BrokenPipe, ConnectionReset};
-                assert!(
-                    matches!(e.kind(), BrokenPipe | ConnectionReset),
-                    "the flooder was not told of its cut: {e}"
-                );
-            }
-            server.expect_status("for the overflow", |l| {
-                l.ends_with(&format!(
-                    ": send queue exceeded ({SENDQ} bytes), disconnecting"
-                ))
-            });
+            flood_unread::<D>(server, &request.repeat(FLOOD / len + 1));
             let after = server.rss_kib();
             eprintln!(
                 "largest messages of {len} bytes to a non-reader: VmRSS {before} KiB -> {after} KiB"

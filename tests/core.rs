@@ -9,13 +9,13 @@
 //! reply (bounded by the peer's read timeout), never a fixed time.
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chat_protocol::room::{Kind, Message as RoomMessage, MessageDecoder};
 use chat_protocol::FrameBuffer;
 
-use crate::util::{bin, Peer, Server, TIMEOUT};
+use crate::util::{listening_addr, spawn_under, Peer, Server, TIMEOUT};
 
 const RECORD: usize = 200;
 
@@ -219,34 +219,19 @@ fn lobby_slots_go_to_newcomers_before_idle_unregistered_connections() {
 /// and returns the child, its address and a thread collecting its stderr.
 fn start_under(
     prefix: &str,
-    args: &str,
+    args: &[&str],
 ) -> (
     std::process::Child,
     std::net::SocketAddr,
     std::thread::JoinHandle<String>,
 ) {
-    let script = format!(
-        "{prefix} && exec {} {args} --bind 127.0.0.1",
-        bin("chat-server").display()
-    );
-    let mut child = Command::new("sh")
-        .args(["-c", &script])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start chat-server");
+    let mut child = spawn_under(prefix, args);
     let stdout = child.stdout.take().expect("stdout");
     let mut first = String::new();
     BufReader::new(stdout)
         .read_line(&mut first)
         .expect("first line");
-    let addr = first
-        .trim()
-        .rsplit(' ')
-        .next()
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("no address in {first:?}"));
+    let addr = listening_addr(&first);
     let mut stderr = child.stderr.take().expect("stderr");
     let stderr = std::thread::spawn(move || {
         let mut all = String::new();
@@ -276,7 +261,7 @@ fn the_open_file_limit_is_raised_and_a_cap_it_cannot_reach_is_reported() {
         return;
     }
     // A low soft limit under a higher hard one: raised, no warning.
-    let (mut child, addr, stderr) = start_under("ulimit -Sn 64", "lobby 0");
+    let (mut child, addr, stderr) = start_under("ulimit -Sn 64", &["lobby", "0"]);
     let (soft, hard) = open_file_limits(child.id());
     assert_eq!(soft, hard, "the soft limit was not raised to the hard one");
     let mut peer = Peer::connect(addr);
@@ -288,7 +273,8 @@ fn the_open_file_limit_is_raised_and_a_cap_it_cannot_reach_is_reported() {
     assert!(!stderr.contains("cannot be reached"), "{stderr}");
 
     // A hard limit of 64: at most 32 connections, said at start.
-    let (mut child, addr, stderr) = start_under("ulimit -n 64", "lobby 0 --max-connections 1024");
+    let (mut child, addr, stderr) =
+        start_under("ulimit -n 64", &["lobby", "0", "--max-connections", "1024"]);
     let mut peer = Peer::connect(addr);
     peer.send("JOIN Al\n");
     peer.expect("Al joined!\n");
@@ -344,7 +330,7 @@ fn trace_shows_each_message_as_on_the_wire() {
     if Server::external().is_some() {
         return;
     }
-    let (mut child, addr, stderr) = start_under("true", "direct 0 -v");
+    let (mut child, addr, stderr) = start_under("true", &["direct", "0", "-v"]);
     let mut peer = Peer::connect(addr);
     peer.send(b"\x01\x00\x00\x00\x06\x05Alice");
     peer.expect(b"\x82\x00\x00\x00\x01\x00");
@@ -359,7 +345,7 @@ fn trace_shows_each_message_as_on_the_wire() {
         "{stderr}"
     );
 
-    let (mut child, addr, stderr) = start_under("true", "channels 0 --trace");
+    let (mut child, addr, stderr) = start_under("true", &["channels", "0", "--trace"]);
     let mut kay = Peer::connect(addr);
     kay.send(rec("Kay"));
     kay.send(rec("Hi!\n"));
@@ -374,7 +360,7 @@ fn trace_shows_each_message_as_on_the_wire() {
         "{stderr}"
     );
 
-    let (mut child, addr, stderr) = start_under("true", "lobby 0 -v");
+    let (mut child, addr, stderr) = start_under("true", &["lobby", "0", "-v"]);
     let mut al = Peer::connect(addr);
     al.send("JOIN \x1bAl\n");
     al.expect("Invalid Username\n");

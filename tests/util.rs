@@ -145,6 +145,33 @@ impl Drop for TempDir {
     }
 }
 
+/// The address in a server's first status line, `Server listening on ADDR`.
+pub fn listening_addr(first: &str) -> SocketAddr {
+    first
+        .trim_end()
+        .rsplit(' ')
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("first server line names no address: {first:?}"))
+}
+
+/// Starts `chat-server ARGS --bind 127.0.0.1` through `sh -c` after the
+/// shell command `prefix` (a `ulimit`), with stdin closed and stdout and
+/// stderr piped.
+pub fn spawn_under(prefix: &str, args: &[&str]) -> Child {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("{prefix} && exec \"$0\" \"$@\""))
+        .arg(bin("chat-server"))
+        .args(args)
+        .args(["--bind", "127.0.0.1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start chat-server")
+}
+
 /// The server under test: a `chat-server` process of our own.
 pub struct Server {
     pub addr: SocketAddr,
@@ -196,11 +223,7 @@ impl Server {
         let stdout = child.stdout.take().expect("server stdout");
         let mut lines = BufReader::new(stdout).lines();
         let first = lines.next().and_then(Result::ok).unwrap_or_default();
-        let addr = first
-            .rsplit(' ')
-            .next()
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("first server line names no address: {first:?}"));
+        let addr = listening_addr(&first);
         let (tx, rx) = channel();
         thread::spawn(move || {
             for line in lines.map_while(Result::ok) {
@@ -236,12 +259,7 @@ impl Server {
         let mut stdout = BufReader::new(stdout);
         let mut first = String::new();
         let _ = stdout.read_line(&mut first);
-        let addr = first
-            .trim_end()
-            .rsplit(' ')
-            .next()
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("first server line names no address: {first:?}"));
+        let addr = listening_addr(&first);
         Server {
             addr,
             child: Some(child),

@@ -352,6 +352,16 @@ mod tests {
         out
     }
 
+    /// A room of three with Cool and Fun in it, their queues read.
+    fn cool_and_fun() -> (Harness<Room>, ConnId, ConnId) {
+        let mut h = room(3);
+        let cool = join(&mut h, "Cool");
+        let fun = join(&mut h, "Fun");
+        take(&mut h, cool);
+        take(&mut h, fun);
+        (h, cool, fun)
+    }
+
     fn join(h: &mut Harness<Room>, name: &str) -> ConnId {
         let id = h.connect();
         h.request(id, Message::new(Kind::JoinRequest).user(name));
@@ -572,11 +582,7 @@ mod tests {
 
     #[test]
     fn a_text_too_long_is_refused_and_not_relayed() {
-        let mut h = room(3);
-        let cool = join(&mut h, "Cool");
-        let fun = join(&mut h, "Fun");
-        take(&mut h, cool);
-        take(&mut h, fun);
+        let (mut h, cool, fun) = cool_and_fun();
         let long = Message {
             dropped: 70_000,
             ..Message::text("Cool", "")
@@ -593,11 +599,7 @@ mod tests {
 
     #[test]
     fn malformed_input_gets_a_server_text() {
-        let mut h = room(3);
-        let cool = join(&mut h, "Cool");
-        let fun = join(&mut h, "Fun");
-        take(&mut h, cool);
-        take(&mut h, fun);
+        let (mut h, cool, fun) = cool_and_fun();
         h.dispatcher.handle(crate::dispatch::Event::Malformed(
             fun,
             Malformed::UnknownField("X".into()),
