@@ -179,6 +179,10 @@ pub struct BridgeArgs {
     /// File that keeps the registrations across restarts
     #[arg(long, value_name = "FILE", default_value = "bridge-registry.txt")]
     pub registry: PathBuf,
+    /// Registered clients kept at most; past it a new clientID is refused
+    /// (`rejected (registry full)`), a registered one may still update
+    #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = at_least_one)]
+    pub max_contacts: usize,
     #[command(flatten)]
     pub common: Common,
 }
@@ -308,6 +312,7 @@ mod tests {
             };
             assert_eq!(bridge.port, 9000);
             assert_eq!(bridge.registry, PathBuf::from("bridge-registry.txt"));
+            assert_eq!(bridge.max_contacts, 100_000);
         }
     }
 
@@ -323,6 +328,7 @@ mod tests {
             "chat-server 8001 --sendq 99999999999999999999",
             "chat-server 70000",
             "chat-server channels 8001 --max-channels -1",
+            "chat-server bridge --port=8001 --max-contacts 0",
         ] {
             let err = parse(line).unwrap_err();
             assert_eq!(err.exit_code(), 2, "{line}");

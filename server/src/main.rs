@@ -53,12 +53,14 @@ fn main() -> ExitCode {
             listen::serve(&options, channels::Channels::new(args.max_channels))
         }
         DialectArgs::Direct(_) => listen::serve(&options, direct::Direct::new()),
-        DialectArgs::Bridge(args) => match bridge::Bridge::open(&args.registry) {
-            Ok(bridge) => listen::serve(&options, bridge),
-            Err(e) => {
-                eprintln!("error: cannot read {}: {e}", args.registry.display());
-                ExitCode::from(1)
+        DialectArgs::Bridge(args) => {
+            match bridge::Bridge::open(&args.registry, args.max_contacts) {
+                Ok(bridge) => listen::serve(&options, bridge),
+                Err(e) => {
+                    eprintln!("error: cannot read {}: {e}", args.registry.display());
+                    ExitCode::from(1)
+                }
             }
-        },
+        }
     }
 }
