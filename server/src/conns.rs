@@ -42,6 +42,10 @@ const WRITE_NOW_CONNS: usize = 256;
 /// not hold its threads and slot for ever.
 const CLOSE_GRACE: Duration = Duration::from_secs(60);
 
+/// How many more login deadlines (or closing connections) than open
+/// connections the table keeps before it sweeps the stale ones out.
+const SWEEP_SLACK: usize = 1024;
+
 /// How long a connection must have been open before the slot rule may cut
 /// it to make room for a newcomer (contract, "Connection slots").
 pub const SLOT_AGE: Duration = Duration::from_secs(10);
@@ -302,6 +306,16 @@ impl Conns {
             self.deadlines.push_back((deadline, id));
         }
         self.map.insert(id, conn);
+        // Entries of connections that registered or left are popped only
+        // from the front; behind one that idles for the whole timeout they
+        // would pile up with every connect, so they are swept once they
+        // outnumber the open connections (amortised: each sweep at least
+        // halves the queue).
+        if self.deadlines.len() > 2 * self.map.len() + SWEEP_SLACK {
+            let map = &self.map;
+            self.deadlines
+                .retain(|(_, id)| map.get(id).is_some_and(|c| !c.registered));
+        }
     }
 
     /// Whether `id` is open.
@@ -447,6 +461,11 @@ impl Conns {
                 let grace = self.login_timeout.unwrap_or(CLOSE_GRACE);
                 if let Some(deadline) = Instant::now().checked_add(grace) {
                     self.closing.push_back((deadline, Arc::downgrade(socket)));
+                }
+                // As for login deadlines: those whose threads have ended
+                // are swept before they pile up behind a slow reader.
+                if self.closing.len() > 2 * self.map.len() + SWEEP_SLACK {
+                    self.closing.retain(|(_, socket)| socket.strong_count() > 0);
                 }
             }
             self.departed.insert(id, conn.fd);
@@ -619,6 +638,30 @@ mod tests {
 #[cfg(test)]
 mod slots {
     use super::*;
+
+    /// With a long `--login-timeout`, one idle unregistered connection at
+    /// the front of the deadline queue does not make the queue keep an
+    /// entry for every connection that came and went after it.
+    #[test]
+    fn login_deadlines_of_departed_connections_do_not_pile_up() {
+        let mut conns = Conns::new(Some(Duration::from_secs(3600)));
+        let addr = SocketAddr::from(([127, 0, 0, 1], 1));
+        let (idler, _idler_drain) = Conn::detached(5, addr, 1 << 10);
+        conns.insert(ConnId(1), idler);
+        for i in 2..20_000 {
+            let (conn, _drain) = Conn::detached(6, addr, 1 << 10);
+            conns.insert(ConnId(i), conn);
+            if i % 2 == 0 {
+                conns.set_registered(ConnId(i));
+            } else {
+                conns.close(ConnId(i));
+            }
+        }
+        assert!(conns.deadlines.len() <= 2 * conns.map.len() + SWEEP_SLACK + 1);
+        // The idler's deadline is still the next one.
+        assert_eq!(conns.deadlines.front().map(|&(_, id)| id), Some(ConnId(1)));
+        assert!(conns.next_deadline().is_some());
+    }
 
     /// Without `--login-timeout` (the default), no open connection has a
     /// deadline, registered or not, however long it idles: only a
