@@ -246,14 +246,8 @@ impl Server {
     /// paused terminal, `| sleep`): the pipes fill, and the server must go
     /// on serving. No status lines ([`Server::expect_status`] panics).
     pub fn unread(args: &[&str]) -> Server {
-        let mut child = Command::new(bin("chat-server"))
-            .args(args)
-            .args(["--bind", "127.0.0.1"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start chat-server");
+        // `exec`: the shell becomes the server, so the child is the server.
+        let mut child = spawn_under(":", args);
         let stdout = child.stdout.take().expect("server stdout");
         let stderr = child.stderr.take().expect("server stderr");
         let mut stdout = BufReader::new(stdout);
