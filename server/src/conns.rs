@@ -593,6 +593,25 @@ mod tests {
         (conns, id, drain)
     }
 
+    /// The reader's wait after a JOIN_REQUEST: one answer per request
+    /// that may register, and the end of the wait when the connection goes.
+    #[test]
+    fn the_registration_answer_reaches_the_reader_and_ends_with_the_connection() {
+        let (mut conns, id, _drain) = table(10);
+        let (answers, verdicts) = crossbeam_channel::bounded(1);
+        if let Some(conn) = conns.map.get_mut(&id) {
+            conn.registration = answers;
+        }
+        conns.answer_registration(id);
+        assert_eq!(verdicts.try_recv(), Ok(false));
+        conns.set_registered(id);
+        conns.answer_registration(id);
+        assert_eq!(verdicts.try_recv(), Ok(true));
+        // A reader still waiting when the connection is closed wakes.
+        conns.close(id);
+        assert!(verdicts.recv().is_err());
+    }
+
     #[test]
     fn one_event_into_an_empty_queue_is_taken_whole() {
         let (mut conns, id, drain) = table(10);
