@@ -392,13 +392,18 @@ fn half_closed<D: Subject>() {
     scenario::<D>(&[], |server, pair| {
         // Requests then FIN: all answered, then closed.
         for i in 0..5 {
+            // Alice's and Bob's messages arrive first: where every text
+            // goes to everyone (room), one still in flight would reach the
+            // new user too, between its answers (its reader waits for the
+            // JOIN's verdict before the next request, so the dispatcher
+            // may relay it in between).
+            pair.check::<D>();
             let (send, expect) = D::session(&format!("AbHalf{i}"), &[ALICE, BOB]);
             let mut peer = server.connect();
             peer.send(send);
             peer.finish();
             expect(&mut peer);
             peer.expect_closed();
-            pair.talk::<D>();
         }
         // FIN with nothing sent, and FIN in the middle of a frame.
         for partial in [Vec::new(), D::partial()] {
@@ -1079,7 +1084,8 @@ impl Subject for Room {
         loop {
             let message = room_message(peer);
             match message.kind {
-                Kind::NewUser | Kind::QuitAccept => continue,
+                // Announcements, and the largest message's attachments.
+                Kind::NewUser | Kind::QuitAccept | Kind::Attachment => continue,
                 Kind::Text => {}
                 other => panic!("unexpected {other:?}: {message:?}"),
             }
@@ -1148,13 +1154,33 @@ impl Subject for Room {
     const BROADCASTS: bool = true;
 
     fn largest(name: &str) -> (Vec<u8>, Expect, usize) {
-        // A text of 64 KiB, addressed to its sender; everyone gets it.
+        // An attachment of the default --max-attachment (16 MiB), then a
+        // text of 64 KiB addressed to its sender; everyone gets both.
+        const MAX_ATTACHMENT: usize = 16 << 20;
+        let mut request = RoomMessage::new(Kind::Attachment)
+            .file("big.bin")
+            .payload(vec![b'A'; MAX_ATTACHMENT])
+            .to_bytes();
         let head = format!("@{name} ");
         let text = "R".repeat(chat_protocol::room::MAX_TEXT as usize - head.len());
-        let request = RoomMessage::text(name, format!("{head}{text}")).to_bytes();
+        request.extend(RoomMessage::text(name, format!("{head}{text}")).to_bytes());
         let len = request.len();
         let name = name.to_owned();
         let answer = move |peer: &mut Peer| {
+            let relay = loop {
+                let message = room_message(peer);
+                if message.kind == Kind::Attachment {
+                    break message;
+                }
+            };
+            assert_eq!(
+                (
+                    relay.username.as_str(),
+                    relay.filename.as_str(),
+                    relay.payload.len()
+                ),
+                (name.as_str(), "big.bin", MAX_ATTACHMENT)
+            );
             assert_eq!(Self::next_message(peer, &name), (name.clone(), text));
         };
         (request, Box::new(answer), len)
