@@ -78,6 +78,48 @@ fn every_netcat_block_is_a_marked_recipe() {
     }
 }
 
+/// The README's test command is the one CI runs, and it runs every test:
+/// a newcomer and `.ci/run` cannot drift apart.
+#[test]
+fn the_readme_test_command_is_what_ci_runs() {
+    let readme = read_doc("README.md");
+    let commands: Vec<String> = blocks(&readme)
+        .into_iter()
+        .filter(|b| b.lines.len() == 1)
+        .map(|b| b.lines[0].trim().to_string())
+        .collect();
+    assert!(
+        commands.iter().any(|c| c == "scripts/test"),
+        "README.md: no block with the test command `scripts/test`: {commands:?}"
+    );
+    assert!(
+        commands
+            .iter()
+            .any(|c| c == "cargo run --release -p chat-server -- 8001"),
+        "README.md: no block with the first command: {commands:?}"
+    );
+    let ci = read_doc(".ci/run");
+    assert!(
+        ci.lines().any(|l| l.trim() == "scripts/test"),
+        ".ci/run does not run `scripts/test`:\n{ci}"
+    );
+    let script = read_doc("scripts/test");
+    let lines: Vec<&str> = script
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    assert!(
+        lines.contains(&"scripts/test-deps"),
+        "scripts/test does not install the tools first:\n{script}"
+    );
+    assert_eq!(
+        lines.last(),
+        Some(&"exec cargo test --workspace \"$@\""),
+        "scripts/test does not end by running every test:\n{script}"
+    );
+}
+
 fn run_document(doc: &str, at_least: usize) {
     netcat_is_openbsd();
     let text = read_doc(doc);
