@@ -195,6 +195,59 @@ fn the_example_server_fails_exactly_its_three_mistakes() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The typical student server: no MESG, QUIT answered `bye`. Before the
+/// cases synced on a calibrated probe and stopped asserting the QUIT reply
+/// at their end, it failed 21 of 22 cases; a case now fails only for the
+/// feature it checks.
+#[test]
+fn the_typical_server_fails_only_the_cases_of_its_mistakes() {
+    let run = chat_check(&[
+        "server",
+        "lobby",
+        "--handout-only",
+        "--timeout",
+        "2",
+        "--",
+        "python3",
+        "docs/examples/lobby_typical_server.py",
+        "{port}",
+    ]);
+    let failed = strings(&[
+        // Mistake 3: the line stripped, trailing spaces lost.
+        "lobby/bcst/sender-reply",
+        // Mistake 1: no MESG.
+        "lobby/mesg/relay",
+        "lobby/mesg/unknown-recipient",
+        "lobby/mesg/unregistered",
+        // Mistake 2: QUIT answered `bye`.
+        "lobby/quit/registered",
+        // The handout's session uses MESG and QUIT.
+        "lobby/server/handout-session",
+    ]);
+    assert_eq!(run.with("FAIL"), failed, "{}", run.stdout);
+    assert!(run.with("SKIP").is_empty(), "{}", run.stdout);
+    assert_eq!(run.code, Some(1));
+    // The header says what the cases synced on instead of the contract's answer.
+    assert!(
+        run.stdout.starts_with(
+            "sync on `MESG Nobody0 probe`: answered \"Unknown Message\" (contract: \"Unknown Recipient\")\n"
+        ),
+        "{}",
+        run.stdout
+    );
+    for row in ["JOIN 5/5", "LIST 3/3", "MESG 0/3", "BCST 2/3", "QUIT 3/4"] {
+        let (feature, score) = row.split_once(' ').expect("row");
+        assert!(
+            run.stdout.lines().any(|l| {
+                let words: Vec<&str> = l.split_whitespace().collect();
+                words.first() == Some(&feature) && words.get(1) == Some(&score)
+            }),
+            "rubric row {row}:\n{}",
+            run.stdout
+        );
+    }
+}
+
 #[test]
 fn the_example_channels_server_fails_exactly_its_three_mistakes() {
     let run = chat_check(&[

@@ -303,6 +303,8 @@ pub struct Settings {
     /// course clients do (`sock.send(b"JOIN Alice")`); the checker then
     /// waits for each reply before the next command.
     pub bare_commands: bool,
+    /// The server's answers to the sync probes, found once per run.
+    pub sync: target::SyncCache,
 }
 
 impl Default for Settings {
@@ -311,6 +313,7 @@ impl Default for Settings {
             timeout: Duration::from_secs(5),
             grace: Duration::from_secs(2),
             bare_commands: false,
+            sync: target::SyncCache::default(),
         }
     }
 }
@@ -355,6 +358,20 @@ pub fn run_case(case: &Case, target: &Target, settings: &Settings) -> Outcome {
             transcript,
         },
     }
+}
+
+/// For the report's header: what the cases of `dialect` sync on against
+/// `target` (found now, once for the run), or `None` when its cases use no
+/// probe.
+pub fn sync_header(dialect: Dialect, target: &Target, settings: &Settings) -> Option<String> {
+    let probe = cases::sync_probe(dialect)?;
+    if matches!(target, Target::Client(_)) {
+        return None;
+    }
+    Some(match target::sync_reply(dialect, target, settings, probe) {
+        Ok(reply) => target::sync_words(probe, &reply),
+        Err(failure) => format!("sync: {}", failure.what),
+    })
 }
 
 /// Which cases to run.

@@ -188,6 +188,9 @@ fn main() -> ExitCode {
         ..Settings::default()
     };
     let verbose = args.verbose;
+    if let Some(header) = chat_check::sync_header(dialect, &target, &settings) {
+        println!("{header}");
+    }
     let results = run_cases(&cases, &target, &settings, args.jobs, |result| {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{}", report::case_line(result));

@@ -16,6 +16,7 @@
 //! to the whole group, so a program that ignores SIGTERM or has forked
 //! still goes.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::process::CommandExt;
@@ -23,11 +24,35 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::conn::{Conn, Dir, Transcript};
-use crate::{Case, Check, Failure, Need, Settings, Side};
+use crate::{Case, Check, Dialect, Failure, Need, Settings, Side};
+
+/// A dialect's sync probe: a request whose answer proves that everything
+/// sent before it on the connection was handled and nothing else was sent
+/// to it meanwhile. Which answer a server gives is found once per run
+/// ([`Ctx::sync_reply`]), so that a server that gets the probe's own rule
+/// wrong (a lobby server without MESG) fails only the cases of that rule.
+pub struct SyncProbe {
+    /// What is sent, in words, for the report.
+    pub sent: &'static str,
+    /// The contract's answer, for the report.
+    pub answer: &'static str,
+    /// Asks a server of its own for its answer to the probe, as a
+    /// registered user: `None` when it answers nothing within the timeout.
+    pub calibrate: fn(&mut Ctx) -> Result<Option<Vec<u8>>, Failure>,
+}
+
+/// How long a probe that the server answers with nothing waits for quiet
+/// instead: a bounded window, weaker than an answer.
+pub const QUIET: Duration = Duration::from_millis(500);
+
+/// The answers found so far, by dialect, shared by the cases of a run.
+#[derive(Debug, Clone, Default)]
+pub struct SyncCache(Arc<Mutex<HashMap<Dialect, Option<Vec<u8>>>>>);
 
 /// A program run to its end by [`Ctx::run_server_to_end`].
 pub struct Ran {
@@ -391,6 +416,9 @@ pub struct Ctx {
     /// See [`Settings::bare_commands`].
     pub bare_commands: bool,
     case_id: &'static str,
+    dialect: Dialect,
+    sync: SyncCache,
+    sync_noted: bool,
     target: Target,
     options: Vec<&'static str>,
     grace: Duration,
@@ -408,6 +436,9 @@ impl Ctx {
             timeout: settings.timeout,
             bare_commands: settings.bare_commands,
             case_id: case.id,
+            dialect: case.dialect,
+            sync: settings.sync.clone(),
+            sync_noted: false,
             target: target.clone(),
             options: case.options(),
             grace: settings.grace,
@@ -420,6 +451,40 @@ impl Ctx {
             },
             dir: CaseDir::new(case.id)?,
         })
+    }
+
+    /// A context of its own for finding the answer to `dialect`'s probe:
+    /// with a server command, its own fresh server.
+    fn for_calibration(
+        dialect: Dialect,
+        target: &Target,
+        settings: &Settings,
+    ) -> Result<Ctx, Failure> {
+        let case = Case::server(dialect, "sync", "SYNC", "", crate::Source::Contract, |_| {
+            Ok(())
+        });
+        Ctx::new(&case, target, settings)
+    }
+
+    /// The answer this run's server gives to `probe` (`None`: it answers
+    /// nothing), found once per run on a server of its own (or the running
+    /// one) and shared by every case. Notes it in the case's transcript.
+    pub fn sync_reply(&mut self, probe: &SyncProbe) -> Result<Option<Vec<u8>>, Failure> {
+        let reply = sync_reply(self.dialect, &self.target, &self.sync_settings(), probe)?;
+        if !self.sync_noted {
+            self.sync_noted = true;
+            self.note(&sync_words(probe, &reply));
+        }
+        Ok(reply)
+    }
+
+    fn sync_settings(&self) -> Settings {
+        Settings {
+            timeout: self.timeout,
+            grace: self.grace,
+            bare_commands: self.bare_commands,
+            sync: self.sync.clone(),
+        }
     }
 
     /// Starts the case's server, if the target is a server command.
@@ -712,6 +777,57 @@ impl Ctx {
 
     fn client_proc(&mut self, client: &Client) -> &mut Proc {
         &mut self.clients[client.index]
+    }
+}
+
+/// The answer `target` gives to `probe`, from `settings.sync` or, the first
+/// time, asked of a server of its own (the lock is held meanwhile, so the
+/// cases that start together wait for one calibration).
+pub fn sync_reply(
+    dialect: Dialect,
+    target: &Target,
+    settings: &Settings,
+    probe: &SyncProbe,
+) -> Result<Option<Vec<u8>>, Failure> {
+    let mut known = settings
+        .sync
+        .0
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(reply) = known.get(&dialect) {
+        return Ok(reply.clone());
+    }
+    let mut ctx = Ctx::for_calibration(dialect, target, settings)?;
+    let reply = ctx.begin().and_then(|()| (probe.calibrate)(&mut ctx));
+    drop(ctx.finish());
+    let reply = reply.map_err(|f| Failure {
+        what: format!("finding the server's answer to {}: {}", probe.sent, f.what),
+        ..f
+    })?;
+    known.insert(dialect, reply.clone());
+    Ok(reply)
+}
+
+/// One line on what the cases sync on.
+pub fn sync_words(probe: &SyncProbe, reply: &Option<Vec<u8>>) -> String {
+    let answer = crate::report::escape(probe.answer.as_bytes());
+    match reply {
+        Some(r) if r == probe.answer.as_bytes() => {
+            format!(
+                "sync on {}: answered \"{answer}\", as the contract says",
+                probe.sent
+            )
+        }
+        Some(r) => format!(
+            "sync on {}: answered \"{}\" (contract: \"{answer}\")",
+            probe.sent,
+            crate::report::escape(r),
+        ),
+        None => format!(
+            "sync on {}: no answer; cases wait {} ms of quiet instead (weaker)",
+            probe.sent,
+            QUIET.as_millis()
+        ),
     }
 }
 

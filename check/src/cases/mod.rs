@@ -2,7 +2,8 @@
 //! client cases. A module exposes `CASES`, a list of [`Case`] values; the
 //! functions they point to are private to it.
 
-use crate::Case;
+use crate::target::SyncProbe;
+use crate::{Case, Dialect};
 
 pub mod bridge;
 pub mod channels;
@@ -20,6 +21,15 @@ pub fn all() -> Vec<Case> {
         bridge::CASES,
     ]
     .concat()
+}
+
+/// The probe a dialect's server cases sync on, if they use one.
+pub fn sync_probe(dialect: Dialect) -> Option<&'static SyncProbe> {
+    match dialect {
+        Dialect::Lobby => Some(&lobby::SYNC),
+        Dialect::Channels => Some(&channels::SYNC),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
