@@ -1080,6 +1080,20 @@ impl Client {
         }
     }
 
+    /// Expects the client to exit, with any status and whatever it prints,
+    /// within the timeout; returns the status. For rules that say only
+    /// "it ends" (Ctrl-C, a peer gone).
+    pub fn expect_exit_any(&mut self, ctx: &mut Ctx) -> Result<ExitStatus, Failure> {
+        let timeout = ctx.timeout;
+        ctx.client_proc(self).wait(timeout).ok_or_else(|| {
+            Failure::new(
+                format!("{}: did not exit", self.label),
+                "an exit",
+                format!("still running after {timeout:?}"),
+            )
+        })
+    }
+
     /// Sends `signal` to the client.
     pub fn signal(&mut self, ctx: &mut Ctx, signal: i32) {
         ctx.client_proc(self).signal(signal);
