@@ -557,3 +557,49 @@ fn interrupting_the_checker_ends_every_program_it_started() {
     }
     let _ = std::fs::remove_dir_all(&pids);
 }
+
+/// Runs `chat-check server <dialect> --handout-only` on a deliberately
+/// broken Python server of `docs/examples/` and checks that exactly
+/// `failed` FAIL, the rest PASS, nothing is skipped.
+fn broken_server_fails_exactly(dialect: &str, command: &[&str], failed: &[&str]) -> Run {
+    let mut args = vec!["server", dialect, "--handout-only", "--timeout", "3", "--"];
+    args.extend(command);
+    let run = chat_check(&args);
+    assert_eq!(run.with("FAIL"), strings(failed), "{}", run.stdout);
+    assert!(run.with("SKIP").is_empty(), "{}", run.stdout);
+    assert!(run.with("PASS").len() >= 3, "{}", run.stdout);
+    assert_eq!(run.code, Some(1));
+    run
+}
+
+#[test]
+fn the_example_direct_server_fails_exactly_its_three_mistakes() {
+    broken_server_fails_exactly(
+        "direct",
+        &["python3", "docs/examples/direct_server.py", "{port}"],
+        &[
+            // Mistake 2: LIST sorted.
+            "direct/list/login-order",
+            // Mistake 1: whitespace in a name accepted.
+            "direct/login/whitespace",
+            // Mistake 3: logout leaves the name listed.
+            "direct/logout/stays-open",
+        ],
+    );
+}
+
+#[test]
+fn the_example_bridge_server_fails_exactly_its_three_mistakes() {
+    broken_server_fails_exactly(
+        "bridge",
+        &["python3", "docs/examples/bridge_server.py", "--port={port}"],
+        &[
+            // Mistake 2: the empty BRIDGEACK without its headers.
+            "bridge/bridge/empty-when-alone",
+            // Mistake 1: REGACK without `Status: registered`.
+            "bridge/register/regack",
+            // Mistake 3: no /info.
+            "bridge/server/info",
+        ],
+    );
+}
