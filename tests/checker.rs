@@ -562,7 +562,11 @@ fn interrupting_the_checker_ends_every_program_it_started() {
 /// broken Python server of `docs/examples/` and checks that exactly
 /// `failed` FAIL, the rest PASS, nothing is skipped.
 fn broken_server_fails_exactly(dialect: &str, command: &[&str], failed: &[&str]) -> Run {
-    let mut args = vec!["server", dialect, "--handout-only", "--timeout", "3", "--"];
+    broken_fails_exactly("server", dialect, command, failed)
+}
+
+fn broken_fails_exactly(side: &str, dialect: &str, command: &[&str], failed: &[&str]) -> Run {
+    let mut args = vec![side, dialect, "--handout-only", "--timeout", "3", "--"];
     args.extend(command);
     let run = chat_check(&args);
     assert_eq!(run.with("FAIL"), strings(failed), "{}", run.stdout);
@@ -600,6 +604,44 @@ fn the_example_bridge_server_fails_exactly_its_three_mistakes() {
             "bridge/register/regack",
             // Mistake 3: no /info.
             "bridge/server/info",
+        ],
+    );
+}
+
+#[test]
+fn the_example_room_server_fails_exactly_its_three_mistakes() {
+    broken_server_fails_exactly(
+        "room",
+        &["python3", "docs/examples/room_server.py", "{port}"],
+        &[
+            // Mistake 3: attachments not stored.
+            "room/attachment/relayed",
+            // Mistake 2: a taken name looked at before a full room.
+            "room/join/full",
+            // Mistake 1: REPORT without ports.
+            "room/report/users",
+        ],
+    );
+}
+
+#[test]
+fn the_example_direct_client_fails_exactly_its_three_mistakes() {
+    broken_fails_exactly(
+        "client",
+        "direct",
+        &[
+            "python3",
+            "docs/examples/direct_client.py",
+            "{host}",
+            "{port}",
+        ],
+        &[
+            // Mistake 3: exit status 1.
+            "direct/client/exit",
+            // Mistake 2: extra words after list not refused.
+            "direct/client/invalid-command",
+            // Mistake 1: the names on one line.
+            "direct/client/list",
         ],
     );
 }
