@@ -148,6 +148,8 @@ fn main() -> ExitCode {
                 case.requirement
             );
             if let chat_check::Source::Handout(words) = case.source {
+                // A quote of several lines (an error string) on one line.
+                let words = words.split_whitespace().collect::<Vec<_>>().join(" ");
                 let _ = writeln!(out, "    handout: \u{201c}{words}\u{201d}");
             }
         }

@@ -582,6 +582,12 @@ impl Ctx {
     /// with `{port}` as given, or with every argument that holds `{port}`
     /// left out when `port` is `None`; returns what it did.
     pub fn run_server_to_end(&mut self, port: Option<u16>) -> Result<Ran, Failure> {
+        self.run_server_with(port, &[])
+    }
+
+    /// Like [`Ctx::run_server_to_end`], with `extra` arguments added at the
+    /// end of the command (`--help`, an option out of range).
+    pub fn run_server_with(&mut self, port: Option<u16>, extra: &[&str]) -> Result<Ran, Failure> {
         let Target::Server(command) = &self.target else {
             return Err(Failure::note("only a server command can be run"));
         };
@@ -597,6 +603,8 @@ impl Ctx {
                 &[("dir", dir)],
             ),
         };
+        let mut argv = argv;
+        argv.extend(extra.iter().map(|a| a.to_string()));
         let mut proc = Proc::start("run", &argv, &self.dir.0, &self.transcript, self.grace)?;
         proc.stdin = None;
         let Some(status) = proc.wait(self.timeout) else {
@@ -750,12 +758,23 @@ impl Ctx {
     /// Starts the client command with `{host}` = 127.0.0.1 and the given
     /// placeholders (`port`, `name`, ...) filled in, in the case's folder.
     pub fn start_client(&mut self, vars: &[(&str, &str)]) -> Result<Client, Failure> {
+        self.start_client_with(vars, &[])
+    }
+
+    /// Like [`Ctx::start_client`], with `extra` arguments added at the end
+    /// of the command (`-v`).
+    pub fn start_client_with(
+        &mut self,
+        vars: &[(&str, &str)],
+        extra: &[&str],
+    ) -> Result<Client, Failure> {
         let Target::Client(command) = &self.target else {
             return Err(Failure::note("this case needs a client command"));
         };
         let mut all: Vec<(&str, String)> = vec![("host", "127.0.0.1".to_string())];
         all.extend(vars.iter().map(|(k, v)| (*k, v.to_string())));
-        let argv = substitute(command, &all);
+        let mut argv = substitute(command, &all);
+        argv.extend(extra.iter().map(|a| a.to_string()));
         if let Some(missing) = argv.iter().find(|a| a.contains('{') && a.contains('}')) {
             self.note(&format!("unfilled placeholder in {missing}"));
         }
@@ -771,6 +790,7 @@ impl Ctx {
             index: n,
             label,
             seen: Vec::new(),
+            errs: Vec::new(),
             closed: false,
         })
     }
@@ -906,6 +926,8 @@ pub struct Client {
     label: String,
     /// Printed and not yet taken by an `expect_*`.
     seen: Vec<u8>,
+    /// Stderr lines so far, for [`Client::expect_stderr_line`].
+    errs: Vec<String>,
     closed: bool,
 }
 
@@ -1092,6 +1114,36 @@ impl Client {
                 format!("still running after {timeout:?}"),
             )
         })
+    }
+
+    /// Waits (bounded) for a line on the client's stderr that is `want`
+    /// (without its LF); the lines before it are skipped, and stay skipped.
+    pub fn expect_stderr_line(&mut self, ctx: &mut Ctx, want: &str) -> Check {
+        let timeout = ctx.timeout;
+        let proc = ctx.client_proc(self);
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(at) = self.errs.iter().position(|l| l == want) {
+                self.errs.drain(..=at);
+                return Ok(());
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match proc.errs.recv_timeout(left) {
+                Ok(line) => {
+                    let line = String::from_utf8_lossy(&line);
+                    self.errs
+                        .push(line.trim_end_matches(['\n', '\r']).to_string());
+                }
+                Err(_) => {
+                    let tail = self.errs.iter().rev().take(5).rev().cloned();
+                    return Err(Failure::new(
+                        format!("{}: a line on stderr", self.label),
+                        want,
+                        tail.collect::<Vec<_>>().join("\n"),
+                    ));
+                }
+            }
+        }
     }
 
     /// Sends `signal` to the client.

@@ -198,6 +198,14 @@ pub const CASES: &[Case] = &[
         Contract, client_terminal_safe),
     client("bridge/client/unable-to-connect", "CLIENT", "a client that cannot reach its server prints `Unable to connect to <host>:<port>` and exits 1",
         Contract, client_unable),
+    Case::server(D, "bridge/server/help-version", "SERVER", "`--help` and `--version` print to stdout and exit 0",
+        Contract, super::help_and_version)
+        .needs(&[Need::OwnServer]),
+    Case::server(D, "bridge/server/option-out-of-range", "SERVER", "a numeric option out of range (--login-timeout, --sendq, --max-connections) is a usage error: exit 2",
+        Contract, super::option_out_of_range)
+        .needs(&[Need::OwnServer]),
+    client("bridge/client/trace", "CLIENT", "with `-v` each line of every message sent and received is printed after `> ` or `< `, the closing empty line as a bare `> ` or `< `",
+        Contract, client_trace),
 ];
 
 // ---- messages, by hand ----
@@ -1140,4 +1148,31 @@ fn client_unable(ctx: &mut Ctx) -> Check {
     let _ = c.type_in(ctx, "/register\n");
     c.expect_output_until(ctx, &format!("Unable to connect to 127.0.0.1:{port}\n"))?;
     c.expect_exit_code(ctx, 1)
+}
+
+fn client_trace(ctx: &mut Ctx) -> Check {
+    let server = ctx.listen("server")?;
+    let port = free_port()?.to_string();
+    let client = ctx.start_client_with(
+        &[
+            ("port", &server.port()),
+            ("id", "Alice"),
+            ("peer_port", &port),
+        ],
+        &["-v"],
+    )?;
+    let mut s = Session {
+        client,
+        server,
+        id: "Alice".to_string(),
+        port: port.clone(),
+    };
+    s.client
+        .expect_output(ctx, format!("Alice running on 127.0.0.1:{port}\n"))?;
+    s.register(ctx)?;
+    let want = format!(
+        "> REGISTER\n> clientID: Alice\n> IP: 127.0.0.1\n> Port: {port}\n> \n\
+         < REGACK\n< clientID: Alice\n< IP: 127.0.0.1\n< Port: {port}\n< Status: registered\n< \n"
+    );
+    s.client.expect_output(ctx, want)
 }

@@ -156,6 +156,12 @@ pub const CASES: &[Case] = &[
         Contract, client_unable),
     client("channels/client/terminal-safe", "CLIENT", "control characters from the network are printed in caret notation",
         Contract, client_terminal_safe),
+    Case::server(D, "channels/server/help-version", "SERVER", "`--help` and `--version` print to stdout and exit 0",
+        Contract, super::help_and_version)
+        .needs(&[Need::OwnServer]),
+    Case::server(D, "channels/server/option-out-of-range", "SERVER", "a numeric option out of range (--login-timeout, --sendq, --max-connections) is a usage error: exit 2",
+        Contract, super::option_out_of_range)
+        .needs(&[Need::OwnServer]),
 ];
 
 // ---- helpers ----

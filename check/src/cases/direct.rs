@@ -183,6 +183,12 @@ pub const CASES: &[Case] = &[
         Contract, client_terminal_safe),
     client("direct/client/unable-to-connect", "CLIENT", "a client that cannot connect prints `Unable to connect to <host>:<port>` and exits 1",
         Contract, client_unable),
+    Case::server(D, "direct/server/help-version", "SERVER", "`--help` and `--version` print to stdout and exit 0",
+        Contract, super::help_and_version)
+        .needs(&[Need::OwnServer]),
+    Case::server(D, "direct/server/option-out-of-range", "SERVER", "a numeric option out of range (--login-timeout, --sendq, --max-connections) is a usage error: exit 2",
+        Contract, super::option_out_of_range)
+        .needs(&[Need::OwnServer]),
 ];
 
 // ---- frames, by hand ----

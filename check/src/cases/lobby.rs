@@ -192,6 +192,14 @@ pub const CASES: &[Case] = &[
         Contract, client_ctrl_c),
     client("lobby/client/terminal-safe", "CLIENT", "control characters from the network are shown in caret notation (ESC as ^[), C1 and bidi controls as <U+XXXX>, CR before LF dropped",
         Contract, client_terminal_safe),
+    Case::server(D, "lobby/server/help-version", "SERVER", "`--help` and `--version` print to stdout and exit 0",
+        Contract, super::help_and_version)
+        .needs(&[Need::OwnServer]),
+    Case::server(D, "lobby/server/option-out-of-range", "SERVER", "a numeric option out of range (--login-timeout, --sendq, --max-connections) is a usage error: exit 2",
+        Contract, super::option_out_of_range)
+        .needs(&[Need::OwnServer]),
+    client("lobby/client/trace", "CLIENT", "with `-v` every message sent and received shows on stderr, `> ` before what was sent and `< ` before what was received",
+        Contract, client_trace),
 ];
 
 // ---- helpers ----
@@ -1241,4 +1249,19 @@ fn client_terminal_safe(ctx: &mut Ctx) -> Check {
     client.expect_output(ctx, "Eve: ^[]0;pwned^G^[[2J\n")?;
     server.send("Eve: bidi \u{202e}x\u{85}\x7f tab\tcr\r\n")?;
     client.expect_output(ctx, "Eve: bidi <U+202E>x<U+0085>^? tab\tcr\n")
+}
+
+fn client_trace(ctx: &mut Ctx) -> Check {
+    let mut listener = ctx.listen("server")?;
+    let port = listener.port();
+    let mut client = ctx.start_client_with(&[("port", &port)], &["-v"])?;
+    let mut server = listener.accept()?;
+    client.expect_output(ctx, PROMPT)?;
+    client.type_in(ctx, "JOIN Alice\n")?;
+    server.expect_bytes("JOIN Alice\n")?;
+    server.send("Alice joined!\n")?;
+    // stdout stays exactly as without -v.
+    client.expect_output(ctx, "Alice joined!\n")?;
+    client.expect_stderr_line(ctx, "> JOIN Alice")?;
+    client.expect_stderr_line(ctx, "< Alice joined!")
 }

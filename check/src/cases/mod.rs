@@ -23,6 +23,49 @@ pub fn all() -> Vec<Case> {
     .concat()
 }
 
+/// `--help` and `--version` (added to the server's command, without its
+/// port) each print to stdout and exit 0: every dialect's server case
+/// `<dialect>/server/help-version`.
+pub fn help_and_version(ctx: &mut crate::Ctx) -> crate::Check {
+    for flag in ["--help", "--version"] {
+        let ran = ctx.run_server_with(None, &[flag])?;
+        crate::ensure(
+            ran.code == Some(0),
+            format!("exit status with {flag}"),
+            "0",
+            &format!("{:?}", ran.code),
+        )?;
+        crate::ensure(
+            !ran.stdout.is_empty(),
+            format!("stdout with {flag}"),
+            "some text",
+            "nothing",
+        )?;
+    }
+    Ok(())
+}
+
+/// A numeric option past what the machine can hold (a login timeout too
+/// large to add to the clock, a queue bound past any address space) is a
+/// usage error: exit 2, not a panic, not a server that starts anyway.
+pub fn option_out_of_range(ctx: &mut crate::Ctx) -> crate::Check {
+    for (option, value) in [
+        ("--login-timeout", "18446744073709551615"),
+        ("--sendq", "99999999999999999999999"),
+        ("--max-connections", "-1"),
+    ] {
+        let port = crate::target::free_port()?;
+        let ran = ctx.run_server_with(Some(port), &[option, value])?;
+        crate::ensure(
+            ran.code == Some(2),
+            format!("exit status with {option} {value}"),
+            "2",
+            &format!("{:?}", ran.code),
+        )?;
+    }
+    Ok(())
+}
+
 /// The probe a dialect's server cases sync on, if they use one.
 pub fn sync_probe(dialect: Dialect) -> Option<&'static SyncProbe> {
     match dialect {

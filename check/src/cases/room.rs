@@ -243,6 +243,12 @@ pub const CASES: &[Case] = &[
         Contract, client_terminal_safe),
     client("room/client/unable-to-connect", "CLIENT", "a client that cannot reach its server prints `Unable to connect to <host>:<port>` and exits 1",
         Contract, client_unable),
+    Case::server(D, "room/server/help-version", "SERVER", "`--help` and `--version` print to stdout and exit 0",
+        Contract, super::help_and_version)
+        .needs(&[Need::OwnServer]),
+    Case::server(D, "room/server/option-out-of-range", "SERVER", "a numeric option out of range (--login-timeout, --sendq, --max-connections) is a usage error: exit 2",
+        Contract, super::option_out_of_range)
+        .needs(&[Need::OwnServer]),
 ];
 
 // ---- messages, by hand ----
