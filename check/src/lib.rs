@@ -85,6 +85,32 @@ impl Dialect {
     }
 }
 
+impl Dialect {
+    /// A server case of this dialect (see [`Case::server`]).
+    pub const fn server(
+        self,
+        id: &'static str,
+        feature: &'static str,
+        requirement: &'static str,
+        source: Source,
+        run: fn(&mut Ctx) -> Check,
+    ) -> Case {
+        Case::server(self, id, feature, requirement, source, run)
+    }
+
+    /// A client case of this dialect (see [`Case::client`]).
+    pub const fn client(
+        self,
+        id: &'static str,
+        feature: &'static str,
+        requirement: &'static str,
+        source: Source,
+        run: fn(&mut Ctx) -> Check,
+    ) -> Case {
+        Case::client(self, id, feature, requirement, source, run)
+    }
+}
+
 impl fmt::Display for Dialect {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

@@ -22,6 +22,7 @@ Examples:
   # a client: the checker plays the server at {host}:{port}
   chat-check client lobby -- python3 client.py {host} {port}
   chat-check client channels -- python3 client.py {name} {host} {port}
+  chat-check client bridge -- python3 client.py --id={id} --port={peer_port} --server={host}:{port}
 
   # grade by the handout only, write JUnit XML for CI, only the JOIN cases
   chat-check server lobby --handout-only --junit report.xml -k /join/ -- ./server {port}
@@ -32,7 +33,13 @@ Examples:
 Placeholders in COMMAND: {port} (a free loopback port), {dir} (the case's own
 empty folder, also the program's working directory); for clients {host} and
 {port} (the checker's listener) and what a dialect's client needs ({name} for
-channels). Cases that need options (e.g. --max-users 2) append them to COMMAND.
+channels; {id} and {peer_port}, the client's own port, for bridge). Cases that
+need options (e.g. --max-users 2) or arguments (--help, -v) append them.
+
+The first line says what the cases sync on: a request whose answer proves
+nothing else arrived (lobby `MESG Nobody0 probe`). Its answer is taken from
+the server once per run, so a server that gets that one rule wrong fails only
+its own cases.
 
 Exit status: 0 nothing failed, 1 a case failed, 2 usage error.";
 

@@ -27,6 +27,8 @@ const RUN: usize = 12;
 const SHORT: usize = 12;
 /// How many bytes of one entry, expected or received a FAIL shows without `-v`.
 const SHORT_BYTES: usize = 300;
+/// The width a transcript line is cut to without `-v`.
+const WIDTH: usize = 100;
 
 /// `bytes` as terminal-safe text: printable characters as they are, `\n`
 /// `\r` `\t` `\\` and other controls as escapes (`\x1b`), C1 controls and
@@ -133,11 +135,30 @@ pub fn details(result: &Result, verbose: bool) -> String {
                     let _ = writeln!(out, "      … {skip} earlier entries (-v shows all)");
                 }
                 for entry in &transcript[skip..] {
-                    let _ = writeln!(out, "      {}", entry_line(entry, limit));
+                    let line = entry_line(entry, limit);
+                    let line = if verbose || entry.dir == Dir::Note {
+                        line
+                    } else {
+                        fit(&line, WIDTH - 6, entry.len)
+                    };
+                    let _ = writeln!(out, "      {line}");
                 }
             }
         }
     }
+    out
+}
+
+/// `line` cut to `width` characters, ending with `…` and the size of what
+/// it showed (`-v` shows it whole).
+fn fit(line: &str, width: usize, len: usize) -> String {
+    if line.chars().count() <= width {
+        return line.to_string();
+    }
+    let note = format!("…({len} B)");
+    let keep = width.saturating_sub(note.chars().count());
+    let mut out: String = line.chars().take(keep).collect();
+    out.push_str(&note);
     out
 }
 
@@ -407,6 +428,15 @@ mod tests {
         ] {
             assert_eq!(escape(input), want, "{input:?}");
         }
+    }
+
+    #[test]
+    fn a_long_transcript_line_is_cut_to_the_width() {
+        let long = "x".repeat(200);
+        assert_eq!(fit("short", 10, 5), "short");
+        let cut = fit(&long, 94, 200);
+        assert_eq!(cut.chars().count(), 94);
+        assert!(cut.ends_with("…(200 B)"), "{cut}");
     }
 
     #[test]

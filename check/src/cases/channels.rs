@@ -23,143 +23,123 @@ const CREATE_USAGE: &str = "/create command must be followed by the name of a ch
 /// The handout's rule for every error string.
 const UTILS: &str = "You are required to use the error messages defined in utils.py";
 
-const fn server(
-    id: &'static str,
-    feature: &'static str,
-    requirement: &'static str,
-    source: Source,
-    run: fn(&mut Ctx) -> Check,
-) -> Case {
-    Case::server(D, id, feature, requirement, source, run)
-}
-
-const fn client(
-    id: &'static str,
-    feature: &'static str,
-    requirement: &'static str,
-    source: Source,
-    run: fn(&mut Ctx) -> Check,
-) -> Case {
-    Case::client(D, id, feature, requirement, source, run)
-}
-
 use Source::{Contract, Handout};
 
 pub const CASES: &[Case] = &[
     // ---- NAME ----
-    server("channels/name/first-record", "NAME", "the first record is the client's name, used in its relays and announcements",
+    D.server("channels/name/first-record", "NAME", "the first record is the client's name, used in its relays and announcements",
         Handout("The first message that the server receives from the client should be used as the client's name"), handout_two_clients),
-    server("channels/name/invalid", "NAME", "an empty name, a name with whitespace or control characters, or over 32 bytes gets `Name <name> is not valid or is already in use.` and close",
+    D.server("channels/name/invalid", "NAME", "an empty name, a name with whitespace or control characters, or over 32 bytes gets `Name <name> is not valid or is already in use.` and close",
         Contract, name_invalid),
-    server("channels/name/taken", "NAME", "a name in use gets `Name <name> is not valid or is already in use.` and close",
+    D.server("channels/name/taken", "NAME", "a name in use gets `Name <name> is not valid or is already in use.` and close",
         Contract, name_taken),
-    server("channels/name/free-after-leave", "NAME", "a name is free again once its user has gone",
+    D.server("channels/name/free-after-leave", "NAME", "a name is free again once its user has gone",
         Contract, name_free_again),
     // ---- CREATE ----
-    server("channels/create/ok", "CREATE", "/create <ch> makes the channel and puts the sender in it",
+    D.server("channels/create/ok", "CREATE", "/create <ch> makes the channel and puts the sender in it",
         Handout("/create <channel> should create a new channel with the given name, and add the client to the given channel"), create_ok),
-    server("channels/create/leaves-old", "CREATE", "/create moves the sender out of its channel, whose members get `<name> has left`",
+    D.server("channels/create/leaves-old", "CREATE", "/create moves the sender out of its channel, whose members get `<name> has left`",
         Handout("As with the /join call, the client should be removed from any existing channels"), create_leaves_old),
-    server("channels/create/exists", "CREATE", "/create of an existing channel gets `Room <ch> already exists, so cannot be created.` and changes nothing",
+    D.server("channels/create/exists", "CREATE", "/create of an existing channel gets `Room <ch> already exists, so cannot be created.` and changes nothing",
         Handout(UTILS), create_exists),
-    server("channels/create/no-argument", "CREATE", "/create alone gets the /create usage error",
+    D.server("channels/create/no-argument", "CREATE", "/create alone gets the /create usage error",
         Handout(UTILS), create_no_argument),
-    server("channels/create/max-channels", "CREATE", "past --max-channels, /create gets `Too many channels, so <ch> cannot be created.`",
+    D.server("channels/create/max-channels", "CREATE", "past --max-channels, /create gets `Too many channels, so <ch> cannot be created.`",
         Contract, create_max_channels)
         .needs(&[Need::Options(&["--max-channels", "2"])]),
     // ---- JOIN ----
-    server("channels/join/announced", "JOIN", "a join is announced to the channel's members as `<name> has joined`",
+    D.server("channels/join/announced", "JOIN", "a join is announced to the channel's members as `<name> has joined`",
         Handout("When a client is added to a channel, a message should be broadcasted to all existing members of the channel stating that the client has joined"), join_announced),
-    server("channels/join/switch", "JOIN", "joining another channel tells the old one `<name> has left` and the new one `<name> has joined`",
+    D.server("channels/join/switch", "JOIN", "joining another channel tells the old one `<name> has left` and the new one `<name> has joined`",
         Handout("if the client left a channel, a message should be broadcasted stating that the client left"), join_switch),
-    server("channels/join/no-such-channel", "JOIN", "/join of a channel that does not exist gets `No channel named <ch> exists. Try '/create <ch>'?`",
+    D.server("channels/join/no-such-channel", "JOIN", "/join of a channel that does not exist gets `No channel named <ch> exists. Try '/create <ch>'?`",
         Handout(UTILS), join_no_such),
-    server("channels/join/no-argument", "JOIN", "/join alone gets the /join usage error",
+    D.server("channels/join/no-argument", "JOIN", "/join alone gets the /join usage error",
         Handout(UTILS), join_no_argument),
-    server("channels/join/failed-changes-nothing", "JOIN", "a failed /join or /create leaves the sender in its channel",
+    D.server("channels/join/failed-changes-nothing", "JOIN", "a failed /join or /create leaves the sender in its channel",
         Handout("if a client is currently in the AA channel and then tries to join a channel that doesn't exist, the client should not be removed from the AA channel"), failed_changes_nothing),
-    server("channels/join/already-in", "JOIN", "/join of the channel one is in changes nothing and announces nothing",
+    D.server("channels/join/already-in", "JOIN", "/join of the channel one is in changes nothing and announces nothing",
         Contract, join_already_in),
-    server("channels/join/extra-words", "JOIN", "words after the argument are ignored",
+    D.server("channels/join/extra-words", "JOIN", "words after the argument are ignored",
         Contract, join_extra_words),
     // ---- LIST ----
-    server("channels/list/names", "LIST", "/list answers with the channel names, separated by newlines; empty channels stay listed",
+    D.server("channels/list/names", "LIST", "/list answers with the channel names, separated by newlines; empty channels stay listed",
         Handout("**/list** should send a message back to the client with the names of all current channels, separated by newlines"), list_names)
         .needs(&[Need::OwnServer]),
-    server("channels/list/empty-then-packed", "LIST", "/list: nothing when there are none; then names in creation order, packed greedily into records",
+    D.server("channels/list/empty-then-packed", "LIST", "/list: nothing when there are none; then names in creation order, packed greedily into records",
         Contract, list_packed)
         .needs(&[Need::OwnServer]),
     // ---- MESSAGE ----
-    server("channels/message/relay", "MESSAGE", "a text reaches the other members of the sender's channel as `[<name>] <text>`, not the sender",
+    D.server("channels/message/relay", "MESSAGE", "a text reaches the other members of the sender's channel as `[<name>] <text>`, not the sender",
         Handout("These messages should be broadcasted to all other clients in the channel, preceded by the client's name in brackets"), message_relay),
-    server("channels/message/own-channel-only", "MESSAGE", "a text never reaches users in other channels",
+    D.server("channels/message/own-channel-only", "MESSAGE", "a text never reaches users in other channels",
         Handout("Messages should not be sent to client in different channels"), message_own_channel),
-    server("channels/message/not-in-channel", "MESSAGE", "a text from a user in no channel gets `Not currently in any channel. ...`",
+    D.server("channels/message/not-in-channel", "MESSAGE", "a text from a user in no channel gets `Not currently in any channel. ...`",
         Handout(UTILS), message_not_in_channel),
-    server("channels/message/rstrip", "MESSAGE", "trailing whitespace (space, TAB, LF, VT, FF, CR) of a record is stripped: `Hi!\\n` padded relays as `[Kay] Hi!`",
+    D.server("channels/message/rstrip", "MESSAGE", "trailing whitespace (space, TAB, LF, VT, FF, CR) of a record is stripped: `Hi!\\n` padded relays as `[Kay] Hi!`",
         Contract, message_rstrip),
-    server("channels/message/long-relay", "MESSAGE", "a relay over 200 bytes goes on in further records, split at character boundaries, whitespace moved to the next record",
+    D.server("channels/message/long-relay", "MESSAGE", "a relay over 200 bytes goes on in further records, split at character boundaries, whitespace moved to the next record",
         Contract, long_relay),
     // ---- ERRORS ----
-    server("channels/errors/unknown-control", "ERRORS", "an unknown control message gets `<word> is not a valid control message. Valid messages are /create, /list, and /join.`",
+    D.server("channels/errors/unknown-control", "ERRORS", "an unknown control message gets `<word> is not a valid control message. Valid messages are /create, /list, and /join.`",
         Handout(UTILS), unknown_control),
-    server("channels/errors/case-sensitive", "ERRORS", "commands are case-sensitive: /JOIN is not /join",
+    D.server("channels/errors/case-sensitive", "ERRORS", "commands are case-sensitive: /JOIN is not /join",
         Contract, case_sensitive),
-    server("channels/errors/long-error-continues", "ERRORS", "an error that repeats a long name goes on in further records",
+    D.server("channels/errors/long-error-continues", "ERRORS", "an error that repeats a long name goes on in further records",
         Contract, long_error),
     // ---- BUFFERING ----
-    server("channels/buffering/split-at-random", "BUFFERING", "records that arrive in pieces of any size are relayed intact",
+    D.server("channels/buffering/split-at-random", "BUFFERING", "records that arrive in pieces of any size are relayed intact",
         Handout("Be sure that your code correctly handles the case where less than one message is available in the socket's buffer"), split_at_random),
-    server("channels/buffering/many-in-one-write", "BUFFERING", "several records in one write are each handled",
+    D.server("channels/buffering/many-in-one-write", "BUFFERING", "several records in one write are each handled",
         Handout("and the case where more than one message is available in the socket's buffer"), many_in_one_write),
     // ---- DISCONNECT ----
-    server("channels/disconnect/announced", "DISCONNECT", "a user who closes its connection is announced to its channel as `<name> has left`",
+    D.server("channels/disconnect/announced", "DISCONNECT", "a user who closes its connection is announced to its channel as `<name> has left`",
         Handout("When a client disconnects, a message should be broadcasted to all members of the client's channel saying that the client disconnected"), disconnect_fin),
-    server("channels/disconnect/reset", "DISCONNECT", "a user whose connection is reset is announced as `<name> has left`",
+    D.server("channels/disconnect/reset", "DISCONNECT", "a user whose connection is reset is announced as `<name> has left`",
         Contract, disconnect_rst),
     // ---- The program ----
-    server("channels/server/usage", "SERVER", "without a port the server prints a usage statement and exits with status 2",
-        Contract, usage)
+    D.server("channels/server/usage", "SERVER", "without a port the server prints a usage statement and exits with status 2",
+        Contract, super::usage)
         .needs(&[Need::OwnServer]),
-    server("channels/server/status-lines", "SERVER", "the server prints a status line per connection event and request, naming the connection by its fd",
+    D.server("channels/server/status-lines", "SERVER", "the server prints a status line per connection event and request, naming the connection by its fd",
         Contract, status_lines)
         .needs(&[Need::Stdout]),
-    server("channels/server/shutdown", "SERVER", "SIGTERM closes every connection and the server exits 0 within 2 s",
+    D.server("channels/server/shutdown", "SERVER", "SIGTERM closes every connection and the server exits 0 within 2 s",
         Contract, shutdown)
         .needs(&[Need::Signal]),
     // ---- The client ----
-    client("channels/client/sends-name", "NAME", "the client connects and sends its name as the first record",
+    D.client("channels/client/sends-name", "NAME", "the client connects and sends its name as the first record",
         Handout("This command should connect to the server at the given address and port number, and then send a message with the name Scott"), client_sends_name),
-    client("channels/client/prompt", "CLIENT", "the client shows `[Me] ` at start and after each line typed",
+    D.client("channels/client/prompt", "CLIENT", "the client shows `[Me] ` at start and after each line typed",
         Handout("The client should print [Me] to each new line"), client_prompt),
-    client("channels/client/sends-padded", "MESSAGE", "each typed line is sent as one record padded with spaces",
+    D.client("channels/client/sends-padded", "MESSAGE", "each typed line is sent as one record padded with spaces",
         Handout("messages from stdin should be sent to the server (after being padded with spaces, as needed)"), client_sends_padded),
-    client("channels/client/prints-stripped", "MESSAGE", "a record from the server is printed stripped of its trailing spaces",
+    D.client("channels/client/prints-stripped", "MESSAGE", "a record from the server is printed stripped of its trailing spaces",
         Handout("Messages from the server should be printed to the command line (after being stripped of any spaces at the end)"), client_prints_stripped),
-    client("channels/client/overwrites-prompt", "CLIENT", "a record prints as `\\r    \\r<text>\\n` then `[Me] ` again",
+    D.client("channels/client/overwrites-prompt", "CLIENT", "a record prints as `\\r    \\r<text>\\n` then `[Me] ` again",
         Handout("When the client gets a message from the server, it should write over the [Me] with the message from the server"), client_overwrites_prompt),
-    client("channels/client/partial-record", "BUFFERING", "a record is printed only once all 200 bytes have arrived",
+    D.client("channels/client/partial-record", "BUFFERING", "a record is printed only once all 200 bytes have arrived",
         Handout("The client should only write the message to stdout once all 200 characters have been received"), client_partial_record),
-    client("channels/client/many-records", "BUFFERING", "records that arrive in one read are each printed",
+    D.client("channels/client/many-records", "BUFFERING", "records that arrive in one read are each printed",
         Handout("and the case where more than one message is available in the socket's buffer"), client_many_records),
-    client("channels/client/rstrip", "MESSAGE", "trailing whitespace of a received record (LF, TAB, CR...) is stripped: no blank line after `Hi!\\n`",
+    D.client("channels/client/rstrip", "MESSAGE", "trailing whitespace of a received record (LF, TAB, CR...) is stripped: no blank line after `Hi!\\n`",
         Contract, client_rstrip),
-    client("channels/client/long-line", "MESSAGE", "a typed line over 200 bytes is sent as several records, split by the server's rule",
+    D.client("channels/client/long-line", "MESSAGE", "a typed line over 200 bytes is sent as several records, split by the server's rule",
         Contract, client_long_line),
-    client("channels/client/empty-line", "MESSAGE", "an empty typed line is not sent",
+    D.client("channels/client/empty-line", "MESSAGE", "an empty typed line is not sent",
         Contract, client_empty_line),
-    client("channels/client/server-disconnected", "DISCONNECT", "when the server closes the client prints `Server at <host>:<port> has disconnected` and exits 0",
+    D.client("channels/client/server-disconnected", "DISCONNECT", "when the server closes the client prints `Server at <host>:<port> has disconnected` and exits 0",
         Handout("CLIENT_SERVER_DISCONNECTED = \"Server at {0}:{1} has disconnected\""), client_server_disconnected),
-    client("channels/client/end-of-input", "DISCONNECT", "at end of stdin the client closes its sending half and prints until the server closes",
+    D.client("channels/client/end-of-input", "DISCONNECT", "at end of stdin the client closes its sending half and prints until the server closes",
         Contract, client_end_of_input),
-    client("channels/client/unable-to-connect", "CLIENT", "with no server the client prints `Unable to connect to <host>:<port>` and exits 1",
+    D.client("channels/client/unable-to-connect", "CLIENT", "with no server the client prints `Unable to connect to <host>:<port>` and exits 1",
         Contract, client_unable),
-    client("channels/client/terminal-safe", "CLIENT", "control characters from the network are printed in caret notation",
+    D.client("channels/client/terminal-safe", "CLIENT", "control characters from the network are printed in caret notation",
         Contract, client_terminal_safe),
-    Case::server(D, "channels/server/help-version", "SERVER", "`--help` and `--version` print to stdout and exit 0",
+    D.server("channels/server/help-version", "SERVER", "`--help` and `--version` print to stdout and exit 0",
         Contract, super::help_and_version)
         .needs(&[Need::OwnServer]),
-    Case::server(D, "channels/server/option-out-of-range", "SERVER", "a numeric option out of range (--login-timeout, --sendq, --max-connections) is a usage error: exit 2",
+    D.server("channels/server/option-out-of-range", "SERVER", "a numeric option out of range (--login-timeout, --sendq, --max-connections) is a usage error: exit 2",
         Contract, super::option_out_of_range)
         .needs(&[Need::OwnServer]),
 ];
@@ -674,25 +654,6 @@ fn disconnect_rst(ctx: &mut Ctx) -> Check {
 }
 
 // ---- The program ----
-
-fn usage(ctx: &mut Ctx) -> Check {
-    let ran = ctx.run_server_to_end(None)?;
-    let all = [ran.stdout, ran.stderr].concat();
-    crate::ensure(
-        String::from_utf8_lossy(&all)
-            .to_lowercase()
-            .contains("usage"),
-        "output without a port",
-        "a usage statement",
-        &String::from_utf8_lossy(&all),
-    )?;
-    crate::ensure(
-        ran.code == Some(2),
-        "exit status without a port",
-        "2",
-        &format!("{:?}", ran.code),
-    )
-}
 
 fn status_lines(ctx: &mut Ctx) -> Check {
     let mut a = named(ctx, "StatusA")?;
