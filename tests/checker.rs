@@ -248,6 +248,48 @@ fn the_typical_server_fails_only_the_cases_of_its_mistakes() {
     }
 }
 
+/// The channels cases sync on `/join` alone; a server whose usage error
+/// for it has other words fails the one case of that rule, and the example
+/// server's three mistakes as before, nothing more.
+#[test]
+fn a_channels_server_with_another_join_usage_fails_only_that_case() {
+    let dir = scratch("join-usage");
+    let example =
+        std::fs::read_to_string(root().join("docs/examples/channels_server.py")).expect("example");
+    let wrong = example.replace(
+        "\"/join command must be followed by the name of a channel to join.\"",
+        "\"usage: /join CHANNEL\"",
+    );
+    assert_ne!(wrong, example, "the example's /join usage string moved");
+    let path = dir.join("channels_join_usage.py");
+    std::fs::write(&path, wrong).expect("write the variant");
+    let run = chat_check(&[
+        "server",
+        "channels",
+        "--handout-only",
+        "--timeout",
+        "2",
+        "--",
+        "python3",
+        path.to_str().expect("path"),
+        "{port}",
+    ]);
+    let failed = strings(&[
+        "channels/buffering/split-at-random",
+        "channels/disconnect/announced",
+        "channels/join/no-argument",
+        "channels/list/names",
+    ]);
+    assert_eq!(run.with("FAIL"), failed, "{}", run.stdout);
+    assert!(
+        run.stdout
+            .starts_with("sync on `/join` alone: answered \"usage: /join CHANNEL"),
+        "{}",
+        run.stdout
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn the_example_channels_server_fails_exactly_its_three_mistakes() {
     let run = chat_check(&[

@@ -41,6 +41,9 @@ pub struct SyncProbe {
     pub sent: &'static str,
     /// The contract's answer, for the report.
     pub answer: &'static str,
+    /// Spaces pad the answer to this length (channels' 200-byte records);
+    /// 0 for none.
+    pub pad: usize,
     /// Asks a server of its own for its answer to the probe, as a
     /// registered user: `None` when it answers nothing within the timeout.
     pub calibrate: fn(&mut Ctx) -> Result<Option<Vec<u8>>, Failure>,
@@ -831,8 +834,12 @@ pub fn sync_reply(
 /// One line on what the cases sync on.
 pub fn sync_words(probe: &SyncProbe, reply: &Option<Vec<u8>>) -> String {
     let answer = crate::report::escape(probe.answer.as_bytes());
+    let mut contract = probe.answer.as_bytes().to_vec();
+    if contract.len() < probe.pad {
+        contract.resize(probe.pad, b' ');
+    }
     match reply {
-        Some(r) if r == probe.answer.as_bytes() => {
+        Some(r) if *r == contract => {
             format!(
                 "sync on {}: answered \"{answer}\", as the contract says",
                 probe.sent

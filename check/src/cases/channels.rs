@@ -179,6 +179,7 @@ fn named(ctx: &mut Ctx, name: &str) -> Result<Conn, Failure> {
 pub const SYNC: SyncProbe = SyncProbe {
     sent: "`/join` alone",
     answer: JOIN_USAGE,
+    pad: RECORD,
     calibrate,
 };
 

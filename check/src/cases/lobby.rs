@@ -215,6 +215,7 @@ fn bye(mut peer: Conn) -> Check {
 pub const SYNC: SyncProbe = SyncProbe {
     sent: "`MESG Nobody0 probe`",
     answer: "Unknown Recipient",
+    pad: 0,
     calibrate,
 };
 
