@@ -17,7 +17,12 @@
 //! - a flood of connections past `--max-connections`;
 //! - clients that do not read: cut off at `--sendq`, and cut off after the
 //!   login timeout when the server has closed them but they hold on;
-//! - `--login-timeout`: idle and half-registered connections are closed.
+//! - `--login-timeout`: idle and half-registered connections are closed;
+//! - one message as large as the dialect allows, answered whole, a
+//!   non-reader sending such messages cut at `--sendq` with memory
+//!   bounded, then one past the limit;
+//! - a server whose stdout and stderr nobody reads keeps serving and ends
+//!   on SIGTERM within 2 s.
 //!
 //! Each dialect describes itself once (a [`Subject`]); the scenarios are
 //! written once for all, for lobby, direct, channels, room and bridge. Two
@@ -95,6 +100,19 @@ pub(crate) trait Subject {
     /// `name` alone and carries about `len` bytes of text (where the
     /// dialect lets a request choose), and at most how long that answer is.
     fn echo(name: &str, len: usize) -> (Vec<u8>, usize);
+    /// The largest request the registered user `name` may send whose
+    /// answer comes back to `name` (in room, a text, which reaches everyone
+    /// and which the others skip), what checks that answer, and about how
+    /// many bytes the answer puts in `name`'s queue.
+    fn largest(name: &str) -> (Vec<u8>, Expect, usize);
+    /// The same request one byte past the dialect's limit, what checks the
+    /// server's answer, and whether the connection is kept; `None` where
+    /// frames have a fixed size.
+    fn past_limit(name: &str) -> Option<(Vec<u8>, Expect, bool)>;
+    /// Whether every message reaches every user (room): then a flood of
+    /// large messages fills Alice's and Bob's queues too, and only the
+    /// step rule's one message is tried against a small `--sendq`.
+    const BROADCASTS: bool = false;
     /// The start of a frame that never ends; `None` where frames have a
     /// fixed size.
     fn endless() -> Option<Endless>;
@@ -216,10 +234,15 @@ fn scenario<D: Subject>(extra: &[&str], abuse: impl FnOnce(&Server, &mut Pair)) 
     let Some(server) = Server::own(&args) else {
         return;
     };
-    let mut pair = Pair::new::<D>(&server);
+    scenario_on::<D>(&server, abuse);
+}
+
+/// What [`scenario`] does once its server runs.
+fn scenario_on<D: Subject>(server: &Server, abuse: impl FnOnce(&Server, &mut Pair)) {
+    let mut pair = Pair::new::<D>(server);
     pair.talk::<D>();
     let threads = server.threads();
-    abuse(&server, &mut pair);
+    abuse(server, &mut pair);
     pair.talk::<D>();
     server.await_threads(threads);
     pair.check::<D>();
@@ -369,13 +392,18 @@ fn half_closed<D: Subject>() {
     scenario::<D>(&[], |server, pair| {
         // Requests then FIN: all answered, then closed.
         for i in 0..5 {
+            // Alice's and Bob's messages arrive first: where every text
+            // goes to everyone (room), one still in flight would reach the
+            // new user too, between its answers (its reader waits for the
+            // JOIN's verdict before the next request, so the dispatcher
+            // may relay it in between).
+            pair.check::<D>();
             let (send, expect) = D::session(&format!("AbHalf{i}"), &[ALICE, BOB]);
             let mut peer = server.connect();
             peer.send(send);
             peer.finish();
             expect(&mut peer);
             peer.expect_closed();
-            pair.talk::<D>();
         }
         // FIN with nothing sent, and FIN in the middle of a frame.
         for partial in [Vec::new(), D::partial()] {
@@ -430,29 +458,35 @@ fn echoes<D: Subject>(name: &str, bytes: usize) -> Vec<u8> {
     request.repeat(bytes / answer + 1)
 }
 
+/// The registered user `AbSink` sends `requests`, whose answers come back
+/// to it, and reads none: the server cuts it at `--sendq` (SENDQ), with
+/// the status line.
+fn flood_unread<D: Subject>(server: &Server, requests: &[u8]) {
+    let mut sink = D::join(server, "AbSink");
+    sink.stream
+        .set_write_timeout(Some(TIMEOUT))
+        .expect("write timeout");
+    // The server may cut the client before it has sent everything, and
+    // then the client must learn of it at once (a reset), not hang on a
+    // window that never opens until its write times out.
+    if let Err(e) = sink.stream.write_all(requests) {
+        use std::io::ErrorKind::{BrokenPipe, ConnectionReset};
+        assert!(
+            matches!(e.kind(), BrokenPipe | ConnectionReset),
+            "the flooder was not told of its cut: {e}"
+        );
+    }
+    server.expect_status("for the overflow", |l| {
+        l.ends_with(&format!(
+            ": send queue exceeded ({SENDQ} bytes), disconnecting"
+        ))
+    });
+}
+
 fn non_reading_client<D: Subject>() {
     let sendq = SENDQ.to_string();
     scenario::<D>(&["--sendq", &sendq], |server, pair| {
-        let mut sink = D::join(server, "AbSink");
-        sink.stream
-            .set_write_timeout(Some(TIMEOUT))
-            .expect("write timeout");
-        // The server may cut the client before it has sent everything, and
-        // then the client must learn of it at once (a reset), not hang on a
-        // window that never opens until its write times out.
-        let written = sink.stream.write_all(&echoes::<D>("AbSink", FLOOD));
-        if let Err(e) = written {
-            use std::io::ErrorKind::{BrokenPipe, ConnectionReset};
-            assert!(
-                matches!(e.kind(), BrokenPipe | ConnectionReset),
-                "the flooder was not told of its cut: {e}"
-            );
-        }
-        server.expect_status("for the overflow", |l| {
-            l.ends_with(&format!(
-                ": send queue exceeded ({SENDQ} bytes), disconnecting"
-            ))
-        });
+        flood_unread::<D>(server, &echoes::<D>("AbSink", FLOOD));
         pair.talk::<D>();
     });
 }
@@ -496,6 +530,85 @@ fn login_timeout<D: Subject>() {
     });
 }
 
+/// One message as large as the dialect allows, then one past it: the
+/// first is answered whole however much larger than `--sendq` it is (one
+/// step into an empty queue); a client that does not read and sends such
+/// messages is cut at its bound, the server's memory staying within a few
+/// of them; the second gets the contract's answer.
+fn one_large_message<D: Subject>() {
+    let sendq = SENDQ.to_string();
+    let extra: &[&str] = if D::BROADCASTS {
+        &[]
+    } else {
+        &["--sendq", &sendq]
+    };
+    scenario::<D>(extra, |server, pair| {
+        let mut big = D::join(server, "AbBig");
+        let (request, answer, _) = D::largest("AbBig");
+        big.send(request);
+        answer(&mut big);
+        pair.talk::<D>();
+        if !D::BROADCASTS {
+            let before = server.rss_kib();
+            let (request, _, len) = D::largest("AbSink");
+            flood_unread::<D>(server, &request.repeat(FLOOD / len + 1));
+            let after = server.rss_kib();
+            eprintln!(
+                "largest messages of {len} bytes to a non-reader: VmRSS {before} KiB -> {after} KiB"
+            );
+            assert!(
+                after < before + ENDLESS_GROWTH_KIB,
+                "VmRSS grew from {before} KiB to {after} KiB"
+            );
+            pair.talk::<D>();
+        }
+        if let Some((request, answer, kept)) = D::past_limit("AbBig") {
+            big.send(request);
+            answer(&mut big);
+            if kept {
+                D::served(&mut big, "AbBig");
+            } else {
+                big.expect_closed();
+            }
+        }
+    });
+}
+
+/// A server whose stdout and stderr are pipes nobody reads (a paused
+/// terminal, `chat-server ... | sleep 40`), with `-v` so that every
+/// message is a line on stderr: far more lines than the pipes (64 KiB
+/// each) and the server's backlogs (1 MiB each) hold. It keeps serving,
+/// and SIGTERM ends it within 2 s.
+fn stdout_not_read<D: Subject>() {
+    let dir = TempDir::new("abuse-unread");
+    let mut args = D::args(&dir);
+    args.extend(["-v".to_string(), "--sendq".into(), (4 * FLOOD).to_string()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut server = Server::unread(&args);
+    scenario_on::<D>(&server, |server, pair| {
+        // Requests whose answers total 8 MiB, each traced both ways; the
+        // answers are read once all are sent (the queue holds them).
+        let mut loud = D::join(server, "AbLoud");
+        loud.send(echoes::<D>("AbLoud", FLOOD));
+        match D::quit("AbLoud") {
+            Some((bye, _)) => loud.send(bye),
+            None => loud.finish(),
+        }
+        let got = read_until_closed(&mut loud);
+        assert!(got.len() >= FLOOD, "{} bytes of answers", got.len());
+        pair.talk::<D>();
+    });
+    let started = std::time::Instant::now();
+    server.signal(15);
+    let (status, took) = server.wait();
+    eprintln!("unread stdout and stderr: SIGTERM to exit {took:?}");
+    assert!(status.success(), "{status:?}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "SIGTERM took {took:?}"
+    );
+}
+
 macro_rules! abuse_tests {
     ($module:ident, $subject:ty) => {
         mod $module {
@@ -534,6 +647,14 @@ macro_rules! abuse_tests {
             #[test]
             fn unregistered_connections_time_out() {
                 super::login_timeout::<$subject>();
+            }
+            #[test]
+            fn one_large_message_then_one_past_the_limit() {
+                super::one_large_message::<$subject>();
+            }
+            #[test]
+            fn stdout_and_stderr_that_nobody_reads() {
+                super::stdout_not_read::<$subject>();
             }
         }
     };
@@ -596,6 +717,36 @@ impl Subject for Lobby {
         let text = "e".repeat(len);
         let request = format!("MESG {name} {text}\n");
         (request.into_bytes(), format!("{name}: {text}\n").len())
+    }
+
+    fn largest(name: &str) -> (Vec<u8>, Expect, usize) {
+        // A line of MAX_LINE bytes before its LF.
+        let head = format!("MESG {name} ");
+        let text = "L".repeat(chat_protocol::lobby::MAX_LINE - head.len());
+        let request = format!("{head}{text}\n").into_bytes();
+        let (name, len) = (name.to_owned(), name.len() + 3 + text.len());
+        let answer = move |peer: &mut Peer| {
+            assert_eq!(Self::next_message(peer, &name), (name.clone(), text));
+        };
+        (request, Box::new(answer), len)
+    }
+
+    fn past_limit(name: &str) -> Option<(Vec<u8>, Expect, bool)> {
+        let head = format!("MESG {name} ");
+        let text = "L".repeat(chat_protocol::lobby::MAX_LINE - head.len() + 1);
+        let answer = |peer: &mut Peer| loop {
+            let line = peer.read_line();
+            if line.ends_with(" joined!") || line.ends_with(" left") {
+                continue;
+            }
+            assert_eq!(line, "Message Too Long");
+            return;
+        };
+        Some((
+            format!("{head}{text}\n").into_bytes(),
+            Box::new(answer),
+            true,
+        ))
     }
 
     fn endless() -> Option<Endless> {
@@ -705,6 +856,22 @@ impl Subject for Direct {
         (tlv(0x03, &name_and_text(name, &text)), answer)
     }
 
+    fn largest(name: &str) -> (Vec<u8>, Expect, usize) {
+        // The longest text a SENDTO can carry (its length is a u16).
+        let text = "D".repeat(chat_protocol::direct::MAX_TEXT);
+        let mut want = tlv(0x83, &name_and_text(name, &text));
+        want.extend(OK);
+        let len = want.len();
+        (tlv(0x03, &name_and_text(name, &text)), exact(want), len)
+    }
+
+    fn past_limit(_name: &str) -> Option<(Vec<u8>, Expect, bool)> {
+        // A body length one past 70,000: refused at its header.
+        let mut head = vec![0x03];
+        head.extend((chat_protocol::direct::MAX_REQUEST_BODY + 1).to_be_bytes());
+        Some((head, exact(MALFORMED.to_vec()), false))
+    }
+
     fn endless() -> Option<Endless> {
         Some(Endless {
             head: b"\x03\xff\xff\xff\xff".to_vec(),
@@ -808,6 +975,20 @@ impl Subject for Channels {
         (records(&word), records(&answer).len())
     }
 
+    fn largest(name: &str) -> (Vec<u8>, Expect, usize) {
+        // Every record is 200 bytes; the longest answer one can ask for.
+        let (request, len) = Self::echo(name, 199);
+        let word = format!("/{}", "x".repeat(199));
+        let answer = format!(
+            "{word} is not a valid control message. Valid messages are /create, /list, and /join."
+        );
+        (request, exact(records(&answer)), len)
+    }
+
+    fn past_limit(_name: &str) -> Option<(Vec<u8>, Expect, bool)> {
+        None
+    }
+
     fn endless() -> Option<Endless> {
         // Records have a fixed size: no frame can grow.
         None
@@ -903,7 +1084,8 @@ impl Subject for Room {
         loop {
             let message = room_message(peer);
             match message.kind {
-                Kind::NewUser | Kind::QuitAccept => continue,
+                // Announcements, and the largest message's attachments.
+                Kind::NewUser | Kind::QuitAccept | Kind::Attachment => continue,
                 Kind::Text => {}
                 other => panic!("unexpected {other:?}: {message:?}"),
             }
@@ -967,6 +1149,60 @@ impl Subject for Room {
             b"REPORT_REQUEST_FLAG: 1\n\n".to_vec(),
             least.to_bytes().len(),
         )
+    }
+
+    const BROADCASTS: bool = true;
+
+    fn largest(name: &str) -> (Vec<u8>, Expect, usize) {
+        // An attachment of the default --max-attachment (16 MiB), then a
+        // text of 64 KiB addressed to its sender; everyone gets both.
+        const MAX_ATTACHMENT: usize = 16 << 20;
+        let mut request = RoomMessage::new(Kind::Attachment)
+            .file("big.bin")
+            .payload(vec![b'A'; MAX_ATTACHMENT])
+            .to_bytes();
+        let head = format!("@{name} ");
+        let text = "R".repeat(chat_protocol::room::MAX_TEXT as usize - head.len());
+        request.extend(RoomMessage::text(name, format!("{head}{text}")).to_bytes());
+        let len = request.len();
+        let name = name.to_owned();
+        let answer = move |peer: &mut Peer| {
+            let relay = loop {
+                let message = room_message(peer);
+                if message.kind == Kind::Attachment {
+                    break message;
+                }
+            };
+            assert_eq!(
+                (
+                    relay.username.as_str(),
+                    relay.filename.as_str(),
+                    relay.payload.len()
+                ),
+                (name.as_str(), "big.bin", MAX_ATTACHMENT)
+            );
+            assert_eq!(Self::next_message(peer, &name), (name.clone(), text));
+        };
+        (request, Box::new(answer), len)
+    }
+
+    fn past_limit(name: &str) -> Option<(Vec<u8>, Expect, bool)> {
+        let text = format!(
+            "@{name} {}",
+            "R".repeat(chat_protocol::room::MAX_TEXT as usize)
+        );
+        let request = RoomMessage::text(name, text).to_bytes();
+        let answer = |peer: &mut Peer| loop {
+            let message = room_message(peer);
+            if message.kind == Kind::Text && message.username == "Server" {
+                assert_eq!(
+                    String::from_utf8_lossy(&message.payload),
+                    "Text too long (at most 65536 bytes)."
+                );
+                return;
+            }
+        };
+        Some((request, Box::new(answer), true))
     }
 
     fn endless() -> Option<Endless> {
@@ -1124,6 +1360,27 @@ impl Subject for Bridge {
         };
         let request = BridgeMessage::Register(carried).to_bytes();
         (request, answer.to_bytes().len())
+    }
+
+    fn largest(name: &str) -> (Vec<u8>, Expect, usize) {
+        // A REGISTER block of exactly MAX_BLOCK bytes, repeated in its REGACK.
+        let (shortest, _) = Self::echo(name, 0);
+        let ip = chat_protocol::bridge::MAX_BLOCK - shortest.len();
+        let (request, len) = Self::echo(name, ip);
+        assert_eq!(request.len(), chat_protocol::bridge::MAX_BLOCK);
+        let answer = BridgeMessage::RegAck {
+            contact: Contact::new(name, "x".repeat(ip), BRIDGE_PORT),
+            status: "rejected (bad IP)".into(),
+        };
+        (request, exact(answer.to_bytes()), len)
+    }
+
+    fn past_limit(name: &str) -> Option<(Vec<u8>, Expect, bool)> {
+        // One byte more: closed with nothing sent.
+        let (shortest, _) = Self::echo(name, 0);
+        let ip = chat_protocol::bridge::MAX_BLOCK - shortest.len() + 1;
+        let (request, _) = Self::echo(name, ip);
+        Some((request, Box::new(|_: &mut Peer| {}), false))
     }
 
     fn endless() -> Option<Endless> {

@@ -1,20 +1,21 @@
 //! The server core's rules end to end, those the dialect files do not
 //! pin: lobby lines ended by a pause or a half-close, channels records
 //! stripped as Python's `str.rstrip()` strips them, and the server's own
-//! machinery (status output nobody reads, connection slots, signals).
+//! machinery (connection slots, signals, limits; status output nobody
+//! reads is an abuse scenario for every dialect).
 //!
 //! Like every end-to-end test, these synchronise on replies; the lobby's
 //! 200 ms pause is the one rule a test must wait for, and it waits for the
 //! reply (bounded by the peer's read timeout), never a fixed time.
 
-use std::io::{BufRead, BufReader, ErrorKind, Read};
-use std::process::{Command, Stdio};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chat_protocol::room::{Kind, Message as RoomMessage, MessageDecoder};
 use chat_protocol::FrameBuffer;
 
-use crate::util::{bin, Peer, Server, TIMEOUT};
+use crate::util::{listening_addr, spawn_under, Peer, Server, TIMEOUT};
 
 const RECORD: usize = 200;
 
@@ -173,73 +174,6 @@ fn lobby_quit_logs_connection_closed_and_shutdown_counts_clients() {
 /// sleep 40`, a terminal paused with Ctrl-S) keeps serving everyone, and
 /// SIGTERM still ends it within 2 s. Its stderr too, with `-v` tracing
 /// every message there.
-#[test]
-fn a_stdout_nobody_reads_never_holds_the_server_up() {
-    if Server::external().is_some() {
-        return;
-    }
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
-        probe.local_addr().expect("addr").port()
-    };
-    let mut child = Command::new(bin("chat-server"))
-        .args(["lobby", &port.to_string(), "--bind", "127.0.0.1", "-v"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped()) // never read
-        .stderr(Stdio::piped()) // never read
-        .spawn()
-        .expect("start chat-server");
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let deadline = Instant::now() + TIMEOUT;
-    let mut flooder = loop {
-        match std::net::TcpStream::connect(addr) {
-            Ok(stream) => {
-                stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
-                break Peer { stream };
-            }
-            Err(_) if Instant::now() < deadline => std::thread::yield_now(),
-            Err(e) => panic!("server never listened: {e}"),
-        }
-    };
-    // Far more status lines than the pipe (64 KiB) and the server's
-    // backlog (1 MiB) hold: each LIST of an unregistered connection is one.
-    const REQUESTS: usize = 40_000;
-    const REFUSAL: &str = "Unregistered User. Use JOIN <username> to register.\n";
-    let mut reader = flooder.stream.try_clone().expect("clone");
-    let replies = std::thread::spawn(move || {
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut total = 0;
-        while total < REQUESTS * REFUSAL.len() {
-            match reader.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => total += n,
-            }
-        }
-        total
-    });
-    flooder.send("LIST\n".repeat(REQUESTS));
-    assert_eq!(replies.join().expect("reader"), REQUESTS * REFUSAL.len());
-    // Everyone is still served.
-    let mut alice = Peer::connect(addr);
-    alice.send("JOIN Alice\n");
-    alice.expect("Alice joined!\n");
-    let started = Instant::now();
-    let pid = child.id().to_string();
-    let killed = Command::new("kill").args(["-15", &pid]).status();
-    assert!(killed.expect("kill").success());
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(2),
-            "SIGTERM did not end the server within 2 s"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    assert!(status.success(), "{status:?}");
-}
-
 /// Connection slots: at `--max-connections`, the oldest connection that
 /// has not registered and has been open for the slot age makes room for
 /// the newcomer; when there is none, the newcomer is accepted and closed.
@@ -285,34 +219,19 @@ fn lobby_slots_go_to_newcomers_before_idle_unregistered_connections() {
 /// and returns the child, its address and a thread collecting its stderr.
 fn start_under(
     prefix: &str,
-    args: &str,
+    args: &[&str],
 ) -> (
     std::process::Child,
     std::net::SocketAddr,
     std::thread::JoinHandle<String>,
 ) {
-    let script = format!(
-        "{prefix} && exec {} {args} --bind 127.0.0.1",
-        bin("chat-server").display()
-    );
-    let mut child = Command::new("sh")
-        .args(["-c", &script])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start chat-server");
+    let mut child = spawn_under(prefix, args);
     let stdout = child.stdout.take().expect("stdout");
     let mut first = String::new();
     BufReader::new(stdout)
         .read_line(&mut first)
         .expect("first line");
-    let addr = first
-        .trim()
-        .rsplit(' ')
-        .next()
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("no address in {first:?}"));
+    let addr = listening_addr(&first);
     let mut stderr = child.stderr.take().expect("stderr");
     let stderr = std::thread::spawn(move || {
         let mut all = String::new();
@@ -342,7 +261,7 @@ fn the_open_file_limit_is_raised_and_a_cap_it_cannot_reach_is_reported() {
         return;
     }
     // A low soft limit under a higher hard one: raised, no warning.
-    let (mut child, addr, stderr) = start_under("ulimit -Sn 64", "lobby 0");
+    let (mut child, addr, stderr) = start_under("ulimit -Sn 64", &["lobby", "0"]);
     let (soft, hard) = open_file_limits(child.id());
     assert_eq!(soft, hard, "the soft limit was not raised to the hard one");
     let mut peer = Peer::connect(addr);
@@ -354,7 +273,8 @@ fn the_open_file_limit_is_raised_and_a_cap_it_cannot_reach_is_reported() {
     assert!(!stderr.contains("cannot be reached"), "{stderr}");
 
     // A hard limit of 64: at most 32 connections, said at start.
-    let (mut child, addr, stderr) = start_under("ulimit -n 64", "lobby 0 --max-connections 1024");
+    let (mut child, addr, stderr) =
+        start_under("ulimit -n 64", &["lobby", "0", "--max-connections", "1024"]);
     let mut peer = Peer::connect(addr);
     peer.send("JOIN Al\n");
     peer.expect("Al joined!\n");
@@ -410,7 +330,7 @@ fn trace_shows_each_message_as_on_the_wire() {
     if Server::external().is_some() {
         return;
     }
-    let (mut child, addr, stderr) = start_under("true", "direct 0 -v");
+    let (mut child, addr, stderr) = start_under("true", &["direct", "0", "-v"]);
     let mut peer = Peer::connect(addr);
     peer.send(b"\x01\x00\x00\x00\x06\x05Alice");
     peer.expect(b"\x82\x00\x00\x00\x01\x00");
@@ -425,7 +345,7 @@ fn trace_shows_each_message_as_on_the_wire() {
         "{stderr}"
     );
 
-    let (mut child, addr, stderr) = start_under("true", "channels 0 --trace");
+    let (mut child, addr, stderr) = start_under("true", &["channels", "0", "--trace"]);
     let mut kay = Peer::connect(addr);
     kay.send(rec("Kay"));
     kay.send(rec("Hi!\n"));
@@ -440,7 +360,7 @@ fn trace_shows_each_message_as_on_the_wire() {
         "{stderr}"
     );
 
-    let (mut child, addr, stderr) = start_under("true", "lobby 0 -v");
+    let (mut child, addr, stderr) = start_under("true", &["lobby", "0", "-v"]);
     let mut al = Peer::connect(addr);
     al.send("JOIN \x1bAl\n");
     al.expect("Invalid Username\n");
@@ -537,4 +457,59 @@ fn the_listen_backlog_is_the_systems_largest() {
     let out = String::from_utf8_lossy(&out.stdout);
     let backlog = out.split_whitespace().nth(2).unwrap_or_default();
     assert_eq!(backlog, somaxconn.trim(), "{out}");
+}
+
+/// Room: before joining, at most 64 KiB of payload, exactly. The server
+/// answers each JOIN_REQUEST before its reader decodes the next header, so
+/// a refused joiner (name taken) keeps the limit even when its text comes
+/// in the same write as its JOIN, and an accepted one may send a large
+/// attachment at once.
+#[test]
+fn room_a_refused_joiner_keeps_the_pre_join_limit_and_a_joined_user_does_not() {
+    let dir = crate::util::TempDir::new("core-prejoin");
+    let downloads = dir.arg("downloads");
+    let Some(server) = Server::own(&["room", "0", "--downloads", &downloads]) else {
+        return;
+    };
+    let join = |name: &str| RoomMessage::new(Kind::JoinRequest).user(name).to_bytes();
+    let mut amy = server.connect();
+    amy.send(join("Amy"));
+    assert_eq!(room_messages(&mut amy, 2)[1].kind, Kind::NewUser);
+
+    // The name is taken: refused, and the 1 MiB text after it is cut as
+    // malformed (before: taken as a long text and dropped, the stream read).
+    let mut ben = server.connect();
+    let mut burst = join("Amy");
+    burst.extend(RoomMessage::text("Amy", vec![b't'; 1 << 20]).to_bytes());
+    let _ = ben.stream.write_all(&burst);
+    let got = room_messages(&mut ben, 2);
+    assert_eq!(got[0].kind, Kind::JoinReject);
+    assert_eq!(
+        (got[1].kind, String::from_utf8_lossy(&got[1].payload)),
+        (
+            Kind::Text,
+            "Malformed message: payload length 1048576 is over the limit of 65536 bytes".into()
+        )
+    );
+    ben.expect_closed();
+
+    // Joined in the same write as its attachment: the attachment is taken.
+    let mut cal = server.connect();
+    let file = RoomMessage::new(Kind::Attachment)
+        .file("big.bin")
+        .payload(vec![0u8; 1 << 20]);
+    let mut burst = join("Cal");
+    burst.extend(file.to_bytes());
+    cal.send(burst);
+    let got = room_messages(&mut cal, 3);
+    assert_eq!(
+        (got[0].kind, got[1].kind, got[2].kind),
+        (Kind::JoinAccept, Kind::NewUser, Kind::Attachment)
+    );
+    assert_eq!(got[2].payload.len(), 1 << 20);
+    let got = room_messages(&mut amy, 2);
+    assert_eq!(
+        (got[0].kind, got[1].payload.len()),
+        (Kind::NewUser, 1 << 20)
+    );
 }

@@ -6,7 +6,6 @@
 //! deadline).
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::thread;
@@ -16,40 +15,8 @@ use chat_protocol::channels;
 use chat_protocol::direct::{self, Request};
 use nix::sys::signal::Signal::{SIGINT, SIGTERM};
 
+use crate::fake::{read_line, read_n, record, serve_one};
 use crate::util::{bin, TIMEOUT};
-
-/// A fake server on a free loopback port; `serve` gets the one connection.
-fn fake_server(serve: impl FnOnce(TcpStream) + Send + 'static) -> (String, Fake) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port().to_string();
-    let (tx, done) = mpsc::channel();
-    thread::spawn(move || {
-        let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let (stream, _) = listener.accept().expect("accept");
-            stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
-            serve(stream);
-        }));
-        let _ = tx.send(served);
-    });
-    (port, Fake { done })
-}
-
-/// A running fake server.
-struct Fake {
-    done: mpsc::Receiver<thread::Result<()>>,
-}
-
-impl Fake {
-    /// Waits, bounded, for the fake server to finish, failing the test if
-    /// it failed (or was never reached).
-    fn join(self) {
-        match self.done.recv_timeout(TIMEOUT) {
-            Ok(Ok(())) => {}
-            Ok(Err(panic)) => std::panic::resume_unwind(panic),
-            Err(_) => panic!("the fake server never finished (did the client connect?)"),
-        }
-    }
-}
 
 /// Runs `chat-client args` with `stdin` typed in (then closed) and waits,
 /// bounded, for it to exit.
@@ -88,40 +55,28 @@ fn wait_for_exit(child: Child, bound: Duration) -> Output {
     }
 }
 
-/// Reads exactly `n` bytes (bounded by the stream's read timeout).
-fn read_n(stream: &mut TcpStream, n: usize) -> Vec<u8> {
-    let mut buf = vec![0; n];
-    stream.read_exact(&mut buf).expect("read from the client");
-    buf
-}
-
-/// Reads up to and including the next LF.
-fn read_line(stream: &mut TcpStream) -> Vec<u8> {
-    let mut line = Vec::new();
-    let mut byte = [0u8];
-    while line.last() != Some(&b'\n') {
-        stream
-            .read_exact(&mut byte)
-            .expect("read a line from the client");
-        line.push(byte[0]);
-    }
-    line
-}
-
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// Asserts that the client's stderr holds each of `lines`.
+fn stderr_holds(output: &Output, lines: &[&str]) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for line in lines {
+        assert!(stderr.contains(line), "{line:?} not in {stderr}");
+    }
+}
+
 #[test]
 fn lobby_prints_text_without_line_ends_and_loses_nothing_at_disconnect() {
-    let (port, server) = fake_server(|mut s| {
-        assert_eq!(read_line(&mut s), b"JOIN Al\n");
+    let (port, server) = serve_one(|mut s| {
+        assert_eq!(read_line(&mut s), "JOIN Al\n");
         // Three writes, each answered by the client's next line, so that
         // they arrive as three pieces.
         s.write_all(b"abc\n").unwrap();
-        assert_eq!(read_line(&mut s), b"LIST\n");
+        assert_eq!(read_line(&mut s), "LIST\n");
         s.write_all(b"def").unwrap();
-        assert_eq!(read_line(&mut s), b"BCST x\n");
+        assert_eq!(read_line(&mut s), "BCST x\n");
         s.write_all(b"ghi").unwrap();
     });
     let out = run_client(&["127.0.0.1", &port], "JOIN Al\nLIST\nBCST x\n");
@@ -145,8 +100,8 @@ fn lobby_puts_disconnected_on_a_line_of_its_own() {
     ];
     for (reply, want) in cases {
         let reply = reply.to_vec();
-        let (port, server) = fake_server(move |mut s| {
-            assert_eq!(read_line(&mut s), b"JOIN Alice\n");
+        let (port, server) = serve_one(move |mut s| {
+            assert_eq!(read_line(&mut s), "JOIN Alice\n");
             s.write_all(&reply).unwrap();
         });
         let out = run_client(&["127.0.0.1", &port], "JOIN Alice\n");
@@ -158,8 +113,8 @@ fn lobby_puts_disconnected_on_a_line_of_its_own() {
 
 #[test]
 fn lobby_shows_escape_sequences_as_text() {
-    let (port, server) = fake_server(|mut s| {
-        assert_eq!(read_line(&mut s), b"JOIN Al\n");
+    let (port, server) = serve_one(|mut s| {
+        assert_eq!(read_line(&mut s), "JOIN Al\n");
         s.write_all(b"Eve: \x1b]0;pwned\x07\x1b[2J\r\n\xc2\x9b\xe2\x80\xae!\n")
             .unwrap();
     });
@@ -173,8 +128,8 @@ fn lobby_shows_escape_sequences_as_text() {
 
 #[test]
 fn lobby_trace_shows_the_wire_on_stderr() {
-    let (port, server) = fake_server(|mut s| {
-        assert_eq!(read_line(&mut s), b"JOIN Al\n");
+    let (port, server) = serve_one(|mut s| {
+        assert_eq!(read_line(&mut s), "JOIN Al\n");
         s.write_all(b"Al joined!").unwrap();
     });
     let out = run_client(&["lobby", "127.0.0.1", &port, "--trace"], "JOIN Al\n");
@@ -183,21 +138,12 @@ fn lobby_trace_shows_the_wire_on_stderr() {
         stdout(&out),
         "Enter JOIN followed by your username: Al joined!\nDisconnected from server\n"
     );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("> JOIN Al\n"), "{stderr}");
-    assert!(stderr.contains("< Al joined! (no line end)\n"), "{stderr}");
-}
-
-/// One 200-byte record of `text` as the course's readline clients pad it.
-fn record(text: &[u8]) -> Vec<u8> {
-    let mut record = text.to_vec();
-    record.resize(channels::RECORD, b' ');
-    record
+    stderr_holds(&out, &["> JOIN Al\n", "< Al joined! (no line end)\n"]);
 }
 
 #[test]
 fn channels_strips_records_as_python_and_shows_escapes_as_text() {
-    let (port, server) = fake_server(|mut s| {
+    let (port, server) = serve_one(|mut s| {
         assert_eq!(read_n(&mut s, 200), record(b"Kay"));
         s.write_all(&record(b"[Bob] Hi!\n")).unwrap();
         s.write_all(&record(b"[Bob] tabs\t\x0b\x0c\r\n")).unwrap();
@@ -218,26 +164,26 @@ fn channels_strips_records_as_python_and_shows_escapes_as_text() {
 
 #[test]
 fn channels_trace_shows_records_with_their_padding() {
-    let (port, server) = fake_server(|mut s| {
+    let (port, server) = serve_one(|mut s| {
         assert_eq!(read_n(&mut s, 200), record(b"Kay"));
         assert_eq!(read_n(&mut s, 200), record(b"/list"));
         s.write_all(&record(b"a\nb")).unwrap();
     });
     let out = run_client(&["channels", "Kay", "127.0.0.1", &port, "-v"], "/list\n");
     server.join();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    for line in [
-        "> \"Kay\" + 197 spaces\n",
-        "> \"/list\" + 195 spaces\n",
-        "< \"a^Jb\" + 197 spaces\n",
-    ] {
-        assert!(stderr.contains(line), "{line:?} not in {stderr}");
-    }
+    stderr_holds(
+        &out,
+        &[
+            "> \"Kay\" + 197 spaces\n",
+            "> \"/list\" + 195 spaces\n",
+            "< \"a^Jb\" + 197 spaces\n",
+        ],
+    );
 }
 
 #[test]
 fn direct_says_on_stderr_when_the_server_closes_and_when_a_list_is_empty() {
-    let (port, server) = fake_server(|mut s| {
+    let (port, server) = serve_one(|mut s| {
         assert_eq!(read_n(&mut s, 5), Request::List.to_bytes());
         let mut empty = Vec::new();
         direct::encode_list(std::iter::empty::<&str>(), &mut empty);
@@ -250,14 +196,14 @@ fn direct_says_on_stderr_when_the_server_closes_and_when_a_list_is_empty() {
     server.join();
     assert_eq!(stdout(&out), "B^[b: ^[]0;x^Ghi\n");
     assert_eq!(out.status.code(), Some(0));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    for line in [
-        "> 02 00000000  List\n",
-        "list: nobody is logged in\n",
-        "The server closed the connection.\n",
-    ] {
-        assert!(stderr.contains(line), "{line:?} not in {stderr}");
-    }
+    stderr_holds(
+        &out,
+        &[
+            "> 02 00000000  List\n",
+            "list: nobody is logged in\n",
+            "The server closed the connection.\n",
+        ],
+    );
 }
 
 #[test]
@@ -268,8 +214,7 @@ fn an_unresolvable_host_says_so_on_stderr() {
         "Unable to connect to nosuchhost.invalid:8001\n"
     );
     assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("did not resolve"), "{stderr}");
+    stderr_holds(&out, &["did not resolve"]);
 }
 
 /// Ctrl-C (or SIGTERM) ends a client within 2 s while its stdout is a pipe
@@ -282,7 +227,7 @@ fn signal_while_stdout_is_blocked(
     flood: Vec<u8>,
 ) {
     let (blocked_tx, blocked) = mpsc::channel();
-    let (port, server) = fake_server(move |mut s| {
+    let (port, server) = serve_one(move |mut s| {
         read_n(&mut s, hello);
         s.set_write_timeout(Some(Duration::from_secs(1))).unwrap();
         let started = Instant::now();
@@ -362,7 +307,7 @@ fn lobby_gives_up_on_a_server_that_takes_nothing() {
     // The fake server accepts and never reads; the user (a script) goes on
     // typing until the client is gone.
     let (held_tx, held) = mpsc::channel();
-    let (port, server) = fake_server(move |s| {
+    let (port, server) = serve_one(move |s| {
         let _ = held.recv_timeout(3 * TIMEOUT);
         drop(s);
     });

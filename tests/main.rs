@@ -6,6 +6,7 @@ mod abuse;
 mod abuse_storage;
 mod core;
 mod durability;
+mod fake;
 mod hostile_clients;
 mod hostile_peers;
 mod pty;

@@ -6,8 +6,7 @@
 //! intact below; Enter then sends the line whole.
 //!
 //! [`Terminal`] is the reusable harness (start a client, type, wait for the
-//! screen to show something, bounded); [`accept`] gives the connection of
-//! a fake server on a free port. Room and bridge cases live in
+//! screen to show something, bounded); the fake servers are `fake.rs`'s. Room and bridge cases live in
 //! `pty_rb.rs` and use the same harness.
 //!
 //! `CHAT_PTY_CLIENT=/path/to/chat-client` runs the cases against another
@@ -15,9 +14,9 @@
 //! screen is part of the message.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
-use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::Instant;
 
@@ -25,6 +24,7 @@ use chat_protocol::channels;
 use chat_protocol::direct::{self, Request};
 use portable_pty::{CommandBuilder, PtySize};
 
+use crate::fake::{listen, next, read_line, read_n, record};
 use crate::util::{bin, TIMEOUT};
 
 const ROWS: u16 = 24;
@@ -295,58 +295,21 @@ pub fn above_and_below(rows: &[String], above: &str, bottom: &str) -> bool {
     rows[last] == bottom && rows[..last].iter().any(|r| r == above)
 }
 
-/// A fake server on a free loopback port: its port, and a receiver of its
-/// one connection (read timeout set).
-pub fn accept() -> (String, mpsc::Receiver<TcpStream>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port().to_string();
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        if let Ok((stream, _)) = listener.accept() {
-            stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
-            let _ = tx.send(stream);
-        }
-    });
-    (port, rx)
-}
-
-fn connection(rx: &mpsc::Receiver<TcpStream>) -> TcpStream {
-    rx.recv_timeout(TIMEOUT)
-        .expect("the client never connected")
-}
-
-fn read_line(stream: &mut TcpStream) -> String {
-    let mut line = Vec::new();
-    let mut byte = [0u8];
-    while line.last() != Some(&b'\n') {
-        stream
-            .read_exact(&mut byte)
-            .expect("read a line from the client");
-        line.push(byte[0]);
-    }
-    String::from_utf8_lossy(&line).into_owned()
-}
-
-fn read_n(stream: &mut TcpStream, n: usize) -> Vec<u8> {
-    let mut buf = vec![0; n];
-    stream.read_exact(&mut buf).expect("read from the client");
-    buf
-}
-
-fn record(text: &str) -> Vec<u8> {
-    let mut record = Vec::new();
-    channels::encode_record(text, &mut record);
-    record
-}
-
 const JOIN_PROMPT: &str = "Enter JOIN followed by your username:";
+
+/// The lobby client in a terminal, its fake server's connection, and the
+/// join prompt on the screen.
+fn lobby_at_the_join_prompt() -> (Terminal, TcpStream) {
+    let (port, rx) = listen();
+    let term = Terminal::start(&["127.0.0.1", &port.to_string()]);
+    let server = next(&rx);
+    term.wait_for("the join prompt", |rows| last_row(rows) == JOIN_PROMPT);
+    (term, server)
+}
 
 #[test]
 fn lobby_prints_above_the_line_being_typed() {
-    let (port, rx) = accept();
-    let term = Terminal::start(&["127.0.0.1", &port]);
-    let mut server = connection(&rx);
-    term.wait_for("the join prompt", |rows| last_row(rows) == JOIN_PROMPT);
+    let (term, mut server) = lobby_at_the_join_prompt();
 
     // Username Taken: the prompt comes back until the user has joined.
     term.type_in("JOIN Bob\r");
@@ -397,17 +360,18 @@ fn lobby_prints_above_the_line_being_typed() {
 
 #[test]
 fn channels_prints_above_the_line_being_typed() {
-    let (port, rx) = accept();
+    let (port, rx) = listen();
+    let port = port.to_string();
     let term = Terminal::start(&["channels", "Kay", "127.0.0.1", &port]);
-    let mut server = connection(&rx);
-    assert_eq!(read_n(&mut server, channels::RECORD), record("Kay"));
+    let mut server = next(&rx);
+    assert_eq!(read_n(&mut server, channels::RECORD), record(b"Kay"));
     term.wait_for("the prompt", |rows| last_row(rows) == "[Me]");
 
     term.type_in("hello wor");
     term.wait_for("the partial line", |rows| {
         last_row(rows) == "[Me] hello wor"
     });
-    server.write_all(&record("[Bob] Bob interrupts")).unwrap();
+    server.write_all(&record(b"[Bob] Bob interrupts")).unwrap();
     let rows = term.wait_for("the record above the partial line", |rows| {
         above_and_below(rows, "[Bob] Bob interrupts", "[Me] hello wor")
     });
@@ -418,7 +382,10 @@ fn channels_prints_above_the_line_being_typed() {
     );
 
     term.type_in("ld\r");
-    assert_eq!(read_n(&mut server, channels::RECORD), record("hello world"));
+    assert_eq!(
+        read_n(&mut server, channels::RECORD),
+        record(b"hello world")
+    );
     // History: up-arrow brings the line back, Ctrl-U clears it.
     term.type_in("\x1b[A");
     term.wait_for("the line from history", |rows| {
@@ -437,9 +404,10 @@ fn channels_prints_above_the_line_being_typed() {
 
 #[test]
 fn direct_prints_above_the_line_being_typed_and_ends_on_ctrl_c() {
-    let (port, rx) = accept();
+    let (port, rx) = listen();
+    let port = port.to_string();
     let mut term = Terminal::start(&["direct", "127.0.0.1", &port]);
-    let mut server = connection(&rx);
+    let mut server = next(&rx);
     // No prompt to wait for: wait for the editor itself.
     term.wait_editing(1);
 
@@ -483,9 +451,10 @@ fn direct_prints_above_the_line_being_typed_and_ends_on_ctrl_c() {
 
 #[test]
 fn sigterm_while_editing_puts_the_terminal_mode_back() {
-    let (port, rx) = accept();
+    let (port, rx) = listen();
+    let port = port.to_string();
     let mut term = Terminal::start(&["direct", "127.0.0.1", &port]);
-    let _server = connection(&rx);
+    let _server = next(&rx);
     term.wait_editing(1);
     term.type_in("lis");
     term.wait_for("the partial line", |rows| last_row(rows) == "lis");
@@ -498,4 +467,85 @@ fn sigterm_while_editing_puts_the_terminal_mode_back() {
     let after = local_flags(&tty);
     assert_ne!(after & libc::ECHO, 0, "echo stays off after exit");
     assert_ne!(after & libc::ICANON, 0, "line mode stays off after exit");
+}
+
+/// The rows that are exactly `line`.
+fn count_rows(rows: &[String], line: &str) -> usize {
+    rows.iter().filter(|r| *r == line).count()
+}
+
+#[test]
+fn lobby_takes_three_pasted_lines_whole_and_in_order() {
+    let (term, mut server) = lobby_at_the_join_prompt();
+
+    // Pasted at the join prompt, in one write: the JOIN and two more lines
+    // that the editor reads ahead of the first line's end.
+    term.type_in("JOIN Alice\rBCST one\rBCST two\r");
+    assert_eq!(read_line(&mut server), "JOIN Alice\n");
+    server.write_all(b"Alice joined!").unwrap();
+    assert_eq!(read_line(&mut server), "BCST one\n");
+    assert_eq!(read_line(&mut server), "BCST two\n");
+
+    // Pasted while joined, in one write, while a message arrives.
+    term.type_in("BCST three\rBCST four\rBCST five\r");
+    server.write_all(b"Bob: hi\n").unwrap();
+    for want in ["BCST three\n", "BCST four\n", "BCST five\n"] {
+        assert_eq!(read_line(&mut server), want);
+    }
+    let rows = term.wait_for("every pasted line once, in order", |rows| {
+        let lines = [
+            "BCST one",
+            "BCST two",
+            "BCST three",
+            "BCST four",
+            "BCST five",
+        ];
+        let at: Vec<Option<usize>> = lines
+            .iter()
+            .map(|l| rows.iter().position(|r| r == l))
+            .collect();
+        lines.iter().all(|l| count_rows(rows, l) == 1)
+            && at
+                .windows(2)
+                .all(|w| matches!(w, [Some(a), Some(b)] if a < b))
+            && rows.iter().any(|r| r == "Bob: hi")
+    });
+    assert!(
+        !rows
+            .iter()
+            .any(|r| r.contains("BCST") && r.len() > "BCST three".len()),
+        "a pasted line is garbled:\n{}",
+        term.capture()
+    );
+    println!("lobby, three lines pasted:\n{}", term.capture());
+}
+
+#[test]
+fn lobby_shows_a_line_typed_while_it_waits_for_the_join_answer_once() {
+    let (term, mut server) = lobby_at_the_join_prompt();
+    term.type_in("JOIN Alice\r");
+    assert_eq!(read_line(&mut server), "JOIN Alice\n");
+    // The client waits for the answer before its next prompt; what the
+    // user types meanwhile is neither echoed twice nor lost.
+    term.type_in("BCST early\r");
+    term.type_in("BCST la");
+    server.write_all(b"Alice joined!").unwrap();
+    assert_eq!(read_line(&mut server), "BCST early\n");
+    term.type_in("te\r");
+    assert_eq!(read_line(&mut server), "BCST late\n");
+    let rows = term.wait_for("the last line sent", |rows| {
+        rows.iter().any(|r| r == "BCST late")
+    });
+    assert_eq!(count_rows(&rows, "BCST early"), 1, "{}", term.capture());
+    assert_eq!(count_rows(&rows, "BCST late"), 1, "{}", term.capture());
+    assert!(
+        rows.iter()
+            .all(|r| r == "BCST late" || !r.starts_with("BCST la")),
+        "{}",
+        term.capture()
+    );
+    println!(
+        "lobby, typed while the join was pending:\n{}",
+        term.capture()
+    );
 }

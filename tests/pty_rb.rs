@@ -5,62 +5,16 @@
 //! stay intact below it; Enter then sends the line whole. The servers and
 //! peers are fakes on loopback; every wait is bounded.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
+use std::net::TcpStream;
 use std::sync::mpsc;
 use std::thread;
 
-use chat_protocol::room::{Kind, Message, MessageDecoder};
-use chat_protocol::FrameBuffer;
+use chat_protocol::room::{Kind, Message};
 
+use crate::fake::{listen, next, read_block, read_message, room_frames};
 use crate::pty::{above_and_below, last_row, Terminal};
 use crate::util::TIMEOUT;
-
-/// A listener on a free loopback port and a receiver of its connections
-/// (read timeout set).
-fn listen() -> (u16, mpsc::Receiver<TcpStream>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        for stream in listener.incoming().map_while(Result::ok) {
-            stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
-            if tx.send(stream).is_err() {
-                return;
-            }
-        }
-    });
-    (port, rx)
-}
-
-fn next(rx: &mpsc::Receiver<TcpStream>) -> TcpStream {
-    rx.recv_timeout(TIMEOUT)
-        .expect("the client never connected")
-}
-
-/// Reads one room message (bounded by the read timeout).
-fn read_message(stream: &mut TcpStream, frames: &mut FrameBuffer<MessageDecoder>) -> Message {
-    loop {
-        if let Ok(Some(message)) = frames.next_item() {
-            return message;
-        }
-        match stream.read(frames.space()) {
-            Ok(0) | Err(_) => panic!("no message from the client"),
-            Ok(n) => frames.filled(n),
-        }
-    }
-}
-
-/// Reads one bridge block, up to its empty line.
-fn read_block(stream: &mut TcpStream) -> String {
-    let mut got = Vec::new();
-    let mut byte = [0u8; 1];
-    while !got.ends_with(b"\r\n\r\n") {
-        stream.read_exact(&mut byte).expect("read a block");
-        got.push(byte[0]);
-    }
-    String::from_utf8_lossy(&got).into_owned()
-}
 
 #[test]
 fn room_prints_above_the_line_being_typed_and_redraws_its_prompts() {
@@ -75,14 +29,11 @@ fn room_prints_above_the_line_being_typed_and_redraws_its_prompts() {
             .any(|r| r.contains("\"5\" is not one of the options"))
             && last_row(rows) == "Your choice:"
     });
-    term.type_in("2\r");
-    term.wait_for("the username prompt", |rows| {
-        last_row(rows) == "Please enter a username:"
-    });
-    term.type_in("Ann\r");
+    // The choice and the name pasted in one write.
+    term.type_in("2\rAnn\r");
     let mut server = next(&rx);
-    let mut frames = FrameBuffer::new(MessageDecoder::new(1 << 20));
-    let join = read_message(&mut server, &mut frames);
+    let mut frames = room_frames();
+    let join = read_message(&mut server, &mut frames).expect("a message");
     assert_eq!(
         (join.kind, join.username.as_str()),
         (Kind::JoinRequest, "Ann")
@@ -109,7 +60,7 @@ fn room_prints_above_the_line_being_typed_and_redraws_its_prompts() {
     });
     println!("room, a text arriving while typing:\n{}", term.capture());
     term.type_in("ld\r");
-    let sent = read_message(&mut server, &mut frames);
+    let sent = read_message(&mut server, &mut frames).expect("a message");
     assert_eq!(
         (sent.kind, &sent.payload[..]),
         (Kind::Text, &b"hello world"[..])
@@ -141,7 +92,7 @@ fn room_prints_above_the_line_being_typed_and_redraws_its_prompts() {
     });
 
     term.type_in("q\r");
-    let quit = read_message(&mut server, &mut frames);
+    let quit = read_message(&mut server, &mut frames).expect("a message");
     assert_eq!(quit.kind, Kind::QuitRequest);
     let left = Message::new(Kind::QuitAccept)
         .user("Ann")
@@ -163,7 +114,7 @@ fn bridge_prints_above_the_line_being_typed() {
     let (asked, got) = mpsc::channel();
     thread::spawn(move || {
         while let Ok(mut stream) = requests.recv() {
-            let request = read_block(&mut stream);
+            let request = String::from_utf8_lossy(&read_block(&mut stream)).into_owned();
             let _ = asked.send(request.clone());
             let answer = if request.starts_with("REGISTER") {
                 request
@@ -186,13 +137,11 @@ fn bridge_prints_above_the_line_being_typed() {
         .find_map(|r| r.strip_prefix("Alice running on 127.0.0.1:"))
         .and_then(|p| p.parse().ok())
         .expect("a port");
-    // One line at a time, as a person types them: the editor loses lines
-    // typed ahead of it (rustyline reads ahead and drops the rest), so the
-    // next line is typed once this one has been acted on.
-    term.type_in("/register\r");
+    // Both commands pasted in one write: the editor reads ahead of the
+    // first line's end and keeps the rest for the next line.
+    term.type_in("/register\r/bridge\r");
     let request = got.recv_timeout(TIMEOUT).expect("the REGISTER");
     assert!(request.starts_with("REGISTER\r\nclientID: Alice\r\n"));
-    term.type_in("/bridge\r");
     term.wait_for("waiting", |rows| {
         rows.iter().any(|r| r.starts_with("No peer yet"))
     });
@@ -216,7 +165,7 @@ fn bridge_prints_above_the_line_being_typed() {
     term.type_in("ing\r");
     assert_eq!(
         read_block(&mut bob),
-        "CHAT\r\nclientID: Alice\r\nMessage: I am typing\r\n\r\n"
+        b"CHAT\r\nclientID: Alice\r\nMessage: I am typing\r\n\r\n"
     );
     bob.write_all(b"\x1b]0;pwned\x07\x1b[2J\n").unwrap();
     term.wait_for("the escapes as text", |rows| {
@@ -224,6 +173,6 @@ fn bridge_prints_above_the_line_being_typed() {
     });
     assert_eq!(term.title(), "");
     term.type_in("/quit\r");
-    assert_eq!(read_block(&mut bob), "QUIT\r\n\r\n");
+    assert_eq!(read_block(&mut bob), b"QUIT\r\n\r\n");
     assert_eq!(term.expect_exit(), 0);
 }

@@ -23,7 +23,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver};
 use std::thread;
@@ -145,6 +145,33 @@ impl Drop for TempDir {
     }
 }
 
+/// The address in a server's first status line, `Server listening on ADDR`.
+pub fn listening_addr(first: &str) -> SocketAddr {
+    first
+        .trim_end()
+        .rsplit(' ')
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("first server line names no address: {first:?}"))
+}
+
+/// Starts `chat-server ARGS --bind 127.0.0.1` through `sh -c` after the
+/// shell command `prefix` (a `ulimit`), with stdin closed and stdout and
+/// stderr piped.
+pub fn spawn_under(prefix: &str, args: &[&str]) -> Child {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("{prefix} && exec \"$0\" \"$@\""))
+        .arg(bin("chat-server"))
+        .args(args)
+        .args(["--bind", "127.0.0.1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start chat-server")
+}
+
 /// The server under test: a `chat-server` process of our own.
 pub struct Server {
     pub addr: SocketAddr,
@@ -152,6 +179,9 @@ pub struct Server {
     status: Option<Receiver<String>>,
     /// The server's stdin, for servers started with [`Server::own_with_stdin`].
     stdin: Option<ChildStdin>,
+    /// The server's stdout and stderr, held open and never read, for
+    /// servers started with [`Server::unread`].
+    unread: Option<(BufReader<ChildStdout>, ChildStderr)>,
 }
 
 impl Server {
@@ -193,11 +223,7 @@ impl Server {
         let stdout = child.stdout.take().expect("server stdout");
         let mut lines = BufReader::new(stdout).lines();
         let first = lines.next().and_then(Result::ok).unwrap_or_default();
-        let addr = first
-            .rsplit(' ')
-            .next()
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("first server line names no address: {first:?}"));
+        let addr = listening_addr(&first);
         let (tx, rx) = channel();
         thread::spawn(move || {
             for line in lines.map_while(Result::ok) {
@@ -211,6 +237,29 @@ impl Server {
             child: Some(child),
             status: Some(rx),
             stdin: server_stdin,
+            unread: None,
+        }
+    }
+
+    /// Starts `chat-server <args...>` like [`Server::start`], with its
+    /// stdout and stderr pipes that nobody reads after the first line (a
+    /// paused terminal, `| sleep`): the pipes fill, and the server must go
+    /// on serving. No status lines ([`Server::expect_status`] panics).
+    pub fn unread(args: &[&str]) -> Server {
+        // `exec`: the shell becomes the server, so the child is the server.
+        let mut child = spawn_under(":", args);
+        let stdout = child.stdout.take().expect("server stdout");
+        let stderr = child.stderr.take().expect("server stderr");
+        let mut stdout = BufReader::new(stdout);
+        let mut first = String::new();
+        let _ = stdout.read_line(&mut first);
+        let addr = listening_addr(&first);
+        Server {
+            addr,
+            child: Some(child),
+            status: None,
+            stdin: None,
+            unread: Some((stdout, stderr)),
         }
     }
 

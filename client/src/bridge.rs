@@ -42,6 +42,7 @@ use crossbeam_channel::unbounded;
 
 use crate::console::{self, Console, Printer};
 use crate::term;
+use crate::trace::{Dir, Trace};
 
 mod chat;
 
@@ -63,8 +64,6 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How many calls may be waiting for their first CHAT at once; more are
 /// closed at once, so strangers cannot pile up threads.
 const MAX_CALLERS: usize = 8;
-/// `-v` shows a line that has no LF yet once this many bytes of it are in.
-const TRACE_PIECE: usize = 4096;
 
 /// The rendezvous server's address, as `--server=IP:PORT` gives it.
 #[derive(Debug, Clone)]
@@ -200,15 +199,6 @@ pub fn run(id: &str, port: u16, server: ServerAddr, verbose: bool) -> ExitCode {
     client.end_of_input()
 }
 
-/// What `-v` shows for one direction of one connection.
-fn trace(out: &Printer, prefix: &'static str, on: bool) -> Trace {
-    Trace {
-        out: on.then(|| out.clone()),
-        prefix,
-        partial: Vec::new(),
-    }
-}
-
 /// The local address this host uses to reach the server (127.0.0.1 when
 /// the server is on loopback), learned by connecting a UDP socket, which
 /// sends nothing: some course servers take an empty TCP connection for a
@@ -274,7 +264,7 @@ fn receive<D: Decoder>(
             }
             Ok(n) => {
                 frames.filled(n);
-                trace.show(&frames.pending()[frames.pending().len().saturating_sub(n)..]);
+                trace.blocks(&frames.pending()[frames.pending().len().saturating_sub(n)..]);
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -297,7 +287,7 @@ impl Client {
 
     /// `-v`'s view of what we receive on one connection.
     fn trace_in(&self) -> Trace {
-        trace(&self.out, "< ", self.verbose)
+        Trace::new(&self.out, Dir::Received, self.verbose)
     }
 
     /// Does one stdin line: a command, or a line of chat.
@@ -652,6 +642,13 @@ impl Client {
                 Ok(Some(Said::Quit)) => {
                     let _mode = self.lock();
                     let _ = stream.shutdown(Shutdown::Both);
+                    // Stdout stays the contract's (nothing); stderr says
+                    // why the program ends.
+                    note!(
+                        self,
+                        "{} ended the chat (QUIT).",
+                        safe::escape(peer.client_id.as_bytes())
+                    );
                     self.out.exit(0);
                 }
                 Ok(Some(Said::Start(_))) => {
@@ -742,64 +739,10 @@ impl Client {
     /// Writes `message`, showing its bytes first with `-v`.
     fn send(&self, mut stream: &TcpStream, message: &Message) -> io::Result<()> {
         let bytes = message.to_bytes();
-        let mut trace = trace(&self.out, "> ", self.verbose);
-        trace.show(&bytes);
+        let mut trace = Trace::new(&self.out, Dir::Sent, self.verbose);
+        trace.blocks(&bytes);
         trace.end();
         stream.write_all(&bytes)
-    }
-}
-
-/// `-v`: the bytes of one direction of one connection as they were on the
-/// wire, a line at a time after a prefix (`> ` sent, `< ` received), the
-/// line end not shown (so a closing empty line is the bare prefix), and
-/// terminal-safe. A line is shown once its LF is in, or in pieces of
-/// [`TRACE_PIECE`] bytes, or at the end of the stream.
-struct Trace {
-    /// Where to show it; `None` without `-v`.
-    out: Option<Printer>,
-    prefix: &'static str,
-    partial: Vec<u8>,
-}
-
-impl Trace {
-    fn show(&mut self, bytes: &[u8]) {
-        if self.out.is_none() {
-            return;
-        }
-        let mut shown = String::new();
-        for piece in bytes.split_inclusive(|&b| b == b'\n') {
-            self.partial.extend_from_slice(piece);
-            if piece.ends_with(b"\n") || self.partial.len() >= TRACE_PIECE {
-                self.line(&mut shown);
-            }
-        }
-        self.emit(shown);
-    }
-
-    /// Shows a last line that had no LF.
-    fn end(&mut self) {
-        if self.out.is_some() && !self.partial.is_empty() {
-            let mut shown = String::new();
-            self.line(&mut shown);
-            self.emit(shown);
-        }
-    }
-
-    fn emit(&self, shown: String) {
-        if let Some(out) = &self.out {
-            if !shown.is_empty() {
-                out.print(shown);
-            }
-        }
-    }
-
-    fn line(&mut self, shown: &mut String) {
-        let line = std::mem::take(&mut self.partial);
-        let line = line.strip_suffix(b"\n").unwrap_or(&line);
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        shown.push_str(self.prefix);
-        shown.push_str(&safe::escape(line).replace('\n', "^J"));
-        shown.push('\n');
     }
 }
 

@@ -9,7 +9,10 @@
 //!   prints it *above* the line being edited and redraws the prompt and the
 //!   partial input below it. Text arriving while the user types therefore
 //!   never garbles the typing. Each piece printed becomes whole lines (a
-//!   missing final line end is added).
+//!   missing final line end is added). Nothing typed or pasted ahead is
+//!   lost: the editor keeps what it read past a line's end for the next
+//!   line (rustyline's `buffer-redux` feature), and between two lines the
+//!   terminal holds keys unechoed for it ([`hold_typeahead`]).
 //! - **Pipe** (anything else: scripts, graders, `printf ... |`): stdin is
 //!   read line by line as bytes and output is written to stdout exactly as
 //!   given, flushed after every piece, so scripted sessions stay byte for
@@ -219,16 +222,20 @@ impl Console {
     }
 }
 
+impl Drop for Console {
+    /// A client that returns from its `run` leaves the terminal as it
+    /// found it.
+    fn drop(&mut self) {
+        restore_mode();
+    }
+}
+
 /// Ends the process with `code` at once, from any thread: puts the
 /// terminal's mode back if the editor changed it, and never touches the
 /// stdout lock (another thread may be blocked writing to a stdout nobody
 /// reads; `std::process::exit` itself only tries the lock).
 pub fn exit_now(code: u8) -> ! {
-    if let Some(mode) = SAVED_MODE.get() {
-        let mode = nix::sys::termios::Termios::from(*mode);
-        let _ =
-            nix::sys::termios::tcsetattr(io::stdin(), nix::sys::termios::SetArg::TCSANOW, &mode);
-    }
+    restore_mode();
     std::process::exit(i32::from(code))
 }
 
@@ -246,9 +253,42 @@ fn terminal_editor() -> rustyline::Result<(DefaultEditor, External)> {
     let mut editor = DefaultEditor::with_config(config)?;
     let external: External = Box::new(editor.create_external_printer()?);
     if let Ok(mode) = nix::sys::termios::tcgetattr(io::stdin()) {
-        let _ = SAVED_MODE.set(mode.into());
+        let _ = SAVED_MODE.set(mode.clone().into());
+        hold_typeahead(mode);
     }
     Ok((editor, external))
+}
+
+/// Sets the terminal for the moments between two lines read by the
+/// editor (while a client sends a line, waits for an answer, or runs a
+/// menu step): no echo, no line editing by the terminal, keys taken as
+/// the editor takes them (no CR-to-LF, no Ctrl-S/Ctrl-Q); output and
+/// signals as before. Keys typed or pasted then wait in the terminal
+/// untouched and unshown until the editor reads them, so they are neither
+/// echoed twice (once by the terminal, once by the editor) nor cooked
+/// differently from keys typed while it reads. The editor takes this mode
+/// as the one to return to after each line; [`exit_now`] and dropping the
+/// [`Console`] put the original mode back.
+fn hold_typeahead(mut mode: nix::sys::termios::Termios) {
+    use nix::sys::termios::{InputFlags, LocalFlags, SetArg, SpecialCharacterIndices};
+    mode.local_flags &= !(LocalFlags::ECHO | LocalFlags::ICANON | LocalFlags::IEXTEN);
+    mode.input_flags &= !(InputFlags::ICRNL | InputFlags::IXON);
+    mode.control_chars[SpecialCharacterIndices::VMIN as usize] = 1;
+    mode.control_chars[SpecialCharacterIndices::VTIME as usize] = 0;
+    // TCSADRAIN (as the editor does): what was typed stays to be read.
+    if let Err(e) = nix::sys::termios::tcsetattr(io::stdin(), SetArg::TCSADRAIN, &mode) {
+        log::debug!("cannot hold typed keys between lines: {e}");
+    }
+}
+
+/// Puts the terminal's mode back as it was before the console changed it
+/// (does nothing in pipe mode). It does not wait for output.
+fn restore_mode() {
+    if let Some(mode) = SAVED_MODE.get() {
+        let mode = nix::sys::termios::Termios::from(*mode);
+        let _ =
+            nix::sys::termios::tcsetattr(io::stdin(), nix::sys::termios::SetArg::TCSANOW, &mode);
+    }
 }
 
 fn spawn_output(run: impl FnOnce() + Send + 'static) -> bool {

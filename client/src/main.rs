@@ -101,9 +101,9 @@ struct BridgeArgs {
     /// The rendezvous server, as IP:PORT
     #[arg(long, value_name = "IP:PORT", value_parser = bridge::parse_server)]
     server: bridge::ServerAddr,
-    /// Print every message sent and received
-    #[arg(short)]
-    v: bool,
+    /// Print every message sent and received, as on the wire, on stderr
+    #[arg(short = 'v', long = "trace")]
+    trace: bool,
 }
 
 fn main() -> ExitCode {
@@ -117,7 +117,7 @@ fn main() -> ExitCode {
         DialectArgs::Room(args) => room::run(&args.host, args.port, &args.downloads, args.trace),
         DialectArgs::Channels(args) => channels::run(&args.name, &args.host, args.port, args.trace),
         DialectArgs::Direct(args) => direct::run(&args.host, args.port, args.trace),
-        DialectArgs::Bridge(args) => bridge::run(&args.id, args.port, args.server, args.v),
+        DialectArgs::Bridge(args) => bridge::run(&args.id, args.port, args.server, args.trace),
     }
 }
 

@@ -36,6 +36,7 @@ use crossbeam_channel::{after, bounded, select, unbounded, Receiver, Sender};
 
 use crate::console::{Console, Printer};
 use crate::term;
+use crate::trace::{Dir, Trace};
 
 /// The largest message taken from the server: twice the server's default
 /// attachment limit, far above any report or default join history. A
@@ -51,10 +52,6 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest file uploaded: the server's default `--max-attachment`; a
 /// larger one would get the uploader disconnected as malformed.
 const MAX_UPLOAD: u64 = 16 << 20;
-/// How much of a payload `-v` shows.
-const TRACE_PAYLOAD: usize = 64;
-/// The longest header line `-v` holds back waiting for its LF.
-const TRACE_LINE: usize = 8192;
 
 const MENU: &str = "Please select one of the following options:\n\
     1. Get a report of the chatroom from the server.\n\
@@ -186,7 +183,7 @@ impl Link {
         let stream = connect(host, port, out)?;
         let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
         let (tx, incoming) = bounded(QUEUE);
-        let mut received = Trace::new(out, "< ", trace);
+        let mut received = Trace::new(out, Dir::Received, trace);
         let out_clone = out.clone();
         let reader = stream.try_clone().and_then(|mut socket| {
             thread::Builder::new().name("server".into()).spawn(move || {
@@ -197,7 +194,7 @@ impl Link {
                     match socket.read(space) {
                         Ok(0) | Err(_) => return,
                         Ok(n) => {
-                            received.show(&space[..n]);
+                            received.room(&space[..n]);
                             frames.filled(n);
                         }
                     }
@@ -230,7 +227,7 @@ impl Link {
         Ok(Link {
             stream,
             incoming,
-            sent: std::sync::Mutex::new(Trace::new(out, "> ", trace)),
+            sent: std::sync::Mutex::new(Trace::new(out, Dir::Sent, trace)),
         })
     }
 
@@ -240,7 +237,7 @@ impl Link {
     fn send(&self, message: &Message) -> io::Result<()> {
         let bytes = message.to_bytes();
         if let Ok(mut trace) = self.sent.lock() {
-            trace.show(&bytes);
+            trace.room(&bytes);
         }
         let sent = (&self.stream).write_all(&bytes);
         if let Err(e) = &sent {
@@ -604,105 +601,6 @@ fn read_upload(path: &str) -> Result<Vec<u8>, Refused> {
         return Err(too_large(bytes.len() as u64));
     }
     Ok(bytes)
-}
-
-/// `-v` for one direction of one connection: each header line as it was
-/// on the wire (terminal-safe, the closing empty line as the bare prefix),
-/// then the payload summarised on one line: its length and its first
-/// bytes, escaped (an LF shows as `^J`). On stderr, like every client's
-/// trace; it holds at most one header line and a payload's first bytes.
-struct Trace {
-    out: Option<Printer>,
-    prefix: &'static str,
-    /// The header line being read.
-    line: Vec<u8>,
-    /// PAYLOAD_LENGTH of the block being read.
-    length: u64,
-    /// Payload bytes still to pass, and the first of them.
-    payload_left: u64,
-    payload_total: u64,
-    sample: Vec<u8>,
-}
-
-impl Trace {
-    fn new(out: &Printer, prefix: &'static str, on: bool) -> Trace {
-        Trace {
-            out: on.then(|| out.clone()),
-            prefix,
-            line: Vec::new(),
-            length: 0,
-            payload_left: 0,
-            payload_total: 0,
-            sample: Vec::new(),
-        }
-    }
-
-    fn show(&mut self, mut bytes: &[u8]) {
-        if self.out.is_none() {
-            return;
-        }
-        let mut shown = String::new();
-        while !bytes.is_empty() {
-            if self.payload_left > 0 {
-                let n = usize::try_from(self.payload_left)
-                    .unwrap_or(usize::MAX)
-                    .min(bytes.len());
-                let room = TRACE_PAYLOAD.saturating_sub(self.sample.len());
-                self.sample.extend_from_slice(&bytes[..n.min(room)]);
-                self.payload_left -= n as u64;
-                bytes = &bytes[n..];
-                if self.payload_left == 0 {
-                    self.payload(&mut shown);
-                }
-                continue;
-            }
-            let (piece, rest, ended) = match bytes.iter().position(|&b| b == b'\n') {
-                Some(lf) => (&bytes[..lf], &bytes[lf + 1..], true),
-                None => (bytes, &[][..], false),
-            };
-            bytes = rest;
-            self.line.extend_from_slice(piece);
-            if ended || self.line.len() >= TRACE_LINE {
-                self.header_line(&mut shown);
-            }
-        }
-        if let Some(out) = &self.out {
-            if !shown.is_empty() {
-                out.note(shown);
-            }
-        }
-    }
-
-    fn header_line(&mut self, shown: &mut String) {
-        let line = std::mem::take(&mut self.line);
-        let line = line.strip_suffix(b"\r").unwrap_or(&line);
-        shown.push_str(self.prefix);
-        shown.push_str(&safe::escape(line).replace('\n', "^J"));
-        shown.push('\n');
-        if let Some(value) = line.strip_prefix(b"PAYLOAD_LENGTH:") {
-            let value = String::from_utf8_lossy(value);
-            self.length = value.trim().parse().unwrap_or(0);
-        }
-        if line.is_empty() {
-            self.payload_left = std::mem::take(&mut self.length);
-            self.payload_total = self.payload_left;
-            self.sample.clear();
-        }
-    }
-
-    fn payload(&mut self, shown: &mut String) {
-        let sample = safe::escape(&self.sample).replace('\n', "^J");
-        let more = if self.payload_total > self.sample.len() as u64 {
-            "…"
-        } else {
-            ""
-        };
-        let total = self.payload_total;
-        shown.push_str(&format!(
-            "{}[payload, {total} bytes] {sample}{more}\n",
-            self.prefix
-        ));
-    }
 }
 
 impl Client {

@@ -121,6 +121,12 @@ impl<D: Decoder> FrameBuffer<D> {
         &self.buf[self.start..self.end]
     }
 
+    /// The decoder, to tell it what only its owner knows (room: whether the
+    /// client has joined) between two items.
+    pub fn decoder_mut(&mut self) -> &mut D {
+        &mut self.decoder
+    }
+
     /// The bytes of memory the buffer holds now.
     pub fn capacity(&self) -> usize {
         self.buf.capacity()

@@ -250,10 +250,10 @@ impl std::error::Error for Malformed {}
 /// line ends, before any payload arrives.
 ///
 /// A server's decoder ([`MessageDecoder::server`]) adds the rules for what
-/// clients send: until the stream has carried a JOIN_REQUEST, a payload over
-/// [`MAX_BEFORE_JOIN`] is [`Malformed::TooLarge`] (the decoder cannot know
-/// whether the join was accepted; a connection that never asked to join has
-/// no use for a large payload); and a text over [`MAX_TEXT`] comes out at
+/// clients send: until its owner says the client has joined
+/// ([`set_joined`](MessageDecoder::set_joined)), a payload over
+/// [`MAX_BEFORE_JOIN`] is [`Malformed::TooLarge`] (a connection that is not
+/// in the room has no use for a large payload); and a text over [`MAX_TEXT`] comes out at
 /// once with its length in [`Message::dropped`] and no payload, which is
 /// then skipped as it arrives, never buffered.
 #[derive(Debug, Clone)]
@@ -261,8 +261,9 @@ pub struct MessageDecoder {
     max_payload: u64,
     /// Whether the server's rules for client input apply.
     server: bool,
-    /// Whether a JOIN_REQUEST has gone by on this stream.
-    join_seen: bool,
+    /// Whether the client has joined, as the owner last said: the decoder
+    /// cannot know whether a JOIN_REQUEST was accepted.
+    joined: bool,
     /// Payload bytes of a dropped text still to skip.
     discard: u64,
     /// Bytes of the current header block already parsed (whole lines).
@@ -282,7 +283,7 @@ impl MessageDecoder {
         MessageDecoder {
             max_payload,
             server: false,
-            join_seen: false,
+            joined: false,
             discard: 0,
             parsed: 0,
             header_end: None,
@@ -303,9 +304,17 @@ impl MessageDecoder {
         }
     }
 
+    /// Tells a server's decoder whether its client is in the room now: the
+    /// limit on the payload of the next message follows (the message being
+    /// decoded keeps the limit it was checked against). The server says so
+    /// after each JOIN_REQUEST is answered, before the next message.
+    pub fn set_joined(&mut self, joined: bool) {
+        self.joined = joined;
+    }
+
     /// The payload limit that applies now.
     fn limit(&self) -> u64 {
-        if self.server && !self.join_seen {
+        if self.server && !self.joined {
             self.max_payload.min(MAX_BEFORE_JOIN)
         } else {
             self.max_payload
@@ -316,7 +325,7 @@ impl MessageDecoder {
     fn next_message(&mut self) -> Message {
         let fresh = MessageDecoder {
             server: self.server,
-            join_seen: self.join_seen || self.message.kind == Kind::JoinRequest,
+            joined: self.joined,
             ..MessageDecoder::new(self.max_payload)
         };
         std::mem::replace(self, fresh).message
@@ -700,27 +709,78 @@ mod tests {
         };
         let max = 1 << 20;
         #[rustfmt::skip]
-        let cases: Vec<(Vec<u8>, Vec<Message>, Option<Malformed>)> = vec![
-            // Before a JOIN_REQUEST: at most 64 KiB of payload, whatever the kind.
-            (text(65536), vec![Message::text("", vec![b't'; 65536])], None),
-            (text(65537), vec![], Some(Malformed::TooLarge { length: 65537, max: 65536 })),
-            (file(65537).to_bytes(), vec![], Some(Malformed::TooLarge { length: 65537, max: 65536 })),
-            // After one: attachments up to the limit, long texts dropped.
-            (cat(&[&join, &file(70_000).to_bytes(), &report]),
-             vec![Message::new(Kind::JoinRequest).user("Fire"), file(70_000), Message::new(Kind::ReportRequest)],
-             None),
-            (cat(&[&join, &text(65537), &report, &text(200_000), &text(3)]),
-             vec![Message::new(Kind::JoinRequest).user("Fire"), dropped(65537),
-                  Message::new(Kind::ReportRequest), dropped(200_000), Message::text("", "ttt")],
-             None),
-            (cat(&[&join, &file(max as usize + 1).to_bytes()]),
-             vec![Message::new(Kind::JoinRequest).user("Fire")],
-             Some(Malformed::TooLarge { length: max + 1, max })),
+        /// Joined, the input, the messages and the error it decodes to.
+        type Case = (bool, Vec<u8>, Vec<Message>, Option<Malformed>);
+        let cases: Vec<Case> = vec![
+            // Before joining: at most 64 KiB of payload, whatever the kind.
+            (
+                false,
+                text(65536),
+                vec![Message::text("", vec![b't'; 65536])],
+                None,
+            ),
+            (
+                false,
+                text(65537),
+                vec![],
+                Some(Malformed::TooLarge {
+                    length: 65537,
+                    max: 65536,
+                }),
+            ),
+            (
+                false,
+                file(65537).to_bytes(),
+                vec![],
+                Some(Malformed::TooLarge {
+                    length: 65537,
+                    max: 65536,
+                }),
+            ),
+            // A JOIN_REQUEST alone lifts nothing: only the server knows
+            // whether it was accepted (a refused joiner stays at 64 KiB).
+            (
+                false,
+                cat(&[&join, &file(70_000).to_bytes()]),
+                vec![Message::new(Kind::JoinRequest).user("Fire")],
+                Some(Malformed::TooLarge {
+                    length: 70_000,
+                    max: 65536,
+                }),
+            ),
+            // Joined: attachments up to the limit, long texts dropped.
+            (
+                true,
+                cat(&[&file(70_000).to_bytes(), &report]),
+                vec![file(70_000), Message::new(Kind::ReportRequest)],
+                None,
+            ),
+            (
+                true,
+                cat(&[&text(65537), &report, &text(200_000), &text(3)]),
+                vec![
+                    dropped(65537),
+                    Message::new(Kind::ReportRequest),
+                    dropped(200_000),
+                    Message::text("", "ttt"),
+                ],
+                None,
+            ),
+            (
+                true,
+                file(max as usize + 1).to_bytes(),
+                vec![],
+                Some(Malformed::TooLarge {
+                    length: max + 1,
+                    max,
+                }),
+            ),
         ];
-        for (input, want, error) in cases {
+        for (joined, input, want, error) in cases {
             for step in [usize::MAX, 1, 1000, 4096] {
-                let got =
-                    crate::buffer::decode_in_pieces(MessageDecoder::server(max), &input, step);
+                let mut decoder = MessageDecoder::server(max);
+                decoder.set_joined(joined);
+                let got = crate::buffer::decode_in_pieces(decoder, &input, step);
                 assert_eq!(got, (want.clone(), error.clone()), "in pieces of {step}");
             }
         }
@@ -730,10 +790,39 @@ mod tests {
     }
 
     #[test]
+    fn the_owner_sets_the_limit_between_messages() {
+        let big = Message::new(Kind::Attachment)
+            .payload(vec![b'f'; 70_000])
+            .to_bytes();
+        let mut frames = crate::FrameBuffer::new(MessageDecoder::server(1 << 20));
+        frames.extend(&Message::new(Kind::JoinRequest).user("Fire").to_bytes());
+        assert_eq!(
+            frames.next_item().unwrap().map(|m| m.kind),
+            Some(Kind::JoinRequest)
+        );
+        // The server accepted the join before the next header.
+        frames.decoder_mut().set_joined(true);
+        frames.extend(&big);
+        assert_eq!(
+            frames.next_item().unwrap().map(|m| m.payload.len()),
+            Some(70_000)
+        );
+        // Told otherwise (a refused joiner), the 64 KiB limit is back.
+        frames.decoder_mut().set_joined(false);
+        frames.extend(&big);
+        assert_eq!(
+            frames.next_item(),
+            Err(Malformed::TooLarge {
+                length: 70_000,
+                max: MAX_BEFORE_JOIN
+            })
+        );
+    }
+
+    #[test]
     fn a_dropped_text_is_never_buffered() {
         let mut frames = crate::FrameBuffer::new(MessageDecoder::server(1 << 30));
-        frames.extend(&Message::new(Kind::JoinRequest).user("Fire").to_bytes());
-        assert!(frames.next_item().unwrap().is_some());
+        frames.decoder_mut().set_joined(true);
         frames.extend(b"PAYLOAD_LENGTH: 100000000\n\n");
         assert_eq!(
             frames.next_item().unwrap().map(|m| m.dropped),

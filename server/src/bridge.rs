@@ -33,6 +33,9 @@ use crate::conns::{ConnId, Conns};
 use crate::dispatch::{Dialect, Evictable};
 use crate::status;
 
+/// The REGACK status of a new id when `--max-contacts` are registered.
+const REGISTRY_FULL: &str = "rejected (registry full)";
+
 /// The log is compacted when it has this many lines more than twice the
 /// lines a compact file would have.
 const COMPACT_SLACK: usize = 1024;
@@ -268,6 +271,11 @@ fn parse_line(raw: &[u8]) -> Result<Contact, Option<&'static str>> {
 #[derive(Debug)]
 pub struct Bridge {
     registry: Registry,
+    /// `--max-contacts`: registrations are kept for good, so without a
+    /// bound a script registering fresh ids would grow the memory and the
+    /// file without end. At the bound a new id is refused; a registered
+    /// one may still update its contact.
+    max_contacts: usize,
     /// Each contact's partner (by index), once a BRIDGE answer paired them.
     partner: Vec<Option<usize>>,
     /// Clients that bridged with nobody to pair with, in registration order.
@@ -277,12 +285,15 @@ pub struct Bridge {
 }
 
 impl Bridge {
-    /// A server keeping its registry in `path` (read back now).
-    pub fn open(path: &Path) -> io::Result<Bridge> {
+    /// A server keeping its registry in `path` (read back now), taking
+    /// new ids while fewer than `max_contacts` are registered (a file read
+    /// back with more keeps them all).
+    pub fn open(path: &Path, max_contacts: usize) -> io::Result<Bridge> {
         let registry = Registry::open(path)?;
         let n = registry.contacts().len();
         Ok(Bridge {
             registry,
+            max_contacts,
             partner: vec![None; n],
             waiting: BTreeSet::new(),
             free: (0..n).collect(),
@@ -294,6 +305,19 @@ impl Bridge {
             Err(reason) => {
                 conns.status(id, format_args!("REGISTER rejected ({reason})"));
                 format!("rejected ({reason})")
+            }
+            Ok(contact)
+                if self.registry.position(&contact.client_id).is_none()
+                    && self.registry.contacts().len() >= self.max_contacts =>
+            {
+                conns.status(
+                    id,
+                    format_args!(
+                        "REGISTER {} rejected: registry full ({} contacts)",
+                        contact.client_id, self.max_contacts
+                    ),
+                );
+                REGISTRY_FULL.to_owned()
             }
             Ok(contact) => {
                 let (who, ip, port) = (&contact.client_id, &contact.ip, &contact.port);
@@ -466,9 +490,45 @@ mod tests {
     }
 
     #[test]
+    fn past_max_contacts_a_new_id_is_refused_and_a_known_one_updates() {
+        let path = registry_path("full");
+        let mut h = Harness::new(Bridge::open(&path, 2).unwrap());
+        let regack = |id: &str, port: &str, status: &str| {
+            format!(
+                "REGACK\r\nclientID: {id}\r\nIP: 127.0.0.1\r\nPort: {port}\r\nStatus: {status}\r\n\r\n"
+            )
+        };
+        assert_eq!(
+            ask(&mut h, register("Al", "1")),
+            regack("Al", "1", REGISTERED)
+        );
+        assert_eq!(
+            ask(&mut h, register("Bo", "2")),
+            regack("Bo", "2", REGISTERED)
+        );
+        assert_eq!(
+            ask(&mut h, register("Cy", "3")),
+            regack("Cy", "3", REGISTRY_FULL)
+        );
+        // A registered id still moves.
+        assert_eq!(
+            ask(&mut h, register("Al", "9")),
+            regack("Al", "9", REGISTERED)
+        );
+        assert_eq!(ask(&mut h, bridge("Bo")), ack("Al", "9"));
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            "Al 127.0.0.1 1\nBo 127.0.0.1 2\nAl 127.0.0.1 9\n"
+        );
+        // A file read back with more than the bound keeps them all.
+        let h = Bridge::open(&path, 1).unwrap();
+        assert_eq!(h.registry.contacts().len(), 2);
+    }
+
+    #[test]
     fn register_is_appended_before_the_regack_and_reads_back() {
         let path = registry_path("saved");
-        let mut h = Harness::new(Bridge::open(&path).unwrap());
+        let mut h = Harness::new(Bridge::open(&path, 1000).unwrap());
         assert_eq!(
             ask(&mut h, register("Alice", "5000")),
             "REGACK\r\nclientID: Alice\r\nIP: 127.0.0.1\r\nPort: 5000\r\nStatus: registered\r\n\r\n"
@@ -553,7 +613,7 @@ mod tests {
 
     #[test]
     fn bad_register_echoes_what_it_carried() {
-        let mut h = Harness::new(Bridge::open(&registry_path("bad")).unwrap());
+        let mut h = Harness::new(Bridge::open(&registry_path("bad"), 1000).unwrap());
         let carried = Contact::new("Al", "", "5000");
         assert_eq!(
             ask(&mut h, Message::Register(carried)),
@@ -564,7 +624,7 @@ mod tests {
 
     /// A fresh server with `ids` registered in order (ports 1, 2, ...).
     fn registered(test: &str, ids: &[&str]) -> Harness<Bridge> {
-        let mut h = Harness::new(Bridge::open(&registry_path(test)).unwrap());
+        let mut h = Harness::new(Bridge::open(&registry_path(test), 1000).unwrap());
         for (n, id) in ids.iter().enumerate() {
             ask(&mut h, register(id, &(n + 1).to_string()));
         }
@@ -626,7 +686,7 @@ mod tests {
 
     #[test]
     fn other_messages_close_the_connection() {
-        let mut h = Harness::new(Bridge::open(&registry_path("other")).unwrap());
+        let mut h = Harness::new(Bridge::open(&registry_path("other"), 1000).unwrap());
         let conn = h.connect();
         h.request(conn, Message::Quit);
         assert_eq!(h.take(conn), "");
@@ -638,7 +698,7 @@ mod tests {
         let path = registry_path("unwritable")
             .join("missing-dir")
             .join("r.txt");
-        let mut h = Harness::new(Bridge::open(&path).unwrap());
+        let mut h = Harness::new(Bridge::open(&path, 1000).unwrap());
         assert_eq!(
             ask(&mut h, register("Al", "5")),
             "REGACK\r\nclientID: Al\r\nIP: 127.0.0.1\r\nPort: 5\r\n\

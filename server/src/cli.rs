@@ -104,6 +104,19 @@ impl Common {
     }
 }
 
+impl DialectArgs {
+    /// The listener options, with the dialect's own `--sendq` default.
+    pub fn options(&self) -> Options {
+        match self {
+            DialectArgs::Lobby(a) => a.common.options(a.port, SENDQ),
+            DialectArgs::Room(a) => a.common.options(a.port, ROOM_SENDQ),
+            DialectArgs::Channels(a) => a.common.options(a.port, SENDQ),
+            DialectArgs::Direct(a) => a.common.options(a.port, SENDQ),
+            DialectArgs::Bridge(a) => a.common.options(a.port, SENDQ),
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct LobbyArgs {
     /// Port to listen on
@@ -166,6 +179,10 @@ pub struct BridgeArgs {
     /// File that keeps the registrations across restarts
     #[arg(long, value_name = "FILE", default_value = "bridge-registry.txt")]
     pub registry: PathBuf,
+    /// Registered clients kept at most; past it a new clientID is refused
+    /// (`rejected (registry full)`), a registered one may still update
+    #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = at_least_one)]
+    pub max_contacts: usize,
     #[command(flatten)]
     pub common: Common,
 }
@@ -256,6 +273,34 @@ mod tests {
         assert_eq!(options.bind, "0.0.0.0".parse::<IpAddr>().unwrap());
     }
 
+    /// Issue 16 item 3: no default in any dialect cuts a user who is
+    /// merely idle. The only timers that can end a connection are the
+    /// login timeout (none unless asked for), the slot rule (only when a
+    /// newcomer finds every slot taken, and only connections open 10 s
+    /// that have not registered) and the close grace (only for connections
+    /// the server itself closed); docs/RELIABILITY.md lists them all.
+    #[test]
+    fn no_default_in_any_dialect_cuts_an_idle_user() {
+        let lines = [
+            ("chat-server 8001", SENDQ),
+            ("chat-server lobby 8001", SENDQ),
+            ("chat-server room", ROOM_SENDQ),
+            ("chat-server channels 8001", SENDQ),
+            ("chat-server direct 8001", SENDQ),
+            ("chat-server bridge --port=8001", SENDQ),
+        ];
+        for (line, sendq) in lines {
+            let options = parse(line).unwrap().dialect.options();
+            assert_eq!(options.login_timeout, None, "{line}");
+            assert_eq!(options.slot_age, crate::conns::SLOT_AGE, "{line}");
+            assert_eq!(options.max_connections, 1024, "{line}");
+            assert_eq!(options.sendq, sendq, "{line}");
+            // `--login-timeout 0` is the default spelled out.
+            let explicit = parse(&format!("{line} --login-timeout 0")).unwrap();
+            assert_eq!(explicit.dialect.options().login_timeout, None, "{line}");
+        }
+    }
+
     #[test]
     fn bridge_takes_port_with_equals() {
         for line in [
@@ -267,6 +312,7 @@ mod tests {
             };
             assert_eq!(bridge.port, 9000);
             assert_eq!(bridge.registry, PathBuf::from("bridge-registry.txt"));
+            assert_eq!(bridge.max_contacts, 100_000);
         }
     }
 
@@ -282,6 +328,7 @@ mod tests {
             "chat-server 8001 --sendq 99999999999999999999",
             "chat-server 70000",
             "chat-server channels 8001 --max-channels -1",
+            "chat-server bridge --port=8001 --max-contacts 0",
         ] {
             let err = parse(line).unwrap_err();
             assert_eq!(err.exit_code(), 2, "{line}");

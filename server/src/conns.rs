@@ -21,6 +21,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::Sender;
+
 use crate::dispatch::Evictable;
 use crate::outbox::{outbox, Bytes, Drain, Message, Outbox, Overflow};
 use crate::status;
@@ -39,6 +41,10 @@ const WRITE_NOW_CONNS: usize = 256;
 /// bytes when there is no `--login-timeout`: a peer that never reads must
 /// not hold its threads and slot for ever.
 const CLOSE_GRACE: Duration = Duration::from_secs(60);
+
+/// How many more login deadlines (or closing connections) than open
+/// connections the table keeps before it sweeps the stale ones out.
+const SWEEP_SLACK: usize = 1024;
 
 /// How long a connection must have been open before the slot rule may cut
 /// it to make room for a newcomer (contract, "Connection slots").
@@ -99,21 +105,30 @@ pub struct Conn {
     /// Set by the reader while it holds part of a request: such a
     /// connection is "in the middle of a request" for the slot rule.
     mid_request: Arc<AtomicBool>,
+    /// Where the reader, after a request that may register the connection
+    /// ([`Dialect::may_register`](crate::dispatch::Dialect::may_register)),
+    /// waits to hear whether it did. One answer per such request; dropped
+    /// with the connection, which also ends the reader's wait.
+    registration: Sender<bool>,
 }
 
 impl Conn {
     /// A connection over `socket`, and the writer's end of its queue.
     /// The reader sets `mid_request` while it holds part of a request.
+    /// The reader hears on `registration` whether a request that may
+    /// register the connection did.
     pub fn new(
         fd: i32,
         addr: SocketAddr,
         sendq: usize,
         socket: Arc<TcpStream>,
         mid_request: Arc<AtomicBool>,
+        registration: Sender<bool>,
     ) -> (Conn, Drain) {
         let (mut conn, drain) = Conn::detached(fd, addr, sendq);
         conn.socket = Some(socket);
         conn.mid_request = mid_request;
+        conn.registration = registration;
         (conn, drain)
     }
 
@@ -131,6 +146,8 @@ impl Conn {
             touched: 0,
             opened: Instant::now(),
             mid_request: Arc::new(AtomicBool::new(false)),
+            // Nobody listens: answers go nowhere.
+            registration: crossbeam_channel::bounded(1).0,
         };
         (conn, drain)
     }
@@ -289,6 +306,16 @@ impl Conns {
             self.deadlines.push_back((deadline, id));
         }
         self.map.insert(id, conn);
+        // Entries of connections that registered or left are popped only
+        // from the front; behind one that idles for the whole timeout they
+        // would pile up with every connect, so they are swept once they
+        // outnumber the open connections (amortised: each sweep at least
+        // halves the queue).
+        if self.deadlines.len() > 2 * self.map.len() + SWEEP_SLACK {
+            let map = &self.map;
+            self.deadlines
+                .retain(|(_, id)| map.get(id).is_some_and(|c| !c.registered));
+        }
     }
 
     /// Whether `id` is open.
@@ -325,6 +352,16 @@ impl Conns {
     pub fn set_registered(&mut self, id: ConnId) {
         if let Some(conn) = self.map.get_mut(&id) {
             conn.registered = true;
+        }
+    }
+
+    /// Tells `id`'s reader, which waits after a request that may register
+    /// the connection, whether it is registered now. Never blocks: the
+    /// reader waits for one answer per such request and asks nothing more
+    /// once registered, so the one-place channel has room whenever it waits.
+    pub(crate) fn answer_registration(&self, id: ConnId) {
+        if let Some(conn) = self.map.get(&id) {
+            let _ = conn.registration.try_send(conn.registered);
         }
     }
 
@@ -424,6 +461,11 @@ impl Conns {
                 let grace = self.login_timeout.unwrap_or(CLOSE_GRACE);
                 if let Some(deadline) = Instant::now().checked_add(grace) {
                     self.closing.push_back((deadline, Arc::downgrade(socket)));
+                }
+                // As for login deadlines: those whose threads have ended
+                // are swept before they pile up behind a slow reader.
+                if self.closing.len() > 2 * self.map.len() + SWEEP_SLACK {
+                    self.closing.retain(|(_, socket)| socket.strong_count() > 0);
                 }
             }
             self.departed.insert(id, conn.fd);
@@ -551,6 +593,25 @@ mod tests {
         (conns, id, drain)
     }
 
+    /// The reader's wait after a JOIN_REQUEST: one answer per request
+    /// that may register, and the end of the wait when the connection goes.
+    #[test]
+    fn the_registration_answer_reaches_the_reader_and_ends_with_the_connection() {
+        let (mut conns, id, _drain) = table(10);
+        let (answers, verdicts) = crossbeam_channel::bounded(1);
+        if let Some(conn) = conns.map.get_mut(&id) {
+            conn.registration = answers;
+        }
+        conns.answer_registration(id);
+        assert_eq!(verdicts.try_recv(), Ok(false));
+        conns.set_registered(id);
+        conns.answer_registration(id);
+        assert_eq!(verdicts.try_recv(), Ok(true));
+        // A reader still waiting when the connection is closed wakes.
+        conns.close(id);
+        assert!(verdicts.recv().is_err());
+    }
+
     #[test]
     fn one_event_into_an_empty_queue_is_taken_whole() {
         let (mut conns, id, drain) = table(10);
@@ -596,6 +657,60 @@ mod tests {
 #[cfg(test)]
 mod slots {
     use super::*;
+
+    /// With a long `--login-timeout`, one idle unregistered connection at
+    /// the front of the deadline queue does not make the queue keep an
+    /// entry for every connection that came and went after it.
+    #[test]
+    fn login_deadlines_of_departed_connections_do_not_pile_up() {
+        let mut conns = Conns::new(Some(Duration::from_secs(3600)));
+        let addr = SocketAddr::from(([127, 0, 0, 1], 1));
+        let (idler, _idler_drain) = Conn::detached(5, addr, 1 << 10);
+        conns.insert(ConnId(1), idler);
+        for i in 2..20_000 {
+            let (conn, _drain) = Conn::detached(6, addr, 1 << 10);
+            conns.insert(ConnId(i), conn);
+            if i % 2 == 0 {
+                conns.set_registered(ConnId(i));
+            } else {
+                conns.close(ConnId(i));
+            }
+        }
+        assert!(conns.deadlines.len() <= 2 * conns.map.len() + SWEEP_SLACK + 1);
+        // The idler's deadline is still the next one.
+        assert_eq!(conns.deadlines.front().map(|&(_, id)| id), Some(ConnId(1)));
+        assert!(conns.next_deadline().is_some());
+    }
+
+    /// Without `--login-timeout` (the default), no open connection has a
+    /// deadline, registered or not, however long it idles: only a
+    /// newcomer at the limit (the slot rule) or the server's own close can
+    /// end it.
+    #[test]
+    fn without_a_login_timeout_no_open_connection_ever_expires() {
+        let (mut conns, drains) = table(2);
+        conns.set_registered(ConnId(1));
+        assert_eq!(conns.next_deadline(), None);
+        conns.expire(Instant::now() + Duration::from_secs(10 * 365 * 24 * 3600));
+        assert_eq!(conns.next_dropped(), None);
+        assert!(conns.contains(ConnId(1)) && conns.contains(ConnId(2)));
+        assert!(!drains[0].is_closed() && !drains[1].is_closed());
+        // A login timeout applies to the unregistered one alone.
+        let mut timed = Conns::new(Some(Duration::from_secs(1)));
+        let mut kept = Vec::new();
+        for i in 1..=2 {
+            let addr = SocketAddr::from(([127, 0, 0, 1], 2000 + i as u16));
+            let (conn, drain) = Conn::detached(20 + i as i32, addr, 1 << 20);
+            timed.insert(ConnId(i), conn);
+            kept.push(drain);
+        }
+        timed.set_registered(ConnId(1));
+        timed.expire(Instant::now() + Duration::from_secs(2));
+        assert_eq!(timed.next_dropped(), Some(ConnId(2)));
+        assert_eq!(timed.next_dropped(), None);
+        assert!(timed.contains(ConnId(1)));
+        assert!(kept[1].is_closed() && !kept[0].is_closed());
+    }
 
     /// A table of `n` connections accepted in id order.
     fn table(n: u64) -> (Conns, Vec<Drain>) {

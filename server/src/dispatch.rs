@@ -58,6 +58,21 @@ pub trait Dialect: Send + 'static {
     /// The decoder for a new connection.
     fn decoder(&self) -> Self::Decoder;
 
+    /// Whether `request`, from a connection that is not registered, may
+    /// register it, in a dialect whose decoder takes other limits once it
+    /// is (room: 64 KiB of payload before joining). The reader then waits
+    /// for the dispatcher's answer, [`registered`](Self::registered), before
+    /// it decodes anything more, so that the limit on the next message is
+    /// exactly the one for what the connection is.
+    fn may_register(_request: &Request<Self>) -> bool {
+        false
+    }
+
+    /// Tells a connection's decoder whether the connection is registered,
+    /// on the reader's thread, between two messages (after a request that
+    /// [`may_register`](Self::may_register)).
+    fn registered(_decoder: &mut Self::Decoder, _registered: bool) {}
+
     /// `--trace`: the lines that show one message's bytes as they are on
     /// the wire (text lines unless the dialect says otherwise).
     fn trace(way: Way, bytes: &[u8], lines: &mut Vec<String>) {
@@ -210,7 +225,11 @@ impl<D: Dialect> Dispatcher<D> {
             }
             Event::Request(id, request) => {
                 if conns.contains(id) {
+                    let asks = D::may_register(&request);
                     self.dialect.request(conns, id, request);
+                    if asks {
+                        conns.answer_registration(id);
+                    }
                 }
             }
             Event::Malformed(id, error) => {

@@ -21,7 +21,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use chat_protocol::FrameBuffer;
-use crossbeam_channel::{bounded, Sender};
+use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::conns::{Conn, ConnId, Conns};
 use crate::dispatch::{Dialect, Dispatcher, Event, Request};
@@ -338,7 +338,15 @@ fn start_connection<D: Dialect>(
 
     let socket = Arc::new(stream);
     let mid_request = Arc::new(AtomicBool::new(false));
-    let (conn, drain) = Conn::new(fd, addr, options.sendq, socket.clone(), mid_request.clone());
+    let (registration, verdicts) = bounded(1);
+    let (conn, drain) = Conn::new(
+        fd,
+        addr,
+        options.sendq,
+        socket.clone(),
+        mid_request.clone(),
+        registration,
+    );
     if events.send(Event::Connected(id, conn)).is_err() {
         return;
     }
@@ -361,7 +369,16 @@ fn start_connection<D: Dialect>(
         thread::Builder::new()
             .name(format!("reader-{fd}"))
             .stack_size(CONN_STACK)
-            .spawn(move || read_loop(id, &socket, decoder, events, &mid_request, trace, slot))
+            .spawn(move || {
+                let reader = Reader {
+                    id,
+                    events,
+                    verdicts,
+                    registered: false,
+                    trace: trace.then_some(fd),
+                };
+                read_loop(reader, &socket, decoder, &mid_request, slot)
+            })
     };
     if let Err(e) = reader {
         log::error!("fd {fd}: cannot start a reader thread, closing: {e}");
@@ -380,21 +397,53 @@ fn write_loop(drain: Drain, socket: &TcpStream, slot: Arc<Slot>) {
     let _ = socket.shutdown(std::net::Shutdown::Both);
 }
 
+/// What a reader thread knows besides its socket and its buffer.
+struct Reader<D: Dialect> {
+    id: ConnId,
+    events: Sender<Event<D>>,
+    /// The dispatcher's answers to requests that may register the
+    /// connection ([`Dialect::may_register`]).
+    verdicts: Receiver<bool>,
+    /// Whether the connection is registered, as last answered.
+    registered: bool,
+    /// `--trace`: the fd, to show each request's bytes as received.
+    trace: Option<i32>,
+}
+
+impl<D: Dialect> Reader<D> {
+    /// Passes `request` on; after one that may register the connection,
+    /// waits for the dispatcher's answer and tells the decoder, so that
+    /// the next message is decoded with the limits of what the connection
+    /// is now. `false` when the reader must stop.
+    fn pass(&mut self, request: Request<D>, frames: &mut FrameBuffer<D::Decoder>) -> bool {
+        let asks = !self.registered && D::may_register(&request);
+        if self.events.send(Event::Request(self.id, request)).is_err() {
+            return false;
+        }
+        if asks {
+            // The dispatcher answers as it handles the request; no answer
+            // (the connection is gone) ends the reader.
+            let Ok(registered) = self.verdicts.recv() else {
+                return false;
+            };
+            self.registered = registered;
+            D::registered(frames.decoder_mut(), registered);
+        }
+        true
+    }
+}
+
 /// The reader thread: decode the socket's bytes and send them to the
 /// dispatcher until end of stream, an error, or a fatal decoding error.
 fn read_loop<D: Dialect>(
-    id: ConnId,
+    mut reader: Reader<D>,
     mut socket: &TcpStream,
     decoder: D::Decoder,
-    events: Sender<Event<D>>,
     mid_request: &AtomicBool,
-    trace: bool,
     _slot: Arc<Slot>,
 ) {
     defer_to_running_threads();
-    let fd = socket.as_raw_fd();
-    // `--trace`: the fd, to show each request's bytes as received.
-    let trace = trace.then_some(fd);
+    let trace = reader.trace;
     let mut frames = FrameBuffer::new(decoder);
     // Whether part of a request is pending, as last told to the dispatcher
     // through `mid_request` (stored only when it changes).
@@ -407,7 +456,7 @@ fn read_loop<D: Dialect>(
             Ok(0) => {
                 // A half-close ends a pending line as a pause does.
                 if let Some(request) = idle_item::<D>(&mut frames, trace) {
-                    let _ = events.send(Event::Request(id, request));
+                    let _ = reader.events.send(Event::Request(reader.id, request));
                 }
                 break;
             }
@@ -416,11 +465,11 @@ fn read_loop<D: Dialect>(
             Err(e) if timing && is_timeout(&e) => {
                 // The sender paused with an unfinished item pending.
                 if let Some(request) = idle_item::<D>(&mut frames, trace) {
-                    if events.send(Event::Request(id, request)).is_err() {
+                    if !reader.pass(request, &mut frames) {
                         return;
                     }
                 }
-                if !drain_items(id, &mut frames, &events, trace) {
+                if !drain_items(&mut reader, &mut frames) {
                     return;
                 }
                 timing = set_idle_timer::<D>(socket, timing, frames.pending());
@@ -432,7 +481,7 @@ fn read_loop<D: Dialect>(
             }
         };
         frames.filled(n);
-        if !drain_items(id, &mut frames, &events, trace) {
+        if !drain_items(&mut reader, &mut frames) {
             return;
         }
         timing = set_idle_timer::<D>(socket, timing, frames.pending());
@@ -442,26 +491,21 @@ fn read_loop<D: Dialect>(
             mid_request.store(mid, Ordering::Relaxed);
         }
     }
-    let _ = events.send(Event::Closed(id));
+    let _ = reader.events.send(Event::Closed(reader.id));
 }
 
 /// Sends every whole item `frames` holds to the dispatcher. `false` when
 /// the reader must stop: the stream is malformed or the dispatcher is gone.
-fn drain_items<D: Dialect>(
-    id: ConnId,
-    frames: &mut FrameBuffer<D::Decoder>,
-    events: &Sender<Event<D>>,
-    trace: Option<i32>,
-) -> bool {
+fn drain_items<D: Dialect>(reader: &mut Reader<D>, frames: &mut FrameBuffer<D::Decoder>) -> bool {
     // Traced, the bytes each request used are cut from a copy of what was
     // pending (only then: a copy per read is the trace's cost, not the
     // server's).
-    let received = trace.map(|_| frames.pending().to_vec());
+    let received = reader.trace.map(|_| frames.pending().to_vec());
     let mut shown = 0;
     loop {
         let before = frames.pending().len();
         let item = frames.next_item();
-        if let (Some(fd), Some(received)) = (trace, &received) {
+        if let (Some(fd), Some(received)) = (reader.trace, &received) {
             let used = before - frames.pending().len();
             if let Some(bytes) = received.get(shown..shown + used) {
                 if !bytes.is_empty() {
@@ -470,16 +514,17 @@ fn drain_items<D: Dialect>(
             }
             shown += used;
         }
-        let event = match item {
-            Ok(Some(request)) => Event::Request(id, request),
+        match item {
+            Ok(Some(request)) => {
+                if !reader.pass(request, frames) {
+                    return false;
+                }
+            }
             Ok(None) => return true,
             Err(error) => {
-                let _ = events.send(Event::Malformed(id, error));
+                let _ = reader.events.send(Event::Malformed(reader.id, error));
                 return false;
             }
-        };
-        if events.send(event).is_err() {
-            return false;
         }
     }
 }

@@ -20,7 +20,7 @@ mod trace;
 
 use std::process::ExitCode;
 
-use cli::{DialectArgs, ROOM_SENDQ, SENDQ};
+use cli::DialectArgs;
 
 fn main() -> ExitCode {
     let cli = cli::parse();
@@ -30,13 +30,10 @@ fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
         .target(env_logger::Target::Pipe(Box::new(status::LogPipe)))
         .init();
+    let options = cli.dialect.options();
     match cli.dialect {
-        DialectArgs::Lobby(args) => {
-            let options = args.common.options(args.port, SENDQ);
-            listen::serve(&options, lobby::Lobby::new(args.max_users))
-        }
+        DialectArgs::Lobby(args) => listen::serve(&options, lobby::Lobby::new(args.max_users)),
         DialectArgs::Room(args) => {
-            let options = args.common.options(args.port, ROOM_SENDQ);
             let config = room::Config {
                 max_users: args.max_users,
                 downloads: args.downloads,
@@ -52,20 +49,18 @@ fn main() -> ExitCode {
                 }
             }
         }
-        DialectArgs::Channels(args) => listen::serve(
-            &args.common.options(args.port, SENDQ),
-            channels::Channels::new(args.max_channels),
-        ),
-        DialectArgs::Direct(args) => listen::serve(
-            &args.common.options(args.port, SENDQ),
-            direct::Direct::new(),
-        ),
-        DialectArgs::Bridge(args) => match bridge::Bridge::open(&args.registry) {
-            Ok(bridge) => listen::serve(&args.common.options(args.port, SENDQ), bridge),
-            Err(e) => {
-                eprintln!("error: cannot read {}: {e}", args.registry.display());
-                ExitCode::from(1)
+        DialectArgs::Channels(args) => {
+            listen::serve(&options, channels::Channels::new(args.max_channels))
+        }
+        DialectArgs::Direct(_) => listen::serve(&options, direct::Direct::new()),
+        DialectArgs::Bridge(args) => {
+            match bridge::Bridge::open(&args.registry, args.max_contacts) {
+                Ok(bridge) => listen::serve(&options, bridge),
+                Err(e) => {
+                    eprintln!("error: cannot read {}: {e}", args.registry.display());
+                    ExitCode::from(1)
+                }
             }
-        },
+        }
     }
 }

@@ -249,6 +249,17 @@ impl Dialect for Room {
         MessageDecoder::server(self.config.max_attachment)
     }
 
+    /// Before joining, at most 64 KiB of payload; the reader waits for each
+    /// JOIN_REQUEST's verdict, so a refused joiner keeps that limit and an
+    /// accepted one may send attachments at once.
+    fn may_register(message: &Message) -> bool {
+        message.kind == Kind::JoinRequest
+    }
+
+    fn registered(decoder: &mut MessageDecoder, joined: bool) {
+        decoder.set_joined(joined);
+    }
+
     fn request(&mut self, conns: &mut Conns, id: ConnId, message: Message) {
         let me = self.user(id).map(|u| u.name.clone());
         match (message.kind, me) {
@@ -339,6 +350,16 @@ mod tests {
         }
         assert!(rest.is_empty(), "undecodable tail");
         out
+    }
+
+    /// A room of three with Cool and Fun in it, their queues read.
+    fn cool_and_fun() -> (Harness<Room>, ConnId, ConnId) {
+        let mut h = room(3);
+        let cool = join(&mut h, "Cool");
+        let fun = join(&mut h, "Fun");
+        take(&mut h, cool);
+        take(&mut h, fun);
+        (h, cool, fun)
     }
 
     fn join(h: &mut Harness<Room>, name: &str) -> ConnId {
@@ -561,11 +582,7 @@ mod tests {
 
     #[test]
     fn a_text_too_long_is_refused_and_not_relayed() {
-        let mut h = room(3);
-        let cool = join(&mut h, "Cool");
-        let fun = join(&mut h, "Fun");
-        take(&mut h, cool);
-        take(&mut h, fun);
+        let (mut h, cool, fun) = cool_and_fun();
         let long = Message {
             dropped: 70_000,
             ..Message::text("Cool", "")
@@ -582,11 +599,7 @@ mod tests {
 
     #[test]
     fn malformed_input_gets_a_server_text() {
-        let mut h = room(3);
-        let cool = join(&mut h, "Cool");
-        let fun = join(&mut h, "Fun");
-        take(&mut h, cool);
-        take(&mut h, fun);
+        let (mut h, cool, fun) = cool_and_fun();
         h.dispatcher.handle(crate::dispatch::Event::Malformed(
             fun,
             Malformed::UnknownField("X".into()),

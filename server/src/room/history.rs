@@ -157,15 +157,22 @@ mod tests {
         );
     }
 
+    /// A history of `limit` bytes given ten entries of 20 bytes,
+    /// `[10:00:0N] Al: NNNN`.
+    fn ten_entries(limit: usize) -> History {
+        let mut h = History::new(limit);
+        for n in 0..10 {
+            h.push(&entry(&format!("10:00:0{n}"), &format!("{n}{n}{n}{n}")));
+        }
+        h
+    }
+
     #[test]
     fn the_newest_whole_entries_after_a_note_within_the_limit() {
         // Each entry is 20 bytes: `[10:00:0N] Al: 1234\n`.
         let note_len = "[10:00:07] Server: 7 earlier messages are not shown.\n".len();
         let limit = note_len + 3 * 20;
-        let mut h = History::new(limit);
-        for n in 0..10 {
-            h.push(&entry(&format!("10:00:0{n}"), &format!("{n}{n}{n}{n}")));
-        }
+        let h = ten_entries(limit);
         let payload = h.join_payload();
         assert!(payload.len() <= limit);
         assert_eq!(
@@ -176,10 +183,7 @@ mod tests {
         // Memory holds no more than the limit.
         assert!(h.contents().len() <= limit);
         // One byte less: one entry fewer.
-        let mut h = History::new(limit - 1);
-        for n in 0..10 {
-            h.push(&entry(&format!("10:00:0{n}"), &format!("{n}{n}{n}{n}")));
-        }
+        let h = ten_entries(limit - 1);
         assert_eq!(
             text(h.join_payload()),
             "[10:00:08] Server: 8 earlier messages are not shown.\n\
