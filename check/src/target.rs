@@ -509,6 +509,12 @@ impl Ctx {
         self.case_id
     }
 
+    /// Whether the server is shared with the cases before and after this
+    /// one (a running server): a case must then leave it as it found it.
+    pub fn shared(&self) -> bool {
+        matches!(self.target, Target::Running(_))
+    }
+
     /// The case's own folder (the working directory of what it starts).
     pub fn dir(&self) -> &Path {
         &self.dir.0

@@ -184,7 +184,7 @@ pub const CASES: &[Case] = &[
     D.server("bridge/server/option-out-of-range", "SERVER", "a numeric option out of range (--login-timeout, --sendq, --max-connections) is a usage error: exit 2",
         Contract, super::option_out_of_range)
         .needs(&[Need::OwnServer]),
-    D.client("bridge/client/trace", "CLIENT", "with `-v` each line of every message sent and received is printed after `> ` or `< `, the closing empty line as a bare `> ` or `< `",
+    D.client("bridge/client/trace", "CLIENT", "with `-v` each line of every message sent and received shows on stderr after `> ` or `< `, the closing empty line as a bare `> ` or `< `; stdout unchanged",
         Contract, client_trace),
 ];
 
@@ -1142,9 +1142,29 @@ fn client_trace(ctx: &mut Ctx) -> Check {
     s.client
         .expect_output(ctx, format!("Alice running on 127.0.0.1:{port}\n"))?;
     s.register(ctx)?;
-    let want = format!(
-        "> REGISTER\n> clientID: Alice\n> IP: 127.0.0.1\n> Port: {port}\n> \n\
-         < REGACK\n< clientID: Alice\n< IP: 127.0.0.1\n< Port: {port}\n< Status: registered\n< \n"
-    );
-    s.client.expect_output(ctx, want)
+    // stdout stays exactly as without -v.
+    s.type_in(ctx, "/id\n")?;
+    s.client.expect_output(ctx, "Alice\n")?;
+    let sent = [
+        "REGISTER",
+        "clientID: Alice",
+        "IP: 127.0.0.1",
+        &format!("Port: {port}"),
+        "",
+    ];
+    let got = [
+        "REGACK",
+        "clientID: Alice",
+        "IP: 127.0.0.1",
+        &format!("Port: {port}"),
+        "Status: registered",
+        "",
+    ];
+    for line in sent {
+        s.client.expect_stderr_line(ctx, &format!("> {line}"))?;
+    }
+    for line in got {
+        s.client.expect_stderr_line(ctx, &format!("< {line}"))?;
+    }
+    Ok(())
 }

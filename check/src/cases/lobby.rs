@@ -202,9 +202,15 @@ fn quit(mut peer: Conn, name: &str) -> Check {
 
 /// Ends a case's connection without checking anything: QUIT (so that a
 /// shared running server forgets the name even if it ignores a close), and
-/// close. A case checks its own feature, not the QUIT reply.
-fn bye(mut peer: Conn) -> Check {
+/// close. A case checks its own feature, not the QUIT reply. On a shared
+/// server it waits (bounded) for the server to close, so that the next
+/// case does not see this one's departures.
+fn bye(ctx: &Ctx, mut peer: Conn) -> Check {
     let _ = peer.command("QUIT");
+    if ctx.shared() {
+        peer.finish();
+        let _ = peer.read_to_close(1 << 20);
+    }
     Ok(())
 }
 
@@ -232,7 +238,7 @@ fn calibrate(ctx: &mut Ctx) -> Result<Option<Vec<u8>>, Failure> {
     }
     peer.command(PROBE)?;
     let reply = peer.read_line()?.filter(|r| !r.is_empty());
-    bye(peer)?;
+    bye(ctx, peer)?;
     Ok(reply)
 }
 
@@ -305,7 +311,7 @@ fn join_when_free(ctx: &mut Ctx, name: &str) -> Result<Conn, Failure> {
 
 fn join_ok(ctx: &mut Ctx) -> Check {
     let alice = join(ctx, "JoAlice")?;
-    bye(alice)
+    bye(ctx, alice)
 }
 
 fn join_announced(ctx: &mut Ctx) -> Check {
@@ -319,8 +325,8 @@ fn join_announced(ctx: &mut Ctx) -> Check {
     // The unregistered connection was told none of it: what the others
     // got has arrived, and nothing reached it.
     lurker.expect_silence(QUIET)?;
-    bye(bob)?;
-    bye(alice)
+    bye(ctx, bob)?;
+    bye(ctx, alice)
 }
 
 fn join_again_gets_a_reply(ctx: &mut Ctx) -> Check {
@@ -340,8 +346,8 @@ fn join_again_gets_a_reply(ctx: &mut Ctx) -> Check {
     probe(ctx, &mut alice)?;
     let other = join(ctx, "JrOther")?;
     alice.expect_line("JrOther joined!")?;
-    bye(other)?;
-    bye(alice)
+    bye(ctx, other)?;
+    bye(ctx, alice)
 }
 
 fn join_again_words(ctx: &mut Ctx) -> Check {
@@ -350,7 +356,7 @@ fn join_again_words(ctx: &mut Ctx) -> Check {
         alice.command(again)?;
         alice.expect_line("Already Registered as JwAlice")?;
     }
-    bye(alice)
+    bye(ctx, alice)
 }
 
 fn join_invalid(ctx: &mut Ctx) -> Check {
@@ -373,14 +379,14 @@ fn join_invalid(ctx: &mut Ctx) -> Check {
     // Still unregistered (a registered one would be `Already Registered`).
     other.command("JOIN JiBob")?;
     other.expect_line("JiBob joined!")?;
-    bye(other)
+    bye(ctx, other)
 }
 
 fn join_32(ctx: &mut Ctx) -> Check {
     let name = format!("J3{}", "b".repeat(30));
     let mut peer = join(ctx, &name)?;
     probe(ctx, &mut peer)?;
-    bye(peer)
+    bye(ctx, peer)
 }
 
 fn join_taken(ctx: &mut Ctx) -> Check {
@@ -391,8 +397,8 @@ fn join_taken(ctx: &mut Ctx) -> Check {
     other.command("JOIN JtBob")?;
     other.expect_line("JtBob joined!")?;
     alice.expect_line("JtBob joined!")?;
-    bye(other)?;
-    bye(alice)
+    bye(ctx, other)?;
+    bye(ctx, alice)
 }
 
 fn ten_users(
@@ -438,9 +444,9 @@ fn room_after_leave(ctx: &mut Ctx) -> Check {
     let (_, mut peers) = ten_users(ctx, "Ra", 10)?;
     let last = peers.pop().ok_or_else(|| Failure::note("no peers"))?;
     // However it answers the QUIT; the place must come free.
-    bye(last)?;
+    bye(ctx, last)?;
     let late = join_when_free(ctx, "RaLate")?;
-    bye(late)
+    bye(ctx, late)
 }
 
 fn max_users_option(ctx: &mut Ctx) -> Check {
@@ -466,9 +472,9 @@ fn list_in_join_order(ctx: &mut Ctx) -> Check {
         peer.command("LIST")?;
         peer.expect_lines(&["LoZed", "LoAmy", "LoMax"])?;
     }
-    bye(max)?;
-    bye(amy)?;
-    bye(zed)
+    bye(ctx, max)?;
+    bye(ctx, amy)?;
+    bye(ctx, zed)
 }
 
 fn list_after_leave(ctx: &mut Ctx) -> Check {
@@ -487,7 +493,7 @@ fn list_after_leave(ctx: &mut Ctx) -> Check {
         alice.command("LIST")?;
         alice.expect_line("LlAlice")?;
         match probe(ctx, &mut alice) {
-            Ok(()) => return bye(alice),
+            Ok(()) => return bye(ctx, alice),
             Err(failure) if std::time::Instant::now() >= deadline => {
                 return Err(Failure {
                     what: format!("LIST after LlBob left: {}", failure.what),
@@ -532,9 +538,9 @@ fn mesg_relay(ctx: &mut Ctx) -> Check {
     // Carol got nothing: her probe is the next thing she receives.
     probe(ctx, &mut carol)?;
     probe(ctx, &mut bob)?;
-    bye(carol)?;
-    bye(bob)?;
-    bye(alice)
+    bye(ctx, carol)?;
+    bye(ctx, bob)?;
+    bye(ctx, alice)
 }
 
 fn mesg_sender_gets_nothing(ctx: &mut Ctx) -> Check {
@@ -544,8 +550,8 @@ fn mesg_sender_gets_nothing(ctx: &mut Ctx) -> Check {
     alice.command("MESG MsBob hi")?;
     bob.expect_line("MsAlice: hi")?;
     probe(ctx, &mut alice)?;
-    bye(bob)?;
-    bye(alice)
+    bye(ctx, bob)?;
+    bye(ctx, alice)
 }
 
 fn mesg_text_as_sent(ctx: &mut Ctx) -> Check {
@@ -556,22 +562,22 @@ fn mesg_text_as_sent(ctx: &mut Ctx) -> Check {
     bob.expect_line("MtAlice:  spaced  text \t")?;
     alice.command("MESG MtBob MESG BCST LIST")?;
     bob.expect_line("MtAlice: MESG BCST LIST")?;
-    bye(bob)?;
-    bye(alice)
+    bye(ctx, bob)?;
+    bye(ctx, alice)
 }
 
 fn mesg_to_self(ctx: &mut Ctx) -> Check {
     let mut alice = join(ctx, "MmAlice")?;
     alice.command("MESG MmAlice note to self")?;
     alice.expect_line("MmAlice: note to self")?;
-    bye(alice)
+    bye(ctx, alice)
 }
 
 fn mesg_unknown_recipient(ctx: &mut Ctx) -> Check {
     let mut alice = join(ctx, "MuAlice")?;
     alice.command("MESG MuNobody hi")?;
     alice.expect_line("Unknown Recipient")?;
-    bye(alice)
+    bye(ctx, alice)
 }
 
 fn mesg_unregistered(ctx: &mut Ctx) -> Check {
@@ -586,7 +592,7 @@ fn mesg_missing_parts(ctx: &mut Ctx) -> Check {
         alice.command(bad)?;
         alice.expect_line("Unknown Message")?;
     }
-    bye(alice)
+    bye(ctx, alice)
 }
 
 // ---- BCST ----
@@ -605,9 +611,9 @@ fn bcst_relay(ctx: &mut Ctx) -> Check {
     // Carol got nothing else, the unregistered connection nothing at all.
     probe(ctx, &mut carol)?;
     lurker.expect_silence(QUIET)?;
-    bye(carol)?;
-    bye(bob)?;
-    bye(alice)
+    bye(ctx, carol)?;
+    bye(ctx, bob)?;
+    bye(ctx, alice)
 }
 
 fn bcst_sender_reply(ctx: &mut Ctx) -> Check {
@@ -619,8 +625,8 @@ fn bcst_sender_reply(ctx: &mut Ctx) -> Check {
     bob.expect_line("BsAlice:  Hello  ")?;
     // The sender does not get its own text: its probe comes next.
     probe(ctx, &mut alice)?;
-    bye(bob)?;
-    bye(alice)
+    bye(ctx, bob)?;
+    bye(ctx, alice)
 }
 
 fn bcst_unregistered(ctx: &mut Ctx) -> Check {
@@ -635,7 +641,7 @@ fn bcst_no_text(ctx: &mut Ctx) -> Check {
         alice.command(bad)?;
         alice.expect_line("Unknown Message")?;
     }
-    bye(alice)
+    bye(ctx, alice)
 }
 
 // ---- QUIT ----
@@ -649,9 +655,9 @@ fn quit_announced(ctx: &mut Ctx) -> Check {
     let mut alice = join(ctx, "QaAlice")?;
     let bob = join(ctx, "QaBob")?;
     settle(ctx, &mut alice)?;
-    bye(bob)?;
+    bye(ctx, bob)?;
     alice.expect_line("QaBob left")?;
-    bye(alice)
+    bye(ctx, alice)
 }
 
 fn quit_unregistered(ctx: &mut Ctx) -> Check {
@@ -686,7 +692,7 @@ fn quit_name_free(ctx: &mut Ctx) -> Check {
         &String::from_utf8_lossy(&said),
     )?;
     let alice = join(ctx, "QfAlice")?;
-    bye(alice)
+    bye(ctx, alice)
 }
 
 fn leave_fin(ctx: &mut Ctx) -> Check {
@@ -697,8 +703,8 @@ fn leave_fin(ctx: &mut Ctx) -> Check {
     alice.expect_line("LfCarol left")?;
     carol.expect_closed()?;
     let carol = join(ctx, "LfCarol")?;
-    bye(carol)?;
-    bye(alice)
+    bye(ctx, carol)?;
+    bye(ctx, alice)
 }
 
 fn leave_rst(ctx: &mut Ctx) -> Check {
@@ -712,8 +718,8 @@ fn leave_rst(ctx: &mut Ctx) -> Check {
     carol.expect_line("LrBob left")?;
     alice.command("LIST")?;
     alice.expect_lines(&["LrAlice", "LrCarol"])?;
-    bye(carol)?;
-    bye(alice)
+    bye(ctx, carol)?;
+    bye(ctx, alice)
 }
 
 // ---- Unknown ----
@@ -722,7 +728,7 @@ fn unknown_registered(ctx: &mut Ctx) -> Check {
     let mut alice = join(ctx, "UrAlice")?;
     alice.command("HELLO there")?;
     alice.expect_line("Unknown Message")?;
-    bye(alice)
+    bye(ctx, alice)
 }
 
 fn unknown_variants(ctx: &mut Ctx) -> Check {
@@ -742,7 +748,7 @@ fn unknown_variants(ctx: &mut Ctx) -> Check {
         alice.command(bad)?;
         alice.expect_line("Unknown Message")?;
     }
-    bye(alice)
+    bye(ctx, alice)
 }
 
 fn unknown_unregistered(ctx: &mut Ctx) -> Check {
@@ -767,7 +773,7 @@ fn unknown_unregistered(ctx: &mut Ctx) -> Check {
     }
     anon.command("JOIN UuAlice")?;
     anon.expect_line("UuAlice joined!")?;
-    bye(anon)
+    bye(ctx, anon)
 }
 
 // ---- Framing ----
@@ -780,7 +786,7 @@ fn framing_no_line_end(ctx: &mut Ctx) -> Check {
     alice.expect_line("FnAlice")?;
     alice.send("BCST x")?;
     alice.expect_line("FnAlice is sending a broadcast")?;
-    bye(alice)
+    bye(ctx, alice)
 }
 
 fn framing_fin_ends_line(ctx: &mut Ctx) -> Check {
@@ -796,7 +802,7 @@ fn framing_burst(ctx: &mut Ctx) -> Check {
     let mut alice = ctx.connect("alice")?;
     alice.send("JOIN FbAliceLIST")?;
     alice.expect_line("FbAliceLIST joined!")?;
-    bye(alice)
+    bye(ctx, alice)
 }
 
 fn framing_cr_blank(ctx: &mut Ctx) -> Check {
@@ -808,8 +814,8 @@ fn framing_cr_blank(ctx: &mut Ctx) -> Check {
     // Only the CR right before the LF goes.
     alice.send("BCST a\rb\r\n")?;
     bob.expect_line("FcAlice: a\rb")?;
-    bye(bob)?;
-    bye(alice)
+    bye(ctx, bob)?;
+    bye(ctx, alice)
 }
 
 fn framing_split(ctx: &mut Ctx) -> Check {
@@ -824,7 +830,7 @@ fn framing_split(ctx: &mut Ctx) -> Check {
         Duration::from_millis(5),
     )?;
     alice.expect_line("FsAlice")?;
-    bye(alice)
+    bye(ctx, alice)
 }
 
 fn framing_not_utf8(ctx: &mut Ctx) -> Check {
@@ -834,7 +840,7 @@ fn framing_not_utf8(ctx: &mut Ctx) -> Check {
     alice.send(b"\xc3\n")?;
     alice.expect_line("Unknown Message")?;
     probe(ctx, &mut alice)?;
-    bye(alice)
+    bye(ctx, alice)
 }
 
 fn line_4096(ctx: &mut Ctx) -> Check {
@@ -850,7 +856,7 @@ fn line_4096(ctx: &mut Ctx) -> Check {
     alice.expect_silence(Duration::from_millis(300))?;
     alice.send("yyy\nLIST\n")?;
     alice.expect_line("TlAlice")?;
-    bye(alice)
+    bye(ctx, alice)
 }
 
 fn slow_reader(ctx: &mut Ctx) -> Check {
@@ -927,7 +933,7 @@ fn max_connections(ctx: &mut Ctx) -> Check {
     a.read_to_close(4096)?;
     drop(a);
     let d = join(ctx, "McD")?;
-    bye(d)
+    bye(ctx, d)
 }
 
 fn slot_for_a_newcomer(ctx: &mut Ctx) -> Check {
@@ -982,7 +988,7 @@ fn status_lines(ctx: &mut Ctx) -> Check {
     ctx.expect_status("`fd N: ...` naming JOIN StAlice", |l| {
         l.starts_with("fd ") && l.contains("JOIN StAlice")
     })?;
-    bye(alice)
+    bye(ctx, alice)
 }
 
 fn usage(ctx: &mut Ctx) -> Check {
@@ -1033,8 +1039,8 @@ fn stdin_closed(ctx: &mut Ctx) -> Check {
     ctx.close_server_stdin()?;
     let mut bob = join(ctx, "ScBob")?;
     probe(ctx, &mut bob)?;
-    bye(bob)?;
-    bye(alice)
+    bye(ctx, bob)?;
+    bye(ctx, alice)
 }
 
 fn handout_session(ctx: &mut Ctx) -> Check {
@@ -1063,12 +1069,12 @@ fn handout_session(ctx: &mut Ctx) -> Check {
     peers[4].expect_lines(&names)?;
     // Test case 4: Alex quits.
     let alex = peers.remove(2);
-    bye(alex)?;
+    bye(ctx, alex)?;
     for peer in &mut peers {
         peer.expect_line("Alex left")?;
     }
     for peer in peers {
-        bye(peer)?;
+        bye(ctx, peer)?;
     }
     Ok(())
 }
