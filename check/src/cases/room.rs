@@ -733,7 +733,7 @@ fn join_history_holds(ctx: &mut Ctx) -> Check {
     send(&mut cool, &text("Cool", "Hi"))?;
     expect(&mut cool, &text("Cool", "Hi").at())?;
     let (mut fun, _) = joined(ctx, "Fun")?;
-    quit(&mut fun, "Fun")?;
+    leave_now(&mut fun)?;
     let (_fire, history) = joined(ctx, "Fire")?;
     let got = String::from_utf8_lossy(&history).into_owned();
     let parts = [
@@ -771,7 +771,7 @@ fn join_history(ctx: &mut Ctx) -> Check {
         &want,
         &String::from_utf8_lossy(&history),
     )?;
-    quit(&mut fun, "Fun")?;
+    leave_now(&mut fun)?;
     let (_fire, history) = joined(ctx, "Fire")?;
     let want = want
         + &entry("Server", "Fun joined the chatroom.")
