@@ -191,6 +191,21 @@ fn main() -> ExitCode {
     if cases.is_empty() {
         return usage("no case matches (see --list)");
     }
+    if let Target::Server(command) | Target::Client(command) = &target {
+        // A script named relative to here that is not here runs nowhere:
+        // each case runs the program in a folder of its own.
+        for arg in command.iter().skip(1) {
+            let script = [".py", ".js", ".rb", ".sh", ".jar", ".pl"]
+                .iter()
+                .any(|ext| arg.ends_with(ext));
+            if script && !arg.contains('{') && !std::path::Path::new(arg).exists() {
+                eprintln!(
+                    "chat-check: warning: {arg} is not a file here; each case runs COMMAND in a \
+                     folder of its own, so name it from where chat-check runs"
+                );
+            }
+        }
+    }
     let settings = Settings {
         timeout: Duration::from_secs_f64(args.timeout),
         bare_commands: args.bare_commands,

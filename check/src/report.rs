@@ -136,7 +136,10 @@ pub fn details(result: &Result, verbose: bool) -> String {
                 }
                 for entry in &transcript[skip..] {
                     let line = entry_line(entry, limit);
-                    let line = if verbose || entry.dir == Dir::Note {
+                    // The checker's notes and a program's stderr (why it
+                    // stopped) stay whole.
+                    let whole = entry.dir == Dir::Note || entry.who.ends_with("stderr");
+                    let line = if verbose || whole {
                         line
                     } else {
                         fit(&line, WIDTH - 6, entry.len)
