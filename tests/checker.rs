@@ -163,6 +163,9 @@ fn the_example_server_fails_exactly_its_three_mistakes() {
         .find(|n| n.has_tag_name("testsuite"))
         .expect("a testsuite");
     assert_eq!(suite.attribute("failures"), Some("4"));
+    assert!(suite
+        .descendants()
+        .any(|n| n.has_tag_name("property") && n.attribute("name") == Some("sync")));
     assert_eq!(suite.attribute("skipped"), Some("0"));
 
     // The JSON parses and says the same.
@@ -172,6 +175,10 @@ fn the_example_server_fails_exactly_its_three_mistakes() {
     assert_eq!(json["passed"], total - 4);
     assert_eq!(json["failed"], 4);
     assert_eq!(json["skipped"], 0);
+    assert_eq!(
+        json["sync"],
+        "sync on `MESG Nobody0 probe`: answered \"Unknown Recipient\", as the contract says"
+    );
     let cases = json["cases"].as_array().expect("cases");
     assert_eq!(cases.len(), total);
     let mut json_failed: Vec<String> = cases

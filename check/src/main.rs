@@ -212,7 +212,8 @@ fn main() -> ExitCode {
         ..Settings::default()
     };
     let verbose = args.verbose;
-    if let Some(header) = chat_check::sync_header(dialect, &target, &settings) {
+    let sync = chat_check::sync_header(dialect, &target, &settings);
+    if let Some(header) = &sync {
         println!("{header}");
     }
     let results = run_cases(&cases, &target, &settings, args.jobs, |result| {
@@ -232,11 +233,15 @@ fn main() -> ExitCode {
     for (path, text) in [
         (
             &args.junit,
-            args.junit.as_ref().map(|_| report::junit(&suite, &results)),
+            args.junit
+                .as_ref()
+                .map(|_| report::junit(&suite, &results, sync.as_deref())),
         ),
         (
             &args.json,
-            args.json.as_ref().map(|_| report::json(&results)),
+            args.json
+                .as_ref()
+                .map(|_| report::json(&results, sync.as_deref())),
         ),
     ] {
         if let (Some(path), Some(text)) = (path, text) {

@@ -281,7 +281,8 @@ fn xml(text: &str) -> String {
 
 /// The run as JUnit XML: one testsuite, one testcase per case, a FAIL as
 /// `<failure>` (with the details as its text), a SKIP as `<skipped>`.
-pub fn junit(suite: &str, results: &[Result]) -> String {
+/// `sync`: the report's first line (what the cases synced on), if any.
+pub fn junit(suite: &str, results: &[Result], sync: Option<&str>) -> String {
     let tally = Tally::of(results);
     let total: f64 = results.iter().map(|r| r.seconds).sum();
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -300,6 +301,13 @@ pub fn junit(suite: &str, results: &[Result]) -> String {
         tally.failed,
         tally.skipped
     );
+    if let Some(sync) = sync {
+        let _ = writeln!(
+            out,
+            "    <properties><property name=\"sync\" value=\"{}\"/></properties>",
+            xml(sync)
+        );
+    }
     for r in results {
         let classname = format!("{}.{}", r.case.dialect, r.case.side.name());
         let _ = write!(
@@ -359,10 +367,12 @@ fn json_str(text: &str) -> String {
 /// each case with its id, outcome, requirement, source (and the handout's
 /// words), feature, seconds, and for a FAIL what, expected, received (escaped
 /// as in the text report) and the transcript lines; for a SKIP why.
-pub fn json(results: &[Result]) -> String {
+/// `sync`: the report's first line (what the cases synced on), if any.
+pub fn json(results: &[Result], sync: Option<&str>) -> String {
     let tally = Tally::of(results);
+    let sync = sync.map_or("null".to_string(), json_str);
     let mut out = format!(
-        "{{\"passed\":{},\"failed\":{},\"skipped\":{},\"cases\":[",
+        "{{\"passed\":{},\"failed\":{},\"skipped\":{},\"sync\":{sync},\"cases\":[",
         tally.passed, tally.failed, tally.skipped
     );
     for (i, r) in results.iter().enumerate() {
