@@ -781,11 +781,30 @@ impl Session {
         conn.expect_closed()
     }
 
+    /// `/register` as setup for a case of another feature: whatever block
+    /// the client sends is answered with the REGACK (the REGISTER cases
+    /// check the request and the close).
+    fn registered(&mut self, ctx: &mut Ctx) -> Check {
+        self.type_in(ctx, "/register\n")?;
+        let mut conn = self.server.accept()?;
+        read_block(&mut conn)?;
+        conn.send(regack(&self.id, &self.port))
+    }
+
+    /// `/bridge` as setup, answered with `answer` whatever the request
+    /// looks like (the BRIDGE cases check it).
+    fn bridged(&mut self, ctx: &mut Ctx, answer: &str) -> Check {
+        self.type_in(ctx, "/bridge\n")?;
+        let mut conn = self.server.accept()?;
+        read_block(&mut conn)?;
+        conn.send(answer)
+    }
+
     /// Registers and waits for a peer (an empty BRIDGEACK); proves it is
     /// done with `/id`.
     fn wait_for_peer(&mut self, ctx: &mut Ctx) -> Check {
-        self.register(ctx)?;
-        self.bridge(ctx, EMPTY_BRIDGEACK)?;
+        self.registered(ctx)?;
+        self.bridged(ctx, EMPTY_BRIDGEACK)?;
         self.type_in(ctx, "/id\n")?;
         let id = format!("{}\n", self.id);
         self.client.expect_output(ctx, id)
@@ -813,12 +832,12 @@ impl Session {
     /// the checker's peer takes the call and its first CHAT.
     fn chat_out(&mut self, ctx: &mut Ctx, peer_id: &str) -> Result<Conn, Failure> {
         let mut peer = ctx.listen("peer")?;
-        self.register(ctx)?;
+        self.registered(ctx)?;
         let answer = format!(
             "BRIDGEACK\r\nclientID: {peer_id}\r\nIP: 127.0.0.1\r\nPort: {}\r\n\r\n",
             peer.port()
         );
-        self.bridge(ctx, &answer)?;
+        self.bridged(ctx, &answer)?;
         self.type_in(ctx, "/chat\n")?;
         let mut conn = peer.accept()?;
         expect_block(&mut conn, chat_hello(&self.id, &self.port))?;
@@ -830,7 +849,7 @@ fn client_running_on(ctx: &mut Ctx) -> Check {
     let mut s = start(ctx, "student1")?;
     s.server
         .expect_no_connection(std::time::Duration::from_millis(500))?;
-    s.register(ctx)?;
+    s.registered(ctx)?;
     s.server
         .expect_no_connection(std::time::Duration::from_millis(300))
 }
@@ -850,7 +869,7 @@ fn client_register(ctx: &mut Ctx) -> Check {
 
 fn client_bridge(ctx: &mut Ctx) -> Check {
     let mut s = start(ctx, "Bob")?;
-    s.register(ctx)?;
+    s.registered(ctx)?;
     s.bridge(ctx, &bridgeack("Alice", "8000"))?;
     s.type_in(ctx, "/id\n")?;
     s.client.expect_output(ctx, "Bob\n")
@@ -886,8 +905,8 @@ fn client_chat(ctx: &mut Ctx) -> Check {
 
 fn client_called_by_peer(ctx: &mut Ctx) -> Check {
     let mut s = start(ctx, "Alice")?;
-    s.register(ctx)?;
-    s.bridge(ctx, &bridgeack("Bob", "7000"))?;
+    s.registered(ctx)?;
+    s.bridged(ctx, &bridgeack("Bob", "7000"))?;
     s.type_in(ctx, "/id\n")?;
     s.client.expect_output(ctx, "Alice\n")?;
     let mut bob = s.call(ctx, "Bob")?;
@@ -972,7 +991,7 @@ fn client_quit_in_chat(ctx: &mut Ctx) -> Check {
 
 fn client_quit_outside(ctx: &mut Ctx) -> Check {
     let mut s = start(ctx, "Alice")?;
-    s.register(ctx)?;
+    s.registered(ctx)?;
     s.type_in(ctx, "/quit\n")?;
     s.client.expect_exit(ctx, 0)
 }
@@ -1048,7 +1067,7 @@ fn client_unknown_commands(ctx: &mut Ctx) -> Check {
 
 fn client_end_of_input_idle(ctx: &mut Ctx) -> Check {
     let mut s = start(ctx, "Jack")?;
-    s.register(ctx)?;
+    s.registered(ctx)?;
     s.type_in(ctx, "/id\n")?;
     s.client.expect_output(ctx, "Jack\n")?;
     s.client.close_stdin(ctx);
@@ -1068,7 +1087,7 @@ fn client_end_of_input_waiting(ctx: &mut Ctx) -> Check {
 
 fn client_chat_before_bridge(ctx: &mut Ctx) -> Check {
     let mut s = start(ctx, "Nat")?;
-    s.register(ctx)?;
+    s.registered(ctx)?;
     let mut stranger = s.connect(ctx, "stranger")?;
     stranger.send(chat_hello("Eve", "7000"))?;
     stranger.expect_closed()?;
@@ -1141,7 +1160,7 @@ fn client_trace(ctx: &mut Ctx) -> Check {
     };
     s.client
         .expect_output(ctx, format!("Alice running on 127.0.0.1:{port}\n"))?;
-    s.register(ctx)?;
+    s.registered(ctx)?;
     // stdout stays exactly as without -v.
     s.type_in(ctx, "/id\n")?;
     s.client.expect_output(ctx, "Alice\n")?;
