@@ -707,3 +707,39 @@ fn the_example_direct_client_fails_exactly_its_three_mistakes() {
         ],
     );
 }
+
+/// Every lobby client case starts the client, which prints its prompt:
+/// a client with other words for it fails the prompt case alone, beyond
+/// the example client's own mistakes.
+#[test]
+fn a_lobby_client_with_another_prompt_fails_only_the_prompt_case() {
+    let dir = scratch("prompt");
+    let example =
+        std::fs::read_to_string(root().join("docs/examples/lobby_client.py")).expect("example");
+    let wrong = example.replace(
+        "\"Enter JOIN followed by your username: \"",
+        "\"Username please> \"",
+    );
+    assert_ne!(wrong, example, "the example's prompt moved");
+    let path = dir.join("lobby_client_prompt.py");
+    std::fs::write(&path, wrong).expect("write the variant");
+    let run = chat_check(&[
+        "client",
+        "lobby",
+        "--handout-only",
+        "--timeout",
+        "2",
+        "--",
+        "python3",
+        path.to_str().expect("path"),
+        "{host}",
+        "{port}",
+    ]);
+    assert_eq!(
+        run.with("FAIL"),
+        strings(&["lobby/client/prompt"]),
+        "{}",
+        run.stdout
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1129,6 +1129,26 @@ impl Client {
         })
     }
 
+    /// Takes what the client prints until it is quiet for `quiet` (bounded
+    /// by the timeout), and returns it: for a start-up text (a prompt) a
+    /// case of another feature does not grade.
+    pub fn skip_output(&mut self, ctx: &mut Ctx, quiet: Duration) -> Vec<u8> {
+        let timeout = ctx.timeout;
+        let proc = ctx.client_proc(self);
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            match proc.bytes.recv_timeout(quiet) {
+                Ok(bytes) => self.seen.extend(bytes),
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.closed = true;
+                    break;
+                }
+                Err(RecvTimeoutError::Timeout) => break,
+            }
+        }
+        std::mem::take(&mut self.seen)
+    }
+
     /// Waits (bounded) for a line on the client's stderr that is `want`
     /// (without its LF); the lines before it are skipped, and stay skipped.
     pub fn expect_stderr_line(&mut self, ctx: &mut Ctx, want: &str) -> Check {
