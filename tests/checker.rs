@@ -743,3 +743,51 @@ fn a_lobby_client_with_another_prompt_fails_only_the_prompt_case() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A free port can be taken between the checker choosing it and the server
+/// binding it (another case's connection gets it as its own local port):
+/// a server that exits at start saying its address is in use is started
+/// again on another port, so a loaded machine does not fail cases at random.
+#[test]
+fn a_server_that_lost_its_port_at_start_is_started_again() {
+    let dir = scratch("lost-port");
+    let script = dir.join("lost_port.py");
+    std::fs::write(
+        &script,
+        format!(
+            r#"
+import os, runpy, sys
+marker = os.path.join(sys.argv[2], "tried")
+if not os.path.exists(marker):
+    open(marker, "w").close()
+    sys.stderr.write("OSError: [Errno 98] Address already in use\n")
+    sys.exit(1)
+sys.argv = [sys.argv[0], sys.argv[1]]
+runpy.run_path({:?}, run_name="__main__")
+"#,
+            root()
+                .join("docs/examples/lobby_typical_server.py")
+                .to_string_lossy()
+        ),
+    )
+    .expect("write the script");
+    let run = chat_check(&[
+        "server",
+        "lobby",
+        "-k",
+        "lobby/join/ok",
+        "--",
+        "python3",
+        script.to_str().expect("path"),
+        "{port}",
+        "{dir}",
+    ]);
+    assert_eq!(
+        run.with("PASS"),
+        strings(&["lobby/join/ok"]),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.code, Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}

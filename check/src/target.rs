@@ -430,6 +430,8 @@ pub struct Ctx {
     server: Option<Proc>,
     clients: Vec<Proc>,
     addr: Option<SocketAddr>,
+    /// The current server has accepted a connection.
+    served: bool,
     dir: CaseDir,
 }
 
@@ -452,6 +454,7 @@ impl Ctx {
                 Target::Running(addr) => Some(*addr),
                 _ => None,
             },
+            served: false,
             dir: CaseDir::new(case.id)?,
         })
     }
@@ -544,6 +547,7 @@ impl Ctx {
             return Err(Failure::note("only a server command can be (re)started"));
         };
         self.server = None;
+        self.served = false;
         let port = free_port()?;
         let dir = self.dir.0.to_string_lossy().into_owned();
         let mut argv = substitute(command, &[("port", port.to_string()), ("dir", dir)]);
@@ -562,6 +566,46 @@ impl Ctx {
     /// Connects to the server, waiting (bounded) for a server just started
     /// to listen. `label` names the connection in the transcript.
     pub fn connect(&mut self, label: &str) -> Result<Conn, Failure> {
+        let mut restarts = 0;
+        loop {
+            match self.connect_once(label) {
+                Ok(conn) => {
+                    self.served = true;
+                    return Ok(conn);
+                }
+                // The free port was taken between the checker choosing it
+                // and the server binding it (another case's connection got
+                // it as its own port): start again on another, at most twice.
+                Err(failure) if !self.served && restarts < 2 && self.lost_its_port() => {
+                    restarts += 1;
+                    self.note("the server could not bind its port (taken meanwhile): a new port");
+                    let _ = failure;
+                    self.start_server()?;
+                }
+                Err(failure) => return Err(failure),
+            }
+        }
+    }
+
+    /// Whether the server exited, before any connection, saying its
+    /// address is in use.
+    fn lost_its_port(&mut self) -> bool {
+        let Some(server) = self.server.as_mut() else {
+            return false;
+        };
+        if server.poll().is_none() {
+            return false;
+        }
+        let mut said = Vec::new();
+        while let Ok(line) = server.errs.recv_timeout(Duration::from_millis(100)) {
+            said.extend(line);
+        }
+        String::from_utf8_lossy(&said)
+            .to_lowercase()
+            .contains("in use")
+    }
+
+    fn connect_once(&mut self, label: &str) -> Result<Conn, Failure> {
         let addr = self.addr()?;
         let timeout = self.timeout;
         let transcript = self.transcript.clone();
