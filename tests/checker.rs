@@ -255,21 +255,29 @@ fn the_typical_server_fails_only_the_cases_of_its_mistakes() {
     }
 }
 
+/// A copy of `docs/examples/<example>` with `from` replaced by `to`, in a
+/// scratch folder of its own: (the folder, the copy).
+fn variant(example: &str, from: &str, to: &str) -> (PathBuf, PathBuf) {
+    let dir = scratch(example);
+    let text =
+        std::fs::read_to_string(root().join("docs/examples").join(example)).expect("the example");
+    let changed = text.replace(from, to);
+    assert_ne!(changed, text, "{from} is no longer in {example}");
+    let path = dir.join(example);
+    std::fs::write(&path, changed).expect("write the variant");
+    (dir, path)
+}
+
 /// The channels cases sync on `/join` alone; a server whose usage error
 /// for it has other words fails the one case of that rule, and the example
 /// server's three mistakes as before, nothing more.
 #[test]
 fn a_channels_server_with_another_join_usage_fails_only_that_case() {
-    let dir = scratch("join-usage");
-    let example =
-        std::fs::read_to_string(root().join("docs/examples/channels_server.py")).expect("example");
-    let wrong = example.replace(
+    let (dir, path) = variant(
+        "channels_server.py",
         "\"/join command must be followed by the name of a channel to join.\"",
         "\"usage: /join CHANNEL\"",
     );
-    assert_ne!(wrong, example, "the example's /join usage string moved");
-    let path = dir.join("channels_join_usage.py");
-    std::fs::write(&path, wrong).expect("write the variant");
     let run = chat_check(&[
         "server",
         "channels",
@@ -713,16 +721,11 @@ fn the_example_direct_client_fails_exactly_its_three_mistakes() {
 /// the example client's own mistakes.
 #[test]
 fn a_lobby_client_with_another_prompt_fails_only_the_prompt_case() {
-    let dir = scratch("prompt");
-    let example =
-        std::fs::read_to_string(root().join("docs/examples/lobby_client.py")).expect("example");
-    let wrong = example.replace(
+    let (dir, path) = variant(
+        "lobby_client.py",
         "\"Enter JOIN followed by your username: \"",
         "\"Username please> \"",
     );
-    assert_ne!(wrong, example, "the example's prompt moved");
-    let path = dir.join("lobby_client_prompt.py");
-    std::fs::write(&path, wrong).expect("write the variant");
     let run = chat_check(&[
         "client",
         "lobby",
