@@ -163,6 +163,9 @@ fn the_example_server_fails_exactly_its_three_mistakes() {
         .find(|n| n.has_tag_name("testsuite"))
         .expect("a testsuite");
     assert_eq!(suite.attribute("failures"), Some("4"));
+    assert!(suite
+        .descendants()
+        .any(|n| n.has_tag_name("property") && n.attribute("name") == Some("sync")));
     assert_eq!(suite.attribute("skipped"), Some("0"));
 
     // The JSON parses and says the same.
@@ -172,6 +175,10 @@ fn the_example_server_fails_exactly_its_three_mistakes() {
     assert_eq!(json["passed"], total - 4);
     assert_eq!(json["failed"], 4);
     assert_eq!(json["skipped"], 0);
+    assert_eq!(
+        json["sync"],
+        "sync on `MESG Nobody0 probe`: answered \"Unknown Recipient\", as the contract says"
+    );
     let cases = json["cases"].as_array().expect("cases");
     assert_eq!(cases.len(), total);
     let mut json_failed: Vec<String> = cases
@@ -192,6 +199,109 @@ fn the_example_server_fails_exactly_its_three_mistakes() {
         .as_array()
         .expect("transcript")
         .is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The typical student server: no MESG, QUIT answered `bye`. Before the
+/// cases synced on a calibrated probe and stopped asserting the QUIT reply
+/// at their end, it failed 21 of 22 cases; a case now fails only for the
+/// feature it checks.
+#[test]
+fn the_typical_server_fails_only_the_cases_of_its_mistakes() {
+    let run = chat_check(&[
+        "server",
+        "lobby",
+        "--handout-only",
+        "--timeout",
+        "2",
+        "--",
+        "python3",
+        "docs/examples/lobby_typical_server.py",
+        "{port}",
+    ]);
+    let failed = strings(&[
+        // Mistake 3: the line stripped, trailing spaces lost.
+        "lobby/bcst/sender-reply",
+        // Mistake 1: no MESG.
+        "lobby/mesg/relay",
+        "lobby/mesg/unknown-recipient",
+        "lobby/mesg/unregistered",
+        // Mistake 2: QUIT answered `bye`.
+        "lobby/quit/registered",
+        // The handout's session uses MESG and QUIT.
+        "lobby/server/handout-session",
+    ]);
+    assert_eq!(run.with("FAIL"), failed, "{}", run.stdout);
+    assert!(run.with("SKIP").is_empty(), "{}", run.stdout);
+    assert_eq!(run.code, Some(1));
+    // The header says what the cases synced on instead of the contract's answer.
+    assert!(
+        run.stdout.starts_with(
+            "sync on `MESG Nobody0 probe`: answered \"Unknown Message\" (contract: \"Unknown Recipient\")\n"
+        ),
+        "{}",
+        run.stdout
+    );
+    for row in ["JOIN 5/5", "LIST 3/3", "MESG 0/3", "BCST 2/3", "QUIT 3/4"] {
+        let (feature, score) = row.split_once(' ').expect("row");
+        assert!(
+            run.stdout.lines().any(|l| {
+                let words: Vec<&str> = l.split_whitespace().collect();
+                words.first() == Some(&feature) && words.get(1) == Some(&score)
+            }),
+            "rubric row {row}:\n{}",
+            run.stdout
+        );
+    }
+}
+
+/// A copy of `docs/examples/<example>` with `from` replaced by `to`, in a
+/// scratch folder of its own: (the folder, the copy).
+fn variant(example: &str, from: &str, to: &str) -> (PathBuf, PathBuf) {
+    let dir = scratch(example);
+    let text =
+        std::fs::read_to_string(root().join("docs/examples").join(example)).expect("the example");
+    let changed = text.replace(from, to);
+    assert_ne!(changed, text, "{from} is no longer in {example}");
+    let path = dir.join(example);
+    std::fs::write(&path, changed).expect("write the variant");
+    (dir, path)
+}
+
+/// The channels cases sync on `/join` alone; a server whose usage error
+/// for it has other words fails the one case of that rule, and the example
+/// server's three mistakes as before, nothing more.
+#[test]
+fn a_channels_server_with_another_join_usage_fails_only_that_case() {
+    let (dir, path) = variant(
+        "channels_server.py",
+        "\"/join command must be followed by the name of a channel to join.\"",
+        "\"usage: /join CHANNEL\"",
+    );
+    let run = chat_check(&[
+        "server",
+        "channels",
+        "--handout-only",
+        "--timeout",
+        "2",
+        "--",
+        "python3",
+        path.to_str().expect("path"),
+        "{port}",
+    ]);
+    let failed = strings(&[
+        "channels/buffering/split-at-random",
+        "channels/disconnect/announced",
+        "channels/join/no-argument",
+        "channels/list/names",
+    ]);
+    assert_eq!(run.with("FAIL"), failed, "{}", run.stdout);
+    assert!(
+        run.stdout
+            .starts_with("sync on `/join` alone: answered \"usage: /join CHANNEL"),
+        "{}",
+        run.stdout
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -248,6 +358,8 @@ fn the_example_client_fails_exactly_its_mistakes() {
         "lobby/client/sends-lines",
         // Mistake 3: escape sequences printed raw.
         "lobby/client/terminal-safe",
+        // Not a mistake of the handout's: it has no -v (a contract option).
+        "lobby/client/trace",
     ]);
     assert_eq!(run.with("FAIL"), failed, "{}", run.stdout);
     assert!(run.with("SKIP").is_empty(), "{}", run.stdout);
@@ -424,14 +536,25 @@ fn a_server_that_never_answers_nor_exits_costs_only_its_timeouts() {
     ]);
     assert_eq!(run.with("FAIL").len(), 2, "{}", run.stdout);
     assert_eq!(run.code, Some(1));
-    // Each case: 1 s for the reply, 2 s of grace after SIGTERM, SIGKILL;
-    // the two run side by side.
-    assert!(run.took < Duration::from_secs(8), "took {:?}", run.took);
+    // First the sync probe's calibration on a server of its own: 1 s for a
+    // JOIN reply, 1 s for the probe's, 2 s of grace after SIGTERM, SIGKILL.
+    // Then each case: 1 s for the reply, 2 s of grace; the two side by side.
+    assert!(run.took < Duration::from_secs(12), "took {:?}", run.took);
+    assert!(
+        run.stdout
+            .starts_with("sync on `MESG Nobody0 probe`: no answer; cases wait 500 ms of quiet"),
+        "{}",
+        run.stdout
+    );
     let started: Vec<_> = std::fs::read_dir(&pids)
         .expect("pid dir")
         .flatten()
         .collect();
-    assert_eq!(started.len(), 2, "two servers started");
+    assert_eq!(
+        started.len(),
+        3,
+        "the calibration's server and one per case"
+    );
     for entry in started {
         let pid = entry.file_name().to_string_lossy().into_owned();
         assert!(
@@ -503,4 +626,171 @@ fn interrupting_the_checker_ends_every_program_it_started() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let _ = std::fs::remove_dir_all(&pids);
+}
+
+/// Runs `chat-check server <dialect> --handout-only` on a deliberately
+/// broken Python server of `docs/examples/` and checks that exactly
+/// `failed` FAIL, the rest PASS, nothing is skipped.
+fn broken_server_fails_exactly(dialect: &str, command: &[&str], failed: &[&str]) -> Run {
+    broken_fails_exactly("server", dialect, command, failed)
+}
+
+fn broken_fails_exactly(side: &str, dialect: &str, command: &[&str], failed: &[&str]) -> Run {
+    let mut args = vec![side, dialect, "--handout-only", "--timeout", "3", "--"];
+    args.extend(command);
+    let run = chat_check(&args);
+    assert_eq!(run.with("FAIL"), strings(failed), "{}", run.stdout);
+    assert!(run.with("SKIP").is_empty(), "{}", run.stdout);
+    assert!(run.with("PASS").len() >= 3, "{}", run.stdout);
+    assert_eq!(run.code, Some(1));
+    run
+}
+
+#[test]
+fn the_example_direct_server_fails_exactly_its_three_mistakes() {
+    broken_server_fails_exactly(
+        "direct",
+        &["python3", "docs/examples/direct_server.py", "{port}"],
+        &[
+            // Mistake 2: LIST sorted.
+            "direct/list/login-order",
+            // Mistake 1: whitespace in a name accepted.
+            "direct/login/whitespace",
+            // Mistake 3: logout leaves the name listed.
+            "direct/logout/stays-open",
+        ],
+    );
+}
+
+#[test]
+fn the_example_bridge_server_fails_exactly_its_three_mistakes() {
+    broken_server_fails_exactly(
+        "bridge",
+        &["python3", "docs/examples/bridge_server.py", "--port={port}"],
+        &[
+            // Mistake 2: the empty BRIDGEACK without its headers.
+            "bridge/bridge/empty-when-alone",
+            // Mistake 1: REGACK without `Status: registered`.
+            "bridge/register/regack",
+            // Mistake 3: no /info.
+            "bridge/server/info",
+        ],
+    );
+}
+
+#[test]
+fn the_example_room_server_fails_exactly_its_three_mistakes() {
+    broken_server_fails_exactly(
+        "room",
+        &["python3", "docs/examples/room_server.py", "{port}"],
+        &[
+            // Mistake 3: attachments not stored.
+            "room/attachment/relayed",
+            // Mistake 2: a taken name looked at before a full room.
+            "room/join/full",
+            // Mistake 1: REPORT without ports.
+            "room/report/users",
+        ],
+    );
+}
+
+#[test]
+fn the_example_direct_client_fails_exactly_its_three_mistakes() {
+    broken_fails_exactly(
+        "client",
+        "direct",
+        &[
+            "python3",
+            "docs/examples/direct_client.py",
+            "{host}",
+            "{port}",
+        ],
+        &[
+            // Mistake 3: exit status 1.
+            "direct/client/exit",
+            // Mistake 2: extra words after list not refused.
+            "direct/client/invalid-command",
+            // Mistake 1: the names on one line.
+            "direct/client/list",
+        ],
+    );
+}
+
+/// Every lobby client case starts the client, which prints its prompt:
+/// a client with other words for it fails the prompt case alone, beyond
+/// the example client's own mistakes.
+#[test]
+fn a_lobby_client_with_another_prompt_fails_only_the_prompt_case() {
+    let (dir, path) = variant(
+        "lobby_client.py",
+        "\"Enter JOIN followed by your username: \"",
+        "\"Username please> \"",
+    );
+    let run = chat_check(&[
+        "client",
+        "lobby",
+        "--handout-only",
+        "--timeout",
+        "2",
+        "--",
+        "python3",
+        path.to_str().expect("path"),
+        "{host}",
+        "{port}",
+    ]);
+    assert_eq!(
+        run.with("FAIL"),
+        strings(&["lobby/client/prompt"]),
+        "{}",
+        run.stdout
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A free port can be taken between the checker choosing it and the server
+/// binding it (another case's connection gets it as its own local port):
+/// a server that exits at start saying its address is in use is started
+/// again on another port, so a loaded machine does not fail cases at random.
+#[test]
+fn a_server_that_lost_its_port_at_start_is_started_again() {
+    let dir = scratch("lost-port");
+    let script = dir.join("lost_port.py");
+    std::fs::write(
+        &script,
+        format!(
+            r#"
+import os, runpy, sys
+marker = os.path.join(sys.argv[2], "tried")
+if not os.path.exists(marker):
+    open(marker, "w").close()
+    sys.stderr.write("OSError: [Errno 98] Address already in use\n")
+    sys.exit(1)
+sys.argv = [sys.argv[0], sys.argv[1]]
+runpy.run_path({:?}, run_name="__main__")
+"#,
+            root()
+                .join("docs/examples/lobby_typical_server.py")
+                .to_string_lossy()
+        ),
+    )
+    .expect("write the script");
+    let run = chat_check(&[
+        "server",
+        "lobby",
+        "-k",
+        "lobby/join/ok",
+        "--",
+        "python3",
+        script.to_str().expect("path"),
+        "{port}",
+        "{dir}",
+    ]);
+    assert_eq!(
+        run.with("PASS"),
+        strings(&["lobby/join/ok"]),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.code, Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -437,10 +437,26 @@ impl Conn {
     /// is taken and the rest stays.
     pub fn expect_line(&mut self, want: impl AsRef<[u8]>) -> Check {
         let want = want.as_ref();
-        // Wait for the whole of `want`, a line end or a byte that differs.
-        self.fill_until(&mut |p| {
-            p.len() >= want.len() || p.contains(&b'\n') || !want.starts_with(p)
-        })?;
+        // Wait for the whole of `want`, a line end, a byte that differs, or
+        // (the lobby rule) a pause after some bytes: a shorter line.
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            let p = &self.pending;
+            if p.len() >= want.len() || p.contains(&b'\n') || !want.starts_with(p) {
+                break;
+            }
+            if self.eof || Instant::now() >= deadline {
+                break;
+            }
+            let until = if p.is_empty() {
+                deadline
+            } else {
+                (Instant::now() + PAUSE).min(deadline)
+            };
+            if self.fill(until)? == 0 && !self.pending.is_empty() {
+                break;
+            }
+        }
         if self.pending.is_empty() {
             return Err(Failure::new(
                 format!("{}: no line{}", self.label, self.ending()),

@@ -85,6 +85,32 @@ impl Dialect {
     }
 }
 
+impl Dialect {
+    /// A server case of this dialect (see [`Case::server`]).
+    pub const fn server(
+        self,
+        id: &'static str,
+        feature: &'static str,
+        requirement: &'static str,
+        source: Source,
+        run: fn(&mut Ctx) -> Check,
+    ) -> Case {
+        Case::server(self, id, feature, requirement, source, run)
+    }
+
+    /// A client case of this dialect (see [`Case::client`]).
+    pub const fn client(
+        self,
+        id: &'static str,
+        feature: &'static str,
+        requirement: &'static str,
+        source: Source,
+        run: fn(&mut Ctx) -> Check,
+    ) -> Case {
+        Case::client(self, id, feature, requirement, source, run)
+    }
+}
+
 impl fmt::Display for Dialect {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -303,6 +329,8 @@ pub struct Settings {
     /// course clients do (`sock.send(b"JOIN Alice")`); the checker then
     /// waits for each reply before the next command.
     pub bare_commands: bool,
+    /// The server's answers to the sync probes, found once per run.
+    pub sync: target::SyncCache,
 }
 
 impl Default for Settings {
@@ -311,6 +339,7 @@ impl Default for Settings {
             timeout: Duration::from_secs(5),
             grace: Duration::from_secs(2),
             bare_commands: false,
+            sync: target::SyncCache::default(),
         }
     }
 }
@@ -355,6 +384,20 @@ pub fn run_case(case: &Case, target: &Target, settings: &Settings) -> Outcome {
             transcript,
         },
     }
+}
+
+/// For the report's header: what the cases of `dialect` sync on against
+/// `target` (found now, once for the run), or `None` when its cases use no
+/// probe.
+pub fn sync_header(dialect: Dialect, target: &Target, settings: &Settings) -> Option<String> {
+    let probe = cases::sync_probe(dialect)?;
+    if matches!(target, Target::Client(_)) {
+        return None;
+    }
+    Some(match target::sync_reply(dialect, target, settings, probe) {
+        Ok(reply) => target::sync_words(probe, &reply),
+        Err(failure) => format!("sync: {}", failure.what),
+    })
 }
 
 /// Which cases to run.

@@ -22,6 +22,7 @@ Examples:
   # a client: the checker plays the server at {host}:{port}
   chat-check client lobby -- python3 client.py {host} {port}
   chat-check client channels -- python3 client.py {name} {host} {port}
+  chat-check client bridge -- python3 client.py --id={id} --port={peer_port} --server={host}:{port}
 
   # grade by the handout only, write JUnit XML for CI, only the JOIN cases
   chat-check server lobby --handout-only --junit report.xml -k /join/ -- ./server {port}
@@ -32,7 +33,13 @@ Examples:
 Placeholders in COMMAND: {port} (a free loopback port), {dir} (the case's own
 empty folder, also the program's working directory); for clients {host} and
 {port} (the checker's listener) and what a dialect's client needs ({name} for
-channels). Cases that need options (e.g. --max-users 2) append them to COMMAND.
+channels; {id} and {peer_port}, the client's own port, for bridge). Cases that
+need options (e.g. --max-users 2) or arguments (--help, -v) append them.
+
+The first line says what the cases sync on: a request whose answer proves
+nothing else arrived (lobby `MESG Nobody0 probe`). Its answer is taken from
+the server once per run, so a server that gets that one rule wrong fails only
+its own cases.
 
 Exit status: 0 nothing failed, 1 a case failed, 2 usage error.";
 
@@ -148,6 +155,8 @@ fn main() -> ExitCode {
                 case.requirement
             );
             if let chat_check::Source::Handout(words) = case.source {
+                // A quote of several lines (an error string) on one line.
+                let words = words.split_whitespace().collect::<Vec<_>>().join(" ");
                 let _ = writeln!(out, "    handout: \u{201c}{words}\u{201d}");
             }
         }
@@ -182,12 +191,31 @@ fn main() -> ExitCode {
     if cases.is_empty() {
         return usage("no case matches (see --list)");
     }
+    if let Target::Server(command) | Target::Client(command) = &target {
+        // A script named relative to here that is not here runs nowhere:
+        // each case runs the program in a folder of its own.
+        for arg in command.iter().skip(1) {
+            let script = [".py", ".js", ".rb", ".sh", ".jar", ".pl"]
+                .iter()
+                .any(|ext| arg.ends_with(ext));
+            if script && !arg.contains('{') && !std::path::Path::new(arg).exists() {
+                eprintln!(
+                    "chat-check: warning: {arg} is not a file here; each case runs COMMAND in a \
+                     folder of its own, so name it from where chat-check runs"
+                );
+            }
+        }
+    }
     let settings = Settings {
         timeout: Duration::from_secs_f64(args.timeout),
         bare_commands: args.bare_commands,
         ..Settings::default()
     };
     let verbose = args.verbose;
+    let sync = chat_check::sync_header(dialect, &target, &settings);
+    if let Some(header) = &sync {
+        println!("{header}");
+    }
     let results = run_cases(&cases, &target, &settings, args.jobs, |result| {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{}", report::case_line(result));
@@ -205,11 +233,15 @@ fn main() -> ExitCode {
     for (path, text) in [
         (
             &args.junit,
-            args.junit.as_ref().map(|_| report::junit(&suite, &results)),
+            args.junit
+                .as_ref()
+                .map(|_| report::junit(&suite, &results, sync.as_deref())),
         ),
         (
             &args.json,
-            args.json.as_ref().map(|_| report::json(&results)),
+            args.json
+                .as_ref()
+                .map(|_| report::json(&results, sync.as_deref())),
         ),
     ] {
         if let (Some(path), Some(text)) = (path, text) {

@@ -27,6 +27,8 @@ const RUN: usize = 12;
 const SHORT: usize = 12;
 /// How many bytes of one entry, expected or received a FAIL shows without `-v`.
 const SHORT_BYTES: usize = 300;
+/// The width a transcript line is cut to without `-v`.
+const WIDTH: usize = 100;
 
 /// `bytes` as terminal-safe text: printable characters as they are, `\n`
 /// `\r` `\t` `\\` and other controls as escapes (`\x1b`), C1 controls and
@@ -133,11 +135,33 @@ pub fn details(result: &Result, verbose: bool) -> String {
                     let _ = writeln!(out, "      … {skip} earlier entries (-v shows all)");
                 }
                 for entry in &transcript[skip..] {
-                    let _ = writeln!(out, "      {}", entry_line(entry, limit));
+                    let line = entry_line(entry, limit);
+                    // The checker's notes and a program's stderr (why it
+                    // stopped) stay whole.
+                    let whole = entry.dir == Dir::Note || entry.who.ends_with("stderr");
+                    let line = if verbose || whole {
+                        line
+                    } else {
+                        fit(&line, WIDTH - 6, entry.len)
+                    };
+                    let _ = writeln!(out, "      {line}");
                 }
             }
         }
     }
+    out
+}
+
+/// `line` cut to `width` characters, ending with `…` and the size of what
+/// it showed (`-v` shows it whole).
+fn fit(line: &str, width: usize, len: usize) -> String {
+    if line.chars().count() <= width {
+        return line.to_string();
+    }
+    let note = format!("…({len} B)");
+    let keep = width.saturating_sub(note.chars().count());
+    let mut out: String = line.chars().take(keep).collect();
+    out.push_str(&note);
     out
 }
 
@@ -257,7 +281,8 @@ fn xml(text: &str) -> String {
 
 /// The run as JUnit XML: one testsuite, one testcase per case, a FAIL as
 /// `<failure>` (with the details as its text), a SKIP as `<skipped>`.
-pub fn junit(suite: &str, results: &[Result]) -> String {
+/// `sync`: the report's first line (what the cases synced on), if any.
+pub fn junit(suite: &str, results: &[Result], sync: Option<&str>) -> String {
     let tally = Tally::of(results);
     let total: f64 = results.iter().map(|r| r.seconds).sum();
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -276,6 +301,13 @@ pub fn junit(suite: &str, results: &[Result]) -> String {
         tally.failed,
         tally.skipped
     );
+    if let Some(sync) = sync {
+        let _ = writeln!(
+            out,
+            "    <properties><property name=\"sync\" value=\"{}\"/></properties>",
+            xml(sync)
+        );
+    }
     for r in results {
         let classname = format!("{}.{}", r.case.dialect, r.case.side.name());
         let _ = write!(
@@ -335,10 +367,12 @@ fn json_str(text: &str) -> String {
 /// each case with its id, outcome, requirement, source (and the handout's
 /// words), feature, seconds, and for a FAIL what, expected, received (escaped
 /// as in the text report) and the transcript lines; for a SKIP why.
-pub fn json(results: &[Result]) -> String {
+/// `sync`: the report's first line (what the cases synced on), if any.
+pub fn json(results: &[Result], sync: Option<&str>) -> String {
     let tally = Tally::of(results);
+    let sync = sync.map_or("null".to_string(), json_str);
     let mut out = format!(
-        "{{\"passed\":{},\"failed\":{},\"skipped\":{},\"cases\":[",
+        "{{\"passed\":{},\"failed\":{},\"skipped\":{},\"sync\":{sync},\"cases\":[",
         tally.passed, tally.failed, tally.skipped
     );
     for (i, r) in results.iter().enumerate() {
@@ -407,6 +441,15 @@ mod tests {
         ] {
             assert_eq!(escape(input), want, "{input:?}");
         }
+    }
+
+    #[test]
+    fn a_long_transcript_line_is_cut_to_the_width() {
+        let long = "x".repeat(200);
+        assert_eq!(fit("short", 10, 5), "short");
+        let cut = fit(&long, 94, 200);
+        assert_eq!(cut.chars().count(), 94);
+        assert!(cut.ends_with("…(200 B)"), "{cut}");
     }
 
     #[test]

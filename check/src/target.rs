@@ -16,6 +16,7 @@
 //! to the whole group, so a program that ignores SIGTERM or has forked
 //! still goes.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::process::CommandExt;
@@ -23,11 +24,38 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::conn::{Conn, Dir, Transcript};
-use crate::{Case, Check, Failure, Need, Settings, Side};
+use crate::{Case, Check, Dialect, Failure, Need, Settings, Side};
+
+/// A dialect's sync probe: a request whose answer proves that everything
+/// sent before it on the connection was handled and nothing else was sent
+/// to it meanwhile. Which answer a server gives is found once per run
+/// ([`Ctx::sync_reply`]), so that a server that gets the probe's own rule
+/// wrong (a lobby server without MESG) fails only the cases of that rule.
+pub struct SyncProbe {
+    /// What is sent, in words, for the report.
+    pub sent: &'static str,
+    /// The contract's answer, for the report.
+    pub answer: &'static str,
+    /// Spaces pad the answer to this length (channels' 200-byte records);
+    /// 0 for none.
+    pub pad: usize,
+    /// Asks a server of its own for its answer to the probe, as a
+    /// registered user: `None` when it answers nothing within the timeout.
+    pub calibrate: fn(&mut Ctx) -> Result<Option<Vec<u8>>, Failure>,
+}
+
+/// How long a probe that the server answers with nothing waits for quiet
+/// instead: a bounded window, weaker than an answer.
+pub const QUIET: Duration = Duration::from_millis(500);
+
+/// The answers found so far, by dialect, shared by the cases of a run.
+#[derive(Debug, Clone, Default)]
+pub struct SyncCache(Arc<Mutex<HashMap<Dialect, Option<Vec<u8>>>>>);
 
 /// A program run to its end by [`Ctx::run_server_to_end`].
 pub struct Ran {
@@ -391,6 +419,9 @@ pub struct Ctx {
     /// See [`Settings::bare_commands`].
     pub bare_commands: bool,
     case_id: &'static str,
+    dialect: Dialect,
+    sync: SyncCache,
+    sync_noted: bool,
     target: Target,
     options: Vec<&'static str>,
     grace: Duration,
@@ -399,6 +430,8 @@ pub struct Ctx {
     server: Option<Proc>,
     clients: Vec<Proc>,
     addr: Option<SocketAddr>,
+    /// The current server has accepted a connection.
+    served: bool,
     dir: CaseDir,
 }
 
@@ -408,6 +441,9 @@ impl Ctx {
             timeout: settings.timeout,
             bare_commands: settings.bare_commands,
             case_id: case.id,
+            dialect: case.dialect,
+            sync: settings.sync.clone(),
+            sync_noted: false,
             target: target.clone(),
             options: case.options(),
             grace: settings.grace,
@@ -418,8 +454,43 @@ impl Ctx {
                 Target::Running(addr) => Some(*addr),
                 _ => None,
             },
+            served: false,
             dir: CaseDir::new(case.id)?,
         })
+    }
+
+    /// A context of its own for finding the answer to `dialect`'s probe:
+    /// with a server command, its own fresh server.
+    fn for_calibration(
+        dialect: Dialect,
+        target: &Target,
+        settings: &Settings,
+    ) -> Result<Ctx, Failure> {
+        let case = Case::server(dialect, "sync", "SYNC", "", crate::Source::Contract, |_| {
+            Ok(())
+        });
+        Ctx::new(&case, target, settings)
+    }
+
+    /// The answer this run's server gives to `probe` (`None`: it answers
+    /// nothing), found once per run on a server of its own (or the running
+    /// one) and shared by every case. Notes it in the case's transcript.
+    pub fn sync_reply(&mut self, probe: &SyncProbe) -> Result<Option<Vec<u8>>, Failure> {
+        let reply = sync_reply(self.dialect, &self.target, &self.sync_settings(), probe)?;
+        if !self.sync_noted {
+            self.sync_noted = true;
+            self.note(&sync_words(probe, &reply));
+        }
+        Ok(reply)
+    }
+
+    fn sync_settings(&self) -> Settings {
+        Settings {
+            timeout: self.timeout,
+            grace: self.grace,
+            bare_commands: self.bare_commands,
+            sync: self.sync.clone(),
+        }
     }
 
     /// Starts the case's server, if the target is a server command.
@@ -439,6 +510,12 @@ impl Ctx {
 
     pub fn id(&self) -> &'static str {
         self.case_id
+    }
+
+    /// Whether the server is shared with the cases before and after this
+    /// one (a running server): a case must then leave it as it found it.
+    pub fn shared(&self) -> bool {
+        matches!(self.target, Target::Running(_))
     }
 
     /// The case's own folder (the working directory of what it starts).
@@ -470,6 +547,7 @@ impl Ctx {
             return Err(Failure::note("only a server command can be (re)started"));
         };
         self.server = None;
+        self.served = false;
         let port = free_port()?;
         let dir = self.dir.0.to_string_lossy().into_owned();
         let mut argv = substitute(command, &[("port", port.to_string()), ("dir", dir)]);
@@ -488,6 +566,46 @@ impl Ctx {
     /// Connects to the server, waiting (bounded) for a server just started
     /// to listen. `label` names the connection in the transcript.
     pub fn connect(&mut self, label: &str) -> Result<Conn, Failure> {
+        let mut restarts = 0;
+        loop {
+            match self.connect_once(label) {
+                Ok(conn) => {
+                    self.served = true;
+                    return Ok(conn);
+                }
+                // The free port was taken between the checker choosing it
+                // and the server binding it (another case's connection got
+                // it as its own port): start again on another, at most twice.
+                Err(failure) if !self.served && restarts < 2 && self.lost_its_port() => {
+                    restarts += 1;
+                    self.note("the server could not bind its port (taken meanwhile): a new port");
+                    let _ = failure;
+                    self.start_server()?;
+                }
+                Err(failure) => return Err(failure),
+            }
+        }
+    }
+
+    /// Whether the server exited, before any connection, saying its
+    /// address is in use.
+    fn lost_its_port(&mut self) -> bool {
+        let Some(server) = self.server.as_mut() else {
+            return false;
+        };
+        if server.poll().is_none() {
+            return false;
+        }
+        let mut said = Vec::new();
+        while let Ok(line) = server.errs.recv_timeout(Duration::from_millis(100)) {
+            said.extend(line);
+        }
+        String::from_utf8_lossy(&said)
+            .to_lowercase()
+            .contains("in use")
+    }
+
+    fn connect_once(&mut self, label: &str) -> Result<Conn, Failure> {
         let addr = self.addr()?;
         let timeout = self.timeout;
         let transcript = self.transcript.clone();
@@ -517,6 +635,12 @@ impl Ctx {
     /// with `{port}` as given, or with every argument that holds `{port}`
     /// left out when `port` is `None`; returns what it did.
     pub fn run_server_to_end(&mut self, port: Option<u16>) -> Result<Ran, Failure> {
+        self.run_server_with(port, &[])
+    }
+
+    /// Like [`Ctx::run_server_to_end`], with `extra` arguments added at the
+    /// end of the command (`--help`, an option out of range).
+    pub fn run_server_with(&mut self, port: Option<u16>, extra: &[&str]) -> Result<Ran, Failure> {
         let Target::Server(command) = &self.target else {
             return Err(Failure::note("only a server command can be run"));
         };
@@ -532,6 +656,8 @@ impl Ctx {
                 &[("dir", dir)],
             ),
         };
+        let mut argv = argv;
+        argv.extend(extra.iter().map(|a| a.to_string()));
         let mut proc = Proc::start("run", &argv, &self.dir.0, &self.transcript, self.grace)?;
         proc.stdin = None;
         let Some(status) = proc.wait(self.timeout) else {
@@ -685,12 +811,23 @@ impl Ctx {
     /// Starts the client command with `{host}` = 127.0.0.1 and the given
     /// placeholders (`port`, `name`, ...) filled in, in the case's folder.
     pub fn start_client(&mut self, vars: &[(&str, &str)]) -> Result<Client, Failure> {
+        self.start_client_with(vars, &[])
+    }
+
+    /// Like [`Ctx::start_client`], with `extra` arguments added at the end
+    /// of the command (`-v`).
+    pub fn start_client_with(
+        &mut self,
+        vars: &[(&str, &str)],
+        extra: &[&str],
+    ) -> Result<Client, Failure> {
         let Target::Client(command) = &self.target else {
             return Err(Failure::note("this case needs a client command"));
         };
         let mut all: Vec<(&str, String)> = vec![("host", "127.0.0.1".to_string())];
         all.extend(vars.iter().map(|(k, v)| (*k, v.to_string())));
-        let argv = substitute(command, &all);
+        let mut argv = substitute(command, &all);
+        argv.extend(extra.iter().map(|a| a.to_string()));
         if let Some(missing) = argv.iter().find(|a| a.contains('{') && a.contains('}')) {
             self.note(&format!("unfilled placeholder in {missing}"));
         }
@@ -706,12 +843,68 @@ impl Ctx {
             index: n,
             label,
             seen: Vec::new(),
+            errs: Vec::new(),
             closed: false,
         })
     }
 
     fn client_proc(&mut self, client: &Client) -> &mut Proc {
         &mut self.clients[client.index]
+    }
+}
+
+/// The answer `target` gives to `probe`, from `settings.sync` or, the first
+/// time, asked of a server of its own (the lock is held meanwhile, so the
+/// cases that start together wait for one calibration).
+pub fn sync_reply(
+    dialect: Dialect,
+    target: &Target,
+    settings: &Settings,
+    probe: &SyncProbe,
+) -> Result<Option<Vec<u8>>, Failure> {
+    let mut known = settings
+        .sync
+        .0
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(reply) = known.get(&dialect) {
+        return Ok(reply.clone());
+    }
+    let mut ctx = Ctx::for_calibration(dialect, target, settings)?;
+    let reply = ctx.begin().and_then(|()| (probe.calibrate)(&mut ctx));
+    drop(ctx.finish());
+    let reply = reply.map_err(|f| Failure {
+        what: format!("finding the server's answer to {}: {}", probe.sent, f.what),
+        ..f
+    })?;
+    known.insert(dialect, reply.clone());
+    Ok(reply)
+}
+
+/// One line on what the cases sync on.
+pub fn sync_words(probe: &SyncProbe, reply: &Option<Vec<u8>>) -> String {
+    let answer = crate::report::escape(probe.answer.as_bytes());
+    let mut contract = probe.answer.as_bytes().to_vec();
+    if contract.len() < probe.pad {
+        contract.resize(probe.pad, b' ');
+    }
+    match reply {
+        Some(r) if *r == contract => {
+            format!(
+                "sync on {}: answered \"{answer}\", as the contract says",
+                probe.sent
+            )
+        }
+        Some(r) => format!(
+            "sync on {}: answered \"{}\" (contract: \"{answer}\")",
+            probe.sent,
+            crate::report::escape(r),
+        ),
+        None => format!(
+            "sync on {}: no answer; cases wait {} ms of quiet instead (weaker)",
+            probe.sent,
+            QUIET.as_millis()
+        ),
     }
 }
 
@@ -790,6 +983,8 @@ pub struct Client {
     label: String,
     /// Printed and not yet taken by an `expect_*`.
     seen: Vec<u8>,
+    /// Stderr lines so far, for [`Client::expect_stderr_line`].
+    errs: Vec<String>,
     closed: bool,
 }
 
@@ -961,6 +1156,70 @@ impl Client {
                 format!("exit status {code}"),
                 status.to_string(),
             )),
+        }
+    }
+
+    /// Expects the client to exit, with any status and whatever it prints,
+    /// within the timeout; returns the status. For rules that say only
+    /// "it ends" (Ctrl-C, a peer gone).
+    pub fn expect_exit_any(&mut self, ctx: &mut Ctx) -> Result<ExitStatus, Failure> {
+        let timeout = ctx.timeout;
+        ctx.client_proc(self).wait(timeout).ok_or_else(|| {
+            Failure::new(
+                format!("{}: did not exit", self.label),
+                "an exit",
+                format!("still running after {timeout:?}"),
+            )
+        })
+    }
+
+    /// Takes what the client prints until it is quiet for `quiet` (bounded
+    /// by the timeout), and returns it: for a start-up text (a prompt) a
+    /// case of another feature does not grade.
+    pub fn skip_output(&mut self, ctx: &mut Ctx, quiet: Duration) -> Vec<u8> {
+        let timeout = ctx.timeout;
+        let proc = ctx.client_proc(self);
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            match proc.bytes.recv_timeout(quiet) {
+                Ok(bytes) => self.seen.extend(bytes),
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.closed = true;
+                    break;
+                }
+                Err(RecvTimeoutError::Timeout) => break,
+            }
+        }
+        std::mem::take(&mut self.seen)
+    }
+
+    /// Waits (bounded) for a line on the client's stderr that is `want`
+    /// (without its LF); the lines before it are skipped, and stay skipped.
+    pub fn expect_stderr_line(&mut self, ctx: &mut Ctx, want: &str) -> Check {
+        let timeout = ctx.timeout;
+        let proc = ctx.client_proc(self);
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(at) = self.errs.iter().position(|l| l == want) {
+                self.errs.drain(..=at);
+                return Ok(());
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match proc.errs.recv_timeout(left) {
+                Ok(line) => {
+                    let line = String::from_utf8_lossy(&line);
+                    self.errs
+                        .push(line.trim_end_matches(['\n', '\r']).to_string());
+                }
+                Err(_) => {
+                    let tail = self.errs.iter().rev().take(5).rev().cloned();
+                    return Err(Failure::new(
+                        format!("{}: a line on stderr", self.label),
+                        want,
+                        tail.collect::<Vec<_>>().join("\n"),
+                    ));
+                }
+            }
         }
     }
 

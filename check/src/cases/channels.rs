@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use crate::conn::Conn;
-use crate::target::free_port;
+use crate::target::{free_port, SyncProbe, QUIET};
 use crate::{Case, Check, Ctx, Dialect, Failure, Need, Source};
 
 const D: Dialect = Dialect::Channels;
@@ -23,139 +23,125 @@ const CREATE_USAGE: &str = "/create command must be followed by the name of a ch
 /// The handout's rule for every error string.
 const UTILS: &str = "You are required to use the error messages defined in utils.py";
 
-const fn server(
-    id: &'static str,
-    feature: &'static str,
-    requirement: &'static str,
-    source: Source,
-    run: fn(&mut Ctx) -> Check,
-) -> Case {
-    Case::server(D, id, feature, requirement, source, run)
-}
-
-const fn client(
-    id: &'static str,
-    feature: &'static str,
-    requirement: &'static str,
-    source: Source,
-    run: fn(&mut Ctx) -> Check,
-) -> Case {
-    Case::client(D, id, feature, requirement, source, run)
-}
-
 use Source::{Contract, Handout};
 
 pub const CASES: &[Case] = &[
     // ---- NAME ----
-    server("channels/name/first-record", "NAME", "the first record is the client's name, used in its relays and announcements",
+    D.server("channels/name/first-record", "NAME", "the first record is the client's name, used in its relays and announcements",
         Handout("The first message that the server receives from the client should be used as the client's name"), handout_two_clients),
-    server("channels/name/invalid", "NAME", "an empty name, a name with whitespace or control characters, or over 32 bytes gets `Name <name> is not valid or is already in use.` and close",
+    D.server("channels/name/invalid", "NAME", "an empty name, a name with whitespace or control characters, or over 32 bytes gets `Name <name> is not valid or is already in use.` and close",
         Contract, name_invalid),
-    server("channels/name/taken", "NAME", "a name in use gets `Name <name> is not valid or is already in use.` and close",
+    D.server("channels/name/taken", "NAME", "a name in use gets `Name <name> is not valid or is already in use.` and close",
         Contract, name_taken),
-    server("channels/name/free-after-leave", "NAME", "a name is free again once its user has gone",
+    D.server("channels/name/free-after-leave", "NAME", "a name is free again once its user has gone",
         Contract, name_free_again),
     // ---- CREATE ----
-    server("channels/create/ok", "CREATE", "/create <ch> makes the channel and puts the sender in it",
+    D.server("channels/create/ok", "CREATE", "/create <ch> makes the channel and puts the sender in it",
         Handout("/create <channel> should create a new channel with the given name, and add the client to the given channel"), create_ok),
-    server("channels/create/leaves-old", "CREATE", "/create moves the sender out of its channel, whose members get `<name> has left`",
+    D.server("channels/create/leaves-old", "CREATE", "/create moves the sender out of its channel, whose members get `<name> has left`",
         Handout("As with the /join call, the client should be removed from any existing channels"), create_leaves_old),
-    server("channels/create/exists", "CREATE", "/create of an existing channel gets `Room <ch> already exists, so cannot be created.` and changes nothing",
+    D.server("channels/create/exists", "CREATE", "/create of an existing channel gets `Room <ch> already exists, so cannot be created.` and changes nothing",
         Handout(UTILS), create_exists),
-    server("channels/create/no-argument", "CREATE", "/create alone gets the /create usage error",
+    D.server("channels/create/no-argument", "CREATE", "/create alone gets the /create usage error",
         Handout(UTILS), create_no_argument),
-    server("channels/create/max-channels", "CREATE", "past --max-channels, /create gets `Too many channels, so <ch> cannot be created.`",
+    D.server("channels/create/max-channels", "CREATE", "past --max-channels, /create gets `Too many channels, so <ch> cannot be created.`",
         Contract, create_max_channels)
         .needs(&[Need::Options(&["--max-channels", "2"])]),
     // ---- JOIN ----
-    server("channels/join/announced", "JOIN", "a join is announced to the channel's members as `<name> has joined`",
+    D.server("channels/join/announced", "JOIN", "a join is announced to the channel's members as `<name> has joined`",
         Handout("When a client is added to a channel, a message should be broadcasted to all existing members of the channel stating that the client has joined"), join_announced),
-    server("channels/join/switch", "JOIN", "joining another channel tells the old one `<name> has left` and the new one `<name> has joined`",
+    D.server("channels/join/switch", "JOIN", "joining another channel tells the old one `<name> has left` and the new one `<name> has joined`",
         Handout("if the client left a channel, a message should be broadcasted stating that the client left"), join_switch),
-    server("channels/join/no-such-channel", "JOIN", "/join of a channel that does not exist gets `No channel named <ch> exists. Try '/create <ch>'?`",
+    D.server("channels/join/no-such-channel", "JOIN", "/join of a channel that does not exist gets `No channel named <ch> exists. Try '/create <ch>'?`",
         Handout(UTILS), join_no_such),
-    server("channels/join/no-argument", "JOIN", "/join alone gets the /join usage error",
+    D.server("channels/join/no-argument", "JOIN", "/join alone gets the /join usage error",
         Handout(UTILS), join_no_argument),
-    server("channels/join/failed-changes-nothing", "JOIN", "a failed /join or /create leaves the sender in its channel",
+    D.server("channels/join/failed-changes-nothing", "JOIN", "a failed /join or /create leaves the sender in its channel",
         Handout("if a client is currently in the AA channel and then tries to join a channel that doesn't exist, the client should not be removed from the AA channel"), failed_changes_nothing),
-    server("channels/join/already-in", "JOIN", "/join of the channel one is in changes nothing and announces nothing",
+    D.server("channels/join/already-in", "JOIN", "/join of the channel one is in changes nothing and announces nothing",
         Contract, join_already_in),
-    server("channels/join/extra-words", "JOIN", "words after the argument are ignored",
+    D.server("channels/join/extra-words", "JOIN", "words after the argument are ignored",
         Contract, join_extra_words),
     // ---- LIST ----
-    server("channels/list/names", "LIST", "/list answers with the channel names, separated by newlines; empty channels stay listed",
+    D.server("channels/list/names", "LIST", "/list answers with the channel names, separated by newlines; empty channels stay listed",
         Handout("**/list** should send a message back to the client with the names of all current channels, separated by newlines"), list_names)
         .needs(&[Need::OwnServer]),
-    server("channels/list/empty-then-packed", "LIST", "/list: nothing when there are none; then names in creation order, packed greedily into records",
+    D.server("channels/list/empty-then-packed", "LIST", "/list: nothing when there are none; then names in creation order, packed greedily into records",
         Contract, list_packed)
         .needs(&[Need::OwnServer]),
     // ---- MESSAGE ----
-    server("channels/message/relay", "MESSAGE", "a text reaches the other members of the sender's channel as `[<name>] <text>`, not the sender",
+    D.server("channels/message/relay", "MESSAGE", "a text reaches the other members of the sender's channel as `[<name>] <text>`, not the sender",
         Handout("These messages should be broadcasted to all other clients in the channel, preceded by the client's name in brackets"), message_relay),
-    server("channels/message/own-channel-only", "MESSAGE", "a text never reaches users in other channels",
+    D.server("channels/message/own-channel-only", "MESSAGE", "a text never reaches users in other channels",
         Handout("Messages should not be sent to client in different channels"), message_own_channel),
-    server("channels/message/not-in-channel", "MESSAGE", "a text from a user in no channel gets `Not currently in any channel. ...`",
+    D.server("channels/message/not-in-channel", "MESSAGE", "a text from a user in no channel gets `Not currently in any channel. ...`",
         Handout(UTILS), message_not_in_channel),
-    server("channels/message/rstrip", "MESSAGE", "trailing whitespace (space, TAB, LF, VT, FF, CR) of a record is stripped: `Hi!\\n` padded relays as `[Kay] Hi!`",
+    D.server("channels/message/rstrip", "MESSAGE", "trailing whitespace (space, TAB, LF, VT, FF, CR) of a record is stripped: `Hi!\\n` padded relays as `[Kay] Hi!`",
         Contract, message_rstrip),
-    server("channels/message/long-relay", "MESSAGE", "a relay over 200 bytes goes on in further records, split at character boundaries, whitespace moved to the next record",
+    D.server("channels/message/long-relay", "MESSAGE", "a relay over 200 bytes goes on in further records, split at character boundaries, whitespace moved to the next record",
         Contract, long_relay),
     // ---- ERRORS ----
-    server("channels/errors/unknown-control", "ERRORS", "an unknown control message gets `<word> is not a valid control message. Valid messages are /create, /list, and /join.`",
+    D.server("channels/errors/unknown-control", "ERRORS", "an unknown control message gets `<word> is not a valid control message. Valid messages are /create, /list, and /join.`",
         Handout(UTILS), unknown_control),
-    server("channels/errors/case-sensitive", "ERRORS", "commands are case-sensitive: /JOIN is not /join",
+    D.server("channels/errors/case-sensitive", "ERRORS", "commands are case-sensitive: /JOIN is not /join",
         Contract, case_sensitive),
-    server("channels/errors/long-error-continues", "ERRORS", "an error that repeats a long name goes on in further records",
+    D.server("channels/errors/long-error-continues", "ERRORS", "an error that repeats a long name goes on in further records",
         Contract, long_error),
     // ---- BUFFERING ----
-    server("channels/buffering/split-at-random", "BUFFERING", "records that arrive in pieces of any size are relayed intact",
+    D.server("channels/buffering/split-at-random", "BUFFERING", "records that arrive in pieces of any size are relayed intact",
         Handout("Be sure that your code correctly handles the case where less than one message is available in the socket's buffer"), split_at_random),
-    server("channels/buffering/many-in-one-write", "BUFFERING", "several records in one write are each handled",
+    D.server("channels/buffering/many-in-one-write", "BUFFERING", "several records in one write are each handled",
         Handout("and the case where more than one message is available in the socket's buffer"), many_in_one_write),
     // ---- DISCONNECT ----
-    server("channels/disconnect/announced", "DISCONNECT", "a user who closes its connection is announced to its channel as `<name> has left`",
+    D.server("channels/disconnect/announced", "DISCONNECT", "a user who closes its connection is announced to its channel as `<name> has left`",
         Handout("When a client disconnects, a message should be broadcasted to all members of the client's channel saying that the client disconnected"), disconnect_fin),
-    server("channels/disconnect/reset", "DISCONNECT", "a user whose connection is reset is announced as `<name> has left`",
+    D.server("channels/disconnect/reset", "DISCONNECT", "a user whose connection is reset is announced as `<name> has left`",
         Contract, disconnect_rst),
     // ---- The program ----
-    server("channels/server/usage", "SERVER", "without a port the server prints a usage statement and exits with status 2",
-        Contract, usage)
+    D.server("channels/server/usage", "SERVER", "without a port the server prints a usage statement and exits with status 2",
+        Contract, super::usage)
         .needs(&[Need::OwnServer]),
-    server("channels/server/status-lines", "SERVER", "the server prints a status line per connection event and request, naming the connection by its fd",
+    D.server("channels/server/status-lines", "SERVER", "the server prints a status line per connection event and request, naming the connection by its fd",
         Contract, status_lines)
         .needs(&[Need::Stdout]),
-    server("channels/server/shutdown", "SERVER", "SIGTERM closes every connection and the server exits 0 within 2 s",
+    D.server("channels/server/shutdown", "SERVER", "SIGTERM closes every connection and the server exits 0 within 2 s",
         Contract, shutdown)
         .needs(&[Need::Signal]),
     // ---- The client ----
-    client("channels/client/sends-name", "NAME", "the client connects and sends its name as the first record",
+    D.client("channels/client/sends-name", "NAME", "the client connects and sends its name as the first record",
         Handout("This command should connect to the server at the given address and port number, and then send a message with the name Scott"), client_sends_name),
-    client("channels/client/prompt", "CLIENT", "the client shows `[Me] ` at start and after each line typed",
+    D.client("channels/client/prompt", "CLIENT", "the client shows `[Me] ` at start and after each line typed",
         Handout("The client should print [Me] to each new line"), client_prompt),
-    client("channels/client/sends-padded", "MESSAGE", "each typed line is sent as one record padded with spaces",
+    D.client("channels/client/sends-padded", "MESSAGE", "each typed line is sent as one record padded with spaces",
         Handout("messages from stdin should be sent to the server (after being padded with spaces, as needed)"), client_sends_padded),
-    client("channels/client/prints-stripped", "MESSAGE", "a record from the server is printed stripped of its trailing spaces",
+    D.client("channels/client/prints-stripped", "MESSAGE", "a record from the server is printed stripped of its trailing spaces",
         Handout("Messages from the server should be printed to the command line (after being stripped of any spaces at the end)"), client_prints_stripped),
-    client("channels/client/overwrites-prompt", "CLIENT", "a record prints as `\\r    \\r<text>\\n` then `[Me] ` again",
+    D.client("channels/client/overwrites-prompt", "CLIENT", "a record prints as `\\r    \\r<text>\\n` then `[Me] ` again",
         Handout("When the client gets a message from the server, it should write over the [Me] with the message from the server"), client_overwrites_prompt),
-    client("channels/client/partial-record", "BUFFERING", "a record is printed only once all 200 bytes have arrived",
+    D.client("channels/client/partial-record", "BUFFERING", "a record is printed only once all 200 bytes have arrived",
         Handout("The client should only write the message to stdout once all 200 characters have been received"), client_partial_record),
-    client("channels/client/many-records", "BUFFERING", "records that arrive in one read are each printed",
+    D.client("channels/client/many-records", "BUFFERING", "records that arrive in one read are each printed",
         Handout("and the case where more than one message is available in the socket's buffer"), client_many_records),
-    client("channels/client/rstrip", "MESSAGE", "trailing whitespace of a received record (LF, TAB, CR...) is stripped: no blank line after `Hi!\\n`",
+    D.client("channels/client/rstrip", "MESSAGE", "trailing whitespace of a received record (LF, TAB, CR...) is stripped: no blank line after `Hi!\\n`",
         Contract, client_rstrip),
-    client("channels/client/long-line", "MESSAGE", "a typed line over 200 bytes is sent as several records, split by the server's rule",
+    D.client("channels/client/long-line", "MESSAGE", "a typed line over 200 bytes is sent as several records, split by the server's rule",
         Contract, client_long_line),
-    client("channels/client/empty-line", "MESSAGE", "an empty typed line is not sent",
+    D.client("channels/client/empty-line", "MESSAGE", "an empty typed line is not sent",
         Contract, client_empty_line),
-    client("channels/client/server-disconnected", "DISCONNECT", "when the server closes the client prints `Server at <host>:<port> has disconnected` and exits 0",
+    D.client("channels/client/server-disconnected", "DISCONNECT", "when the server closes the client prints `Server at <host>:<port> has disconnected` and exits 0",
         Handout("CLIENT_SERVER_DISCONNECTED = \"Server at {0}:{1} has disconnected\""), client_server_disconnected),
-    client("channels/client/end-of-input", "DISCONNECT", "at end of stdin the client closes its sending half and prints until the server closes",
+    D.client("channels/client/end-of-input", "DISCONNECT", "at end of stdin the client closes its sending half and prints until the server closes",
         Contract, client_end_of_input),
-    client("channels/client/unable-to-connect", "CLIENT", "with no server the client prints `Unable to connect to <host>:<port>` and exits 1",
+    D.client("channels/client/unable-to-connect", "CLIENT", "with no server the client prints `Unable to connect to <host>:<port>` and exits 1",
         Contract, client_unable),
-    client("channels/client/terminal-safe", "CLIENT", "control characters from the network are printed in caret notation",
+    D.client("channels/client/terminal-safe", "CLIENT", "control characters from the network are printed in caret notation",
         Contract, client_terminal_safe),
+    D.server("channels/server/help-version", "SERVER", "`--help` and `--version` print to stdout and exit 0",
+        Contract, super::help_and_version)
+        .needs(&[Need::OwnServer]),
+    D.server("channels/server/option-out-of-range", "SERVER", "a numeric option out of range (--login-timeout, --sendq, --max-connections) is a usage error: exit 2",
+        Contract, super::option_out_of_range)
+        .needs(&[Need::OwnServer]),
 ];
 
 // ---- helpers ----
@@ -186,18 +172,48 @@ fn named(ctx: &mut Ctx, name: &str) -> Result<Conn, Failure> {
     Ok(peer)
 }
 
-/// Proves everything `peer` sent before was handled and nothing else was
-/// sent to it meanwhile: `/join` alone has a fixed answer.
-fn probe(peer: &mut Conn) -> Check {
+/// The sync probe: `/join` alone, which the handout answers with its
+/// usage error. What a server really answers is found once per run, and
+/// every case syncs on that answer, so that a server that gets `/join`
+/// wrong fails only the cases of `/join`.
+pub const SYNC: SyncProbe = SyncProbe {
+    sent: "`/join` alone",
+    answer: JOIN_USAGE,
+    pad: RECORD,
+    calibrate,
+};
+
+fn calibrate(ctx: &mut Ctx) -> Result<Option<Vec<u8>>, Failure> {
+    let mut peer = named(ctx, "CkSync0")?;
     peer.send(rec("/join"))?;
-    peer.expect_bytes(rec(JOIN_USAGE))
+    Ok(match peer.read_exact(RECORD) {
+        Ok(record) => Some(record),
+        // A short answer (no padding) is taken as it is.
+        Err(_) => Some(peer.take_pending()).filter(|r| !r.is_empty()),
+    })
+}
+
+/// Proves everything `peer` sent before was handled and nothing else was
+/// sent to it meanwhile: the answer to the probe is what arrives next.
+fn probe(ctx: &mut Ctx, peer: &mut Conn) -> Check {
+    peer.send(rec("/join"))?;
+    probe_answer(ctx, peer)
+}
+
+/// Expects the answer to a probe already sent.
+fn probe_answer(ctx: &mut Ctx, peer: &mut Conn) -> Check {
+    let reply = ctx.sync_reply(&SYNC)?;
+    match reply {
+        Some(reply) => peer.expect_bytes(reply),
+        None => peer.expect_silence(QUIET),
+    }
 }
 
 /// `name` creates `channel` and is known to be in it.
 fn creator(ctx: &mut Ctx, name: &str, channel: &str) -> Result<Conn, Failure> {
     let mut peer = named(ctx, name)?;
     peer.send(rec(&format!("/create {channel}")))?;
-    probe(&mut peer)?;
+    probe(ctx, &mut peer)?;
     Ok(peer)
 }
 
@@ -220,8 +236,8 @@ fn handout_two_clients(ctx: &mut Ctx) -> Check {
     alice.expect_bytes(rec("[Kay] Hi!"))?;
     alice.send(rec("Hello!"))?;
     kay.expect_bytes(rec("[Alice] Hello!"))?;
-    probe(&mut kay)?;
-    probe(&mut alice)
+    probe(ctx, &mut kay)?;
+    probe(ctx, &mut alice)
 }
 
 fn name_invalid(ctx: &mut Ctx) -> Check {
@@ -236,37 +252,34 @@ fn name_invalid(ctx: &mut Ctx) -> Check {
     }
     // 32 bytes is a name.
     let mut ok = named(ctx, &"N".repeat(32))?;
-    probe(&mut ok)
+    probe(ctx, &mut ok)
 }
 
 fn name_taken(ctx: &mut Ctx) -> Check {
     let mut a = named(ctx, "TakenA")?;
-    probe(&mut a)?;
+    probe(ctx, &mut a)?;
     let mut again = named(ctx, "TakenA")?;
     again.expect_bytes(rec("Name TakenA is not valid or is already in use."))?;
     again.expect_closed()?;
-    probe(&mut a)
+    probe(ctx, &mut a)
 }
 
 fn name_free_again(ctx: &mut Ctx) -> Check {
     let mut a = named(ctx, "FreeA")?;
-    probe(&mut a)?;
+    probe(ctx, &mut a)?;
     drop(a);
     // The server may take a moment to see the close: a bounded retry.
     let deadline = std::time::Instant::now() + ctx.timeout;
+    let sync = ctx.sync_reply(&SYNC)?.unwrap_or_default();
     loop {
         let mut again = named(ctx, "FreeA")?;
         again.send(rec("/join"))?;
-        let got = again.read_exact(RECORD)?;
-        if got == rec(JOIN_USAGE) {
+        let got = again.read_exact(sync.len().max(1)).unwrap_or_default();
+        if !sync.is_empty() && got == sync {
             return Ok(());
         }
         if std::time::Instant::now() >= deadline {
-            return Err(Failure::new(
-                "the name after its user left",
-                rec(JOIN_USAGE),
-                got,
-            ));
+            return Err(Failure::new("the name after its user left", sync, got));
         }
     }
 }
@@ -279,7 +292,7 @@ fn create_ok(ctx: &mut Ctx) -> Check {
     let mut b = joiner(ctx, "MadeB", &ch, &mut a)?;
     a.send(rec("in it"))?;
     b.expect_bytes(rec("[MadeA] in it"))?;
-    probe(&mut b)
+    probe(ctx, &mut b)
 }
 
 fn create_leaves_old(ctx: &mut Ctx) -> Check {
@@ -290,8 +303,8 @@ fn create_leaves_old(ctx: &mut Ctx) -> Check {
     a.expect_bytes(rec("ClB has left"))?;
     // B's texts now go to two, where nobody is.
     b.send(rec("to two"))?;
-    probe(&mut b)?;
-    probe(&mut a)
+    probe(ctx, &mut b)?;
+    probe(ctx, &mut a)
 }
 
 fn create_exists(ctx: &mut Ctx) -> Check {
@@ -306,7 +319,7 @@ fn create_exists(ctx: &mut Ctx) -> Check {
     // Nothing changed: C is still with B, not with A.
     c.send(rec("still here"))?;
     b.expect_bytes(rec("[ExC] still here"))?;
-    probe(&mut a)
+    probe(ctx, &mut a)
 }
 
 fn create_no_argument(ctx: &mut Ctx) -> Check {
@@ -338,7 +351,7 @@ fn join_announced(ctx: &mut Ctx) -> Check {
     a.expect_bytes(rec("JaC has joined"))?;
     b.expect_bytes(rec("JaC has joined"))?;
     // The joiner itself is told nothing.
-    probe(&mut c)
+    probe(ctx, &mut c)
 }
 
 fn join_switch(ctx: &mut Ctx) -> Check {
@@ -349,9 +362,9 @@ fn join_switch(ctx: &mut Ctx) -> Check {
     a.send(rec(&format!("/join {two}")))?;
     b.expect_bytes(rec("SwA has left"))?;
     c.expect_bytes(rec("SwA has joined"))?;
-    probe(&mut a)?;
-    probe(&mut b)?;
-    probe(&mut c)
+    probe(ctx, &mut a)?;
+    probe(ctx, &mut b)?;
+    probe(ctx, &mut c)
 }
 
 fn join_no_such(ctx: &mut Ctx) -> Check {
@@ -384,7 +397,7 @@ fn failed_changes_nothing(ctx: &mut Ctx) -> Check {
     )))?;
     b.send(rec("still in AA"))?;
     a.expect_bytes(rec("[FcB] still in AA"))?;
-    probe(&mut a)
+    probe(ctx, &mut a)
 }
 
 fn join_already_in(ctx: &mut Ctx) -> Check {
@@ -392,9 +405,9 @@ fn join_already_in(ctx: &mut Ctx) -> Check {
     let mut a = creator(ctx, "AiA", &ch)?;
     let mut b = joiner(ctx, "AiB", &ch, &mut a)?;
     b.send(rec(&format!("/join {ch}")))?;
-    probe(&mut b)?;
+    probe(ctx, &mut b)?;
     // A heard nothing of it.
-    probe(&mut a)?;
+    probe(ctx, &mut a)?;
     b.send(rec("still"))?;
     a.expect_bytes(rec("[AiB] still"))
 }
@@ -405,7 +418,7 @@ fn join_extra_words(ctx: &mut Ctx) -> Check {
     let mut b = named(ctx, "XwB")?;
     b.send(rec(&format!("/join {ch} and more words")))?;
     a.expect_bytes(rec("XwB has joined"))?;
-    probe(&mut b)
+    probe(ctx, &mut b)
 }
 
 // ---- LIST ----
@@ -427,7 +440,7 @@ fn list_packed(ctx: &mut Ctx) -> Check {
     let mut a = named(ctx, "Lister")?;
     a.send(rec("/list"))?;
     // Nothing when there are none: the probe's answer comes first.
-    probe(&mut a)?;
+    probe(ctx, &mut a)?;
     let names: Vec<String> = (0..10).map(|i| format!("{i:0>30}")).collect();
     for name in names.iter().rev() {
         a.send(rec(&format!("/create {name}")))?;
@@ -436,7 +449,7 @@ fn list_packed(ctx: &mut Ctx) -> Check {
     // Six 30-byte names and five LFs make 185 bytes; a seventh would not fit.
     let order: Vec<&str> = names.iter().rev().map(String::as_str).collect();
     a.expect_bytes(recs(&[order[..6].join("\n"), order[6..].join("\n")]))?;
-    probe(&mut a)
+    probe(ctx, &mut a)
 }
 
 // ---- MESSAGE ----
@@ -451,7 +464,7 @@ fn message_relay(ctx: &mut Ctx) -> Check {
     a.expect_bytes(rec("[MrC] hello  all"))?;
     b.expect_bytes(rec("[MrC] hello  all"))?;
     // Not to the sender.
-    probe(&mut c)
+    probe(ctx, &mut c)
 }
 
 fn message_own_channel(ctx: &mut Ctx) -> Check {
@@ -463,10 +476,10 @@ fn message_own_channel(ctx: &mut Ctx) -> Check {
     a.send(rec("to one"))?;
     b.expect_bytes(rec("[OcA] to one"))?;
     c.send(rec("to two"))?;
-    probe(&mut c)?;
-    probe(&mut a)?;
-    probe(&mut b)?;
-    probe(&mut nowhere)
+    probe(ctx, &mut c)?;
+    probe(ctx, &mut a)?;
+    probe(ctx, &mut b)?;
+    probe(ctx, &mut nowhere)
 }
 
 fn message_not_in_channel(ctx: &mut Ctx) -> Check {
@@ -483,7 +496,7 @@ fn message_rstrip(ctx: &mut Ctx) -> Check {
     a.expect_bytes(rec("[RsKay] Hi!"))?;
     kay.send(rec("tabs\t\x0b\x0c\r\n "))?;
     a.expect_bytes(rec("[RsKay] tabs"))?;
-    probe(&mut a)
+    probe(ctx, &mut a)
 }
 
 fn long_relay(ctx: &mut Ctx) -> Check {
@@ -499,8 +512,8 @@ fn long_relay(ctx: &mut Ctx) -> Check {
         format!("[Wide] {}", "a".repeat(191)),
         "   b".into(),
     ]))?;
-    probe(&mut to)?;
-    probe(&mut from)
+    probe(ctx, &mut to)?;
+    probe(ctx, &mut from)
 }
 
 // ---- ERRORS ----
@@ -537,7 +550,7 @@ fn long_error(ctx: &mut Ctx) -> Check {
         format!("{} exists. Try '/create {}", n(7), n(171)),
         format!("{}'?", n(19)),
     ]))?;
-    probe(&mut b)
+    probe(ctx, &mut b)
 }
 
 // ---- BUFFERING ----
@@ -569,7 +582,7 @@ fn split_at_random(ctx: &mut Ctx) -> Check {
             "/join".into(),
         ]);
         writer.send_in_pieces(&hello, &mut || 1 + rng.below(300))?;
-        writer.expect_bytes(rec(JOIN_USAGE))?;
+        probe_answer(ctx, &mut writer)?;
         let mut reader = joiner(ctx, &reader_name, &channel, &mut writer)?;
         let lines: Vec<String> = (0..10)
             .map(|i| {
@@ -595,8 +608,8 @@ fn split_at_random(ctx: &mut Ctx) -> Check {
         for line in &lines {
             reader.expect_bytes(rec(&format!("[{writer_name}] {}", line.trim_end())))?;
         }
-        probe(&mut writer)?;
-        probe(&mut reader)?;
+        probe(ctx, &mut writer)?;
+        probe(ctx, &mut reader)?;
     }
     Ok(())
 }
@@ -618,7 +631,7 @@ fn many_in_one_write(ctx: &mut Ctx) -> Check {
         "[ManyW] two",
         "[ManyW] three",
     ]))?;
-    probe(&mut w)
+    probe(ctx, &mut w)
 }
 
 // ---- DISCONNECT ----
@@ -629,7 +642,7 @@ fn disconnect_fin(ctx: &mut Ctx) -> Check {
     let mut gone = joiner(ctx, "FinGone", &ch, &mut stay)?;
     gone.finish();
     stay.expect_bytes(rec("FinGone has left"))?;
-    probe(&mut stay)
+    probe(ctx, &mut stay)
 }
 
 fn disconnect_rst(ctx: &mut Ctx) -> Check {
@@ -638,38 +651,19 @@ fn disconnect_rst(ctx: &mut Ctx) -> Check {
     let gone = joiner(ctx, "RstGone", &ch, &mut stay)?;
     gone.reset();
     stay.expect_bytes(rec("RstGone has left"))?;
-    probe(&mut stay)
+    probe(ctx, &mut stay)
 }
 
 // ---- The program ----
 
-fn usage(ctx: &mut Ctx) -> Check {
-    let ran = ctx.run_server_to_end(None)?;
-    let all = [ran.stdout, ran.stderr].concat();
-    crate::ensure(
-        String::from_utf8_lossy(&all)
-            .to_lowercase()
-            .contains("usage"),
-        "output without a port",
-        "a usage statement",
-        &String::from_utf8_lossy(&all),
-    )?;
-    crate::ensure(
-        ran.code == Some(2),
-        "exit status without a port",
-        "2",
-        &format!("{:?}", ran.code),
-    )
-}
-
 fn status_lines(ctx: &mut Ctx) -> Check {
     let mut a = named(ctx, "StatusA")?;
-    probe(&mut a)?;
+    probe(ctx, &mut a)?;
     ctx.expect_status("`fd N: ...` naming StatusA", |l| {
         l.starts_with("fd ") && l.contains("StatusA")
     })?;
     a.send(rec("/create status-ch"))?;
-    probe(&mut a)?;
+    probe(ctx, &mut a)?;
     ctx.expect_status("`fd N: ...` naming /create status-ch", |l| {
         l.starts_with("fd ") && l.contains("status-ch")
     })
@@ -678,7 +672,7 @@ fn status_lines(ctx: &mut Ctx) -> Check {
 
 fn shutdown(ctx: &mut Ctx) -> Check {
     let mut a = named(ctx, "SdA")?;
-    probe(&mut a)?;
+    probe(ctx, &mut a)?;
     ctx.signal_server(libc::SIGTERM)?;
     a.read_to_close(64 * 1024)?;
     crate::ensure(

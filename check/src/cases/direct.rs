@@ -25,164 +25,150 @@ const MALFORMED: &[u8] = b"\x82\x00\x00\x00\x01\x02";
 const LIST: &[u8] = b"\x02\x00\x00\x00\x00";
 const LOGOUT: &[u8] = b"\x04\x00\x00\x00\x00";
 
-const fn server(
-    id: &'static str,
-    feature: &'static str,
-    requirement: &'static str,
-    source: Source,
-    run: fn(&mut Ctx) -> Check,
-) -> Case {
-    Case::server(D, id, feature, requirement, source, run)
-}
-
-const fn client(
-    id: &'static str,
-    feature: &'static str,
-    requirement: &'static str,
-    source: Source,
-    run: fn(&mut Ctx) -> Check,
-) -> Case {
-    Case::client(D, id, feature, requirement, source, run)
-}
-
 const EACH_GETS_A_REPLY: &str =
     "For each message that the client sends to the server the server will send a message back.";
 
 pub const CASES: &[Case] = &[
     // ---- LOGIN ----
-    server("direct/login/ok", "LOGIN", "login with a free name gets RESPONSE 0 (ok)",
+    D.server("direct/login/ok", "LOGIN", "login with a free name gets RESPONSE 0 (ok)",
         Handout("login: sends a login message to register with the server using the provided username."), login_ok),
-    server("direct/login/already-logged-in", "LOGIN", "login on a connection that is logged in gets RESPONSE 1, as another name or the same",
+    D.server("direct/login/already-logged-in", "LOGIN", "login on a connection that is logged in gets RESPONSE 1, as another name or the same",
         Contract, login_again),
-    server("direct/login/name-in-use", "LOGIN", "login with a name in use gets RESPONSE 1; the connection may try another",
+    D.server("direct/login/name-in-use", "LOGIN", "login with a name in use gets RESPONSE 1; the connection may try another",
         Contract, login_taken),
-    server("direct/login/case-sensitive", "LOGIN", "names differing only in case are different names",
+    D.server("direct/login/case-sensitive", "LOGIN", "names differing only in case are different names",
         Handout("Screen names are treated as case sensitive."), login_case_sensitive),
-    server("direct/login/whitespace", "LOGIN", "a name holding a space or a TAB gets RESPONSE 1 (failure)",
+    D.server("direct/login/whitespace", "LOGIN", "a name holding a space or a TAB gets RESPONSE 1 (failure)",
         Handout("The string may not contain any white space."), login_whitespace),
-    server("direct/login/invalid-name", "LOGIN", "a name that is empty, over 20 bytes or holds Unicode whitespace gets RESPONSE 1",
+    D.server("direct/login/invalid-name", "LOGIN", "a name that is empty, over 20 bytes or holds Unicode whitespace gets RESPONSE 1",
         Contract, login_invalid),
-    server("direct/login/20-bytes", "LOGIN", "a 20-byte name logs in and is listed",
+    D.server("direct/login/20-bytes", "LOGIN", "a 20-byte name logs in and is listed",
         Contract, login_20),
     // ---- LIST ----
-    server("direct/list/login-order", "LIST", "list gets LIST: a u16 count and the logged-in names (u8 length + bytes) in login order",
+    D.server("direct/list/login-order", "LIST", "list gets LIST: a u16 count and the logged-in names (u8 length + bytes) in login order",
         Handout("For a successful list message the server will return a LIST message back."), list_login_order),
-    server("direct/list/exact-bytes", "LIST", "LIST on an empty server is `81 00000002 0000`; with two users it holds exactly their names",
+    D.server("direct/list/exact-bytes", "LIST", "LIST on an empty server is `81 00000002 0000`; with two users it holds exactly their names",
         Contract, list_exact)
         .needs(&[Need::OwnServer]),
-    server("direct/list/before-login", "LIST", "list works without login",
+    D.server("direct/list/before-login", "LIST", "list works without login",
         Contract, list_before_login),
     // ---- SENDTO ----
-    server("direct/sendto/delivered", "SENDTO", "sendto reaches the recipient as SENDTO (sender name, text), then the sender gets RESPONSE 0",
+    D.server("direct/sendto/delivered", "SENDTO", "sendto reaches the recipient as SENDTO (sender name, text), then the sender gets RESPONSE 0",
         Handout("SENDTO message: sent whenever another client wishes to communicate with us."), sendto_delivered),
-    server("direct/sendto/not-logged-in", "SENDTO", "sendto from a connection that is not logged in gets RESPONSE 1",
+    D.server("direct/sendto/not-logged-in", "SENDTO", "sendto from a connection that is not logged in gets RESPONSE 1",
         Contract, sendto_not_logged_in),
-    server("direct/sendto/unknown-recipient", "SENDTO", "sendto to a name nobody has logged in with gets RESPONSE 1",
+    D.server("direct/sendto/unknown-recipient", "SENDTO", "sendto to a name nobody has logged in with gets RESPONSE 1",
         Contract, sendto_unknown),
-    server("direct/sendto/to-oneself", "SENDTO", "a sendto to oneself arrives as SENDTO before its RESPONSE 0",
+    D.server("direct/sendto/to-oneself", "SENDTO", "a sendto to oneself arrives as SENDTO before its RESPONSE 0",
         Contract, sendto_oneself),
-    server("direct/sendto/only-the-recipient", "SENDTO", "a SENDTO goes to the recipient only, once",
+    D.server("direct/sendto/only-the-recipient", "SENDTO", "a SENDTO goes to the recipient only, once",
         Contract, sendto_only_recipient),
-    server("direct/sendto/65535-bytes", "SENDTO", "a text of 65,535 bytes is delivered intact",
+    D.server("direct/sendto/65535-bytes", "SENDTO", "a text of 65,535 bytes is delivered intact",
         Handout("If there are more than 65535 characters of text, the following error message should be printed"), sendto_65535),
     // ---- LOGOUT ----
-    server("direct/logout/stays-open", "LOGOUT", "logout gets RESPONSE 0, the connection stays, list and login work after it",
+    D.server("direct/logout/stays-open", "LOGOUT", "logout gets RESPONSE 0, the connection stays, list and login work after it",
         Handout("The client should not close the connection with the server when executing this command. After executing this command, the client should still be able to execute the list and login commands."), logout_stays_open),
-    server("direct/logout/not-logged-in", "LOGOUT", "logout when not logged in gets RESPONSE 1",
+    D.server("direct/logout/not-logged-in", "LOGOUT", "logout when not logged in gets RESPONSE 1",
         Contract, logout_not_logged_in),
-    server("direct/logout/name-freed", "LOGOUT", "after logout the name is free and sendto to it fails",
+    D.server("direct/logout/name-freed", "LOGOUT", "after logout the name is free and sendto to it fails",
         Contract, logout_name_freed),
     // ---- every frame, one reply ----
-    server("direct/frames/one-reply-each", "FRAMING", "every client frame gets exactly one reply, in order, for many frames in one write",
+    D.server("direct/frames/one-reply-each", "FRAMING", "every client frame gets exactly one reply, in order, for many frames in one write",
         Handout(EACH_GETS_A_REPLY), one_reply_each),
-    server("direct/frames/byte-at-a-time", "FRAMING", "frames sent one byte per write are answered as if sent whole",
+    D.server("direct/frames/byte-at-a-time", "FRAMING", "frames sent one byte per write are answered as if sent whole",
         Contract, byte_at_a_time),
-    server("direct/malformed/bodies", "FRAMING", "a body that does not parse (overrun, bad UTF-8, bytes left over) gets RESPONSE 2 and the connection goes on",
+    D.server("direct/malformed/bodies", "FRAMING", "a body that does not parse (overrun, bad UTF-8, bytes left over) gets RESPONSE 2 and the connection goes on",
         Contract, malformed_bodies),
-    server("direct/malformed/unknown-types", "FRAMING", "an unknown type (0x00, 0x05, a server type) gets RESPONSE 2 and the connection goes on",
+    D.server("direct/malformed/unknown-types", "FRAMING", "an unknown type (0x00, 0x05, a server type) gets RESPONSE 2 and the connection goes on",
         Contract, malformed_unknown_types),
-    server("direct/limit/70000-goes-on", "LIMITS", "an unknown type with a body of exactly 70,000 bytes gets RESPONSE 2 and the connection goes on",
+    D.server("direct/limit/70000-goes-on", "LIMITS", "an unknown type with a body of exactly 70,000 bytes gets RESPONSE 2 and the connection goes on",
         Contract, limit_70000),
-    server("direct/limit/over-70000-closes", "LIMITS", "a body length over 70,000 gets RESPONSE 2 from the header alone, and the connection is closed (and logged out)",
+    D.server("direct/limit/over-70000-closes", "LIMITS", "a body length over 70,000 gets RESPONSE 2 from the header alone, and the connection is closed (and logged out)",
         Contract, limit_over_70000),
     // ---- departures ----
-    server("direct/departure/fin", "LOGOUT", "a logged-in connection that closes (FIN) is logged out; its name is free",
+    D.server("direct/departure/fin", "LOGOUT", "a logged-in connection that closes (FIN) is logged out; its name is free",
         Contract, departure_fin),
-    server("direct/departure/rst", "LOGOUT", "a logged-in connection that resets (RST) is logged out; its name is free",
+    D.server("direct/departure/rst", "LOGOUT", "a logged-in connection that resets (RST) is logged out; its name is free",
         Contract, departure_rst),
     // ---- limits and the program ----
-    server("direct/limit/slow-reader-cut-off", "LIMITS", "a logged-in user who does not read is disconnected past --sendq with `fd N: send queue exceeded (B bytes), disconnecting`; the others carry on",
+    D.server("direct/limit/slow-reader-cut-off", "LIMITS", "a logged-in user who does not read is disconnected past --sendq with `fd N: send queue exceeded (B bytes), disconnecting`; the others carry on",
         Contract, slow_reader)
         .needs(&[Need::Stdout, Need::Options(&["--sendq", "100000"])]),
-    server("direct/limit/login-timeout", "LIMITS", "with --login-timeout 1 a connection that has not logged in is closed; a logged-in one stays",
+    D.server("direct/limit/login-timeout", "LIMITS", "with --login-timeout 1 a connection that has not logged in is closed; a logged-in one stays",
         Contract, login_timeout)
         .needs(&[Need::Options(&["--login-timeout", "1"])]),
-    server("direct/limit/no-login-timeout-by-default", "LIMITS", "by default a connection that has not logged in is never cut: after a pause it still logs in",
+    D.server("direct/limit/no-login-timeout-by-default", "LIMITS", "by default a connection that has not logged in is never cut: after a pause it still logs in",
         Contract, no_login_timeout)
         .needs(&[Need::OwnServer]),
-    server("direct/server/status-lines", "SERVER", "the server prints a status line per request naming the connection by its fd (`fd 7: ...`)",
+    D.server("direct/server/status-lines", "SERVER", "the server prints a status line per request naming the connection by its fd (`fd 7: ...`)",
         Contract, status_lines)
         .needs(&[Need::Stdout]),
-    server("direct/server/status-terminal-safe", "SERVER", "a name with control characters shows in the status line in caret notation",
+    D.server("direct/server/status-terminal-safe", "SERVER", "a name with control characters shows in the status line in caret notation",
         Contract, status_terminal_safe)
         .needs(&[Need::Stdout]),
-    server("direct/server/usage", "SERVER", "without a port the server prints a usage statement and exits with status 2",
-        Contract, usage)
+    D.server("direct/server/usage", "SERVER", "without a port the server prints a usage statement and exits with status 2",
+        Contract, super::usage)
         .needs(&[Need::OwnServer]),
-    server("direct/server/port-in-use", "SERVER", "a port that cannot be bound prints `error: cannot listen on ADDR:PORT: <reason>` on stderr and exits 1",
-        Contract, port_in_use)
+    D.server("direct/server/port-in-use", "SERVER", "a port that cannot be bound prints `error: cannot listen on ADDR:PORT: <reason>` on stderr and exits 1",
+        Contract, super::port_in_use)
         .needs(&[Need::OwnServer]),
-    server("direct/server/shutdown", "SERVER", "SIGTERM closes every connection and the server exits 0 within 2 s",
+    D.server("direct/server/shutdown", "SERVER", "SIGTERM closes every connection and the server exits 0 within 2 s",
         Contract, shutdown)
         .needs(&[Need::Signal]),
-    server("direct/server/shutdown-sigint", "SERVER", "SIGINT closes every connection and the server exits 0 within 2 s",
+    D.server("direct/server/shutdown-sigint", "SERVER", "SIGINT closes every connection and the server exits 0 within 2 s",
         Contract, shutdown_sigint)
         .needs(&[Need::Signal]),
     // ---- the client ----
-    client("direct/client/login", "LOGIN", "`login <name>` sends the login frame; RESPONSE 0 prints `Success`",
+    D.client("direct/client/login", "LOGIN", "`login <name>` sends the login frame; RESPONSE 0 prints `Success`",
         Handout("login: sends a login message to register with the server using the provided username."), client_login),
-    client("direct/client/failure", "LOGIN", "RESPONSE 1 prints `Failure`",
+    D.client("direct/client/failure", "LOGIN", "RESPONSE 1 prints `Failure`",
         Handout("If result is failure, the client must print the following message:\nFailure"), client_failure),
-    client("direct/client/malformed-packet", "LOGIN", "RESPONSE 2 prints `Malformed packet`",
+    D.client("direct/client/malformed-packet", "LOGIN", "RESPONSE 2 prints `Malformed packet`",
         Contract, client_malformed_packet),
-    client("direct/client/list", "LIST", "`list` sends the list frame; LIST prints one name per line, nothing for an empty list",
+    D.client("direct/client/list", "LIST", "`list` sends the list frame; LIST prints one name per line, nothing for an empty list",
         Handout("list: sends a list message requesting the list of users already logged in."), client_list),
-    client("direct/client/sendto", "SENDTO", "`sendto <name> <text>` sends the sendto frame with the rest of the line as text",
+    D.client("direct/client/sendto", "SENDTO", "`sendto <name> <text>` sends the sendto frame with the rest of the line as text",
         Handout("sendto: sends a sendto message to the server to communicate with another client."), client_sendto),
-    client("direct/client/sendto-prints", "SENDTO", "a SENDTO prints `<username>: <text>`",
+    D.client("direct/client/sendto-prints", "SENDTO", "a SENDTO prints `<username>: <text>`",
         Handout("if Bob sends “Hi how are you?” to John, then John’s client should print out: Bob: Hi How are you?"), client_sendto_prints),
-    client("direct/client/sendto-65535", "SENDTO", "a 65,535-byte text is sent whole in one frame",
+    D.client("direct/client/sendto-65535", "SENDTO", "a 65,535-byte text is sent whole in one frame",
         Contract, client_sendto_65535),
-    client("direct/client/prints-while-typing", "SENDTO", "a SENDTO is printed at once, while a command is half typed",
+    D.client("direct/client/prints-while-typing", "SENDTO", "a SENDTO is printed at once, while a command is half typed",
         Handout("Client should be able to receive this message whenever it is logged in."), client_prints_while_typing),
-    client("direct/client/logout", "LOGOUT", "`logout` sends the logout frame and keeps the connection: list and login still work",
+    D.client("direct/client/logout", "LOGOUT", "`logout` sends the logout frame and keeps the connection: list and login still work",
         Handout("The client should not close the connection with the server when executing this command."), client_logout),
-    client("direct/client/exit", "EXIT", "`exit` closes the socket and exits 0",
+    D.client("direct/client/exit", "EXIT", "`exit` closes the socket and exits 0",
         Handout("exit: closes the client socket and exits the program."), client_exit),
-    client("direct/client/bad-username", "LOGIN", "`login` without a name, with extra words or over 20 bytes, and sendto lacking a parameter or with a name over 20 bytes, print `Bad username` and send nothing",
+    D.client("direct/client/bad-username", "LOGIN", "`login` without a name, with extra words or over 20 bytes, and sendto lacking a parameter or with a name over 20 bytes, print `Bad username` and send nothing",
         Handout("Any extra parameters after the username must cause the client to print an error. The error must also be printed if the username is more than 20 characters in length or if the username is not present. The following is the error:\nBad username"), client_bad_username),
-    client("direct/client/name-bytes", "LOGIN", "the 20-name limit is in bytes: a name of 11 two-byte characters prints `Bad username`",
+    D.client("direct/client/name-bytes", "LOGIN", "the 20-name limit is in bytes: a name of 11 two-byte characters prints `Bad username`",
         Contract, client_name_bytes),
-    client("direct/client/bad-message", "SENDTO", "a text over 65,535 bytes prints `Bad message` and sends nothing",
+    D.client("direct/client/bad-message", "SENDTO", "a text over 65,535 bytes prints `Bad message` and sends nothing",
         Handout("If there are more than 65535 characters of text, the following error message should be printed to the console:\nBad message"), client_bad_message),
-    client("direct/client/invalid-command", "EXIT", "extra words after list, logout or exit, and unknown commands, print `Invalid command` and send nothing",
+    D.client("direct/client/invalid-command", "EXIT", "extra words after list, logout or exit, and unknown commands, print `Invalid command` and send nothing",
         Handout("Any extra parameters must cause the client to print the following error:\nInvalid command"), client_invalid_command),
-    client("direct/client/blank-lines", "CLIENT", "blank lines send nothing and print nothing",
+    D.client("direct/client/blank-lines", "CLIENT", "blank lines send nothing and print nothing",
         Contract, client_blank_lines),
-    client("direct/client/split-frames", "CLIENT", "frames arriving one byte at a time are printed; a bad result or an unknown type is skipped",
+    D.client("direct/client/split-frames", "CLIENT", "frames arriving one byte at a time are printed; a bad result or an unknown type is skipped",
         Contract, client_split_frames),
-    client("direct/client/never-answers", "CLIENT", "the client sends nothing back in answer to a SENDTO",
+    D.client("direct/client/never-answers", "CLIENT", "the client sends nothing back in answer to a SENDTO",
         Handout("The client never sends messages back in response to messages received from the server."), client_never_answers),
-    client("direct/client/end-of-input", "EXIT", "at end of stdin the client closes its sending half, prints every reply until the server closes, and exits 0",
+    D.client("direct/client/end-of-input", "EXIT", "at end of stdin the client closes its sending half, prints every reply until the server closes, and exits 0",
         Contract, client_end_of_input),
-    client("direct/client/server-closes", "EXIT", "when the server closes the connection the client exits 0",
+    D.client("direct/client/server-closes", "EXIT", "when the server closes the connection the client exits 0",
         Contract, client_server_closes),
-    client("direct/client/ctrl-c", "EXIT", "Ctrl-C ends the client with exit 0",
+    D.client("direct/client/ctrl-c", "EXIT", "Ctrl-C ends the client with exit 0",
         Contract, client_ctrl_c),
-    client("direct/client/terminal-safe", "CLIENT", "control characters from the network print in caret notation",
+    D.client("direct/client/terminal-safe", "CLIENT", "control characters from the network print in caret notation",
         Contract, client_terminal_safe),
-    client("direct/client/unable-to-connect", "CLIENT", "a client that cannot connect prints `Unable to connect to <host>:<port>` and exits 1",
+    D.client("direct/client/unable-to-connect", "CLIENT", "a client that cannot connect prints `Unable to connect to <host>:<port>` and exits 1",
         Contract, client_unable),
+    D.server("direct/server/help-version", "SERVER", "`--help` and `--version` print to stdout and exit 0",
+        Contract, super::help_and_version)
+        .needs(&[Need::OwnServer]),
+    D.server("direct/server/option-out-of-range", "SERVER", "a numeric option out of range (--login-timeout, --sendq, --max-connections) is a usage error: exit 2",
+        Contract, super::option_out_of_range)
+        .needs(&[Need::OwnServer]),
 ];
 
 // ---- frames, by hand ----
@@ -329,12 +315,11 @@ fn login_taken(ctx: &mut Ctx) -> Check {
 }
 
 fn login_case_sensitive(ctx: &mut Ctx) -> Check {
-    let mut a = logged_in(ctx, "lcjohn")?;
-    let mut b = logged_in(ctx, "lcJohn")?;
-    b.send(sendto("lcjohn", "hi"))?;
-    a.expect_bytes(relayed("lcJohn", "hi"))?;
-    b.expect_bytes(OK)?;
-    expect_list(&mut a, "lc", &["lcjohn", "lcJohn"])
+    // The second login is no "name in use": that is all the handout asks
+    // (the relay and the listing are the SENDTO and LIST cases').
+    let _a = logged_in(ctx, "lcjohn")?;
+    let _b = logged_in(ctx, "lcJohn")?;
+    Ok(())
 }
 
 fn login_whitespace(ctx: &mut Ctx) -> Check {
@@ -708,61 +693,6 @@ fn status_terminal_safe(ctx: &mut Ctx) -> Check {
         "the status line naming Eve",
         "... Eve^[[2J^G ...",
         &line,
-    )
-}
-
-fn usage(ctx: &mut Ctx) -> Check {
-    usage_check(ctx)
-}
-
-fn port_in_use(ctx: &mut Ctx) -> Check {
-    port_in_use_check(ctx)
-}
-
-/// Without the argument holding `{port}`: a usage statement, exit 2.
-pub(super) fn usage_check(ctx: &mut Ctx) -> Check {
-    let ran = ctx.run_server_to_end(None)?;
-    let all = [ran.stdout, ran.stderr].concat();
-    ensure(
-        String::from_utf8_lossy(&all)
-            .to_lowercase()
-            .contains("usage"),
-        "output without a port",
-        "a usage statement",
-        &String::from_utf8_lossy(&all),
-    )?;
-    ensure(
-        ran.code == Some(2),
-        "exit status without a port",
-        "2",
-        &format!("{:?}", ran.code),
-    )
-}
-
-/// A port in use: the contract's exact stderr line, exit 1.
-pub(super) fn port_in_use_check(ctx: &mut Ctx) -> Check {
-    let holder = std::net::TcpListener::bind("0.0.0.0:0")
-        .map_err(|e| Failure::note(format!("cannot hold a port: {e}")))?;
-    let port = holder
-        .local_addr()
-        .map_err(|e| Failure::note(e.to_string()))?
-        .port();
-    let ran = ctx.run_server_to_end(Some(port))?;
-    let text = String::from_utf8_lossy(&ran.stderr).into_owned();
-    let ok = text
-        .lines()
-        .any(|l| l.starts_with("error: cannot listen on ") && l.contains(&format!(":{port}: ")));
-    ensure(
-        ok,
-        "stderr for a port in use",
-        &format!("error: cannot listen on ADDR:{port}: <reason>"),
-        &text,
-    )?;
-    ensure(
-        ran.code == Some(1),
-        "exit status for a port in use",
-        "1",
-        &format!("{:?}", ran.code),
     )
 }
 
