@@ -33,7 +33,11 @@ pub fn bin(name: &str) -> PathBuf {
         panic!("{e}");
     }
     let path = dir.join(name);
-    assert!(path.exists(), "{} is missing after the build", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing after the build",
+        path.display()
+    );
     path
 }
 

@@ -369,6 +369,26 @@ fn trace_shows_each_message_as_on_the_wire() {
     assert!(stderr.contains(" < JOIN ^[Al\n"), "{stderr}");
     assert!(stderr.contains(" > Invalid Username\n"), "{stderr}");
     assert!(!stderr.contains('\x1b'), "{stderr}");
+
+    // room: header lines as on the wire, then one payload line with its
+    // byte count, the shape the client's `-v` prints too.
+    let (mut child, addr, stderr) = start_under("true", &["room", "0", "-v"]);
+    let mut ann = Peer::connect(addr);
+    ann.send(RoomMessage::new(Kind::JoinRequest).user("Ann").to_bytes());
+    let joined = room_messages(&mut ann, 2);
+    assert!(joined.iter().any(|m| m.kind == Kind::NewUser), "{joined:?}");
+    terminate(&mut child);
+    let stderr = stderr.join().expect("stderr");
+    assert!(stderr.contains(" < USERNAME: Ann\n"), "{stderr}");
+    assert!(stderr.contains(" < [payload, 0 bytes]\n"), "{stderr}");
+    let announced = stderr
+        .lines()
+        .find(|l| l.contains("Ann joined the chatroom."))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(
+        announced.ends_with(" > [payload, 24 bytes] Ann joined the chatroom."),
+        "{stderr}"
+    );
 }
 
 /// All room messages `peer` is sent until `n` have arrived.
