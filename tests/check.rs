@@ -6,7 +6,6 @@
 //! nothing may be skipped. Cases run side by side (each has its own server
 //! or its own client), as many at once as libtest's `--test-threads`.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use chat_check::{cases, run_case, Dialect, Outcome, Settings, Side, Target};
@@ -43,47 +42,13 @@ fn ours(dialect: Dialect, side: Side, bin: &dyn Fn(&str) -> String) -> Vec<Strin
     words.into_iter().map(String::from).collect()
 }
 
-/// The path of one of the workspace's binaries, built next to this test,
-/// refusing one older than its sources (`cargo test -p chat-tests` alone
-/// does not rebuild them, and a stale one would test old code silently).
+#[path = "bins.rs"]
+mod bins;
+
+/// The path of one of the workspace's binaries, built first when missing or
+/// older than its sources.
 fn bin(name: &str) -> String {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
-    let path = dir.join(name);
-    let built = std::fs::metadata(&path)
-        .and_then(|m| m.modified())
-        .unwrap_or_else(|_| panic!("{} is missing: {REBUILD}", path.display()));
-    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let own = name.trim_start_matches("chat-");
-    for crate_dir in ["protocol", "files", own] {
-        if let Some(newest) = newest_source(&workspace.join(crate_dir).join("src")) {
-            assert!(
-                newest <= built,
-                "{} is older than {crate_dir}/src: {REBUILD}",
-                path.display()
-            );
-        }
-    }
-    path.to_string_lossy().into_owned()
-}
-
-const REBUILD: &str = "run `cargo test --workspace` (or `cargo build` first), which builds it";
-
-fn newest_source(dir: &std::path::Path) -> Option<std::time::SystemTime> {
-    let mut newest = None;
-    for entry in std::fs::read_dir(dir).ok()?.flatten() {
-        let path = entry.path();
-        let time = if path.is_dir() {
-            newest_source(&path)
-        } else {
-            entry.metadata().and_then(|m| m.modified()).ok()
-        };
-        newest = newest.max(time);
-    }
-    newest
+    bins::bin(name).to_string_lossy().into_owned()
 }
 
 fn main() {

@@ -17,18 +17,13 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// A binary of the workspace, next to this test (built by `cargo test
-/// --workspace`).
+#[path = "bins.rs"]
+mod bins;
+
+/// A binary of the workspace, built first when missing or older than its
+/// sources.
 fn bin(name: &str) -> String {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-    let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo test --workspace` (or `cargo build`) first",
-        path.display()
-    );
-    path.to_string_lossy().into_owned()
+    bins::bin(name).to_string_lossy().into_owned()
 }
 
 struct Run {

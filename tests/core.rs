@@ -369,6 +369,26 @@ fn trace_shows_each_message_as_on_the_wire() {
     assert!(stderr.contains(" < JOIN ^[Al\n"), "{stderr}");
     assert!(stderr.contains(" > Invalid Username\n"), "{stderr}");
     assert!(!stderr.contains('\x1b'), "{stderr}");
+
+    // room: header lines as on the wire, then one payload line with its
+    // byte count, the shape the client's `-v` prints too.
+    let (mut child, addr, stderr) = start_under("true", &["room", "0", "-v"]);
+    let mut ann = Peer::connect(addr);
+    ann.send(RoomMessage::new(Kind::JoinRequest).user("Ann").to_bytes());
+    let joined = room_messages(&mut ann, 2);
+    assert!(joined.iter().any(|m| m.kind == Kind::NewUser), "{joined:?}");
+    terminate(&mut child);
+    let stderr = stderr.join().expect("stderr");
+    assert!(stderr.contains(" < USERNAME: Ann\n"), "{stderr}");
+    assert!(stderr.contains(" < [payload, 0 bytes]\n"), "{stderr}");
+    let announced = stderr
+        .lines()
+        .find(|l| l.contains("Ann joined the chatroom."))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(
+        announced.ends_with(" > [payload, 24 bytes] Ann joined the chatroom."),
+        "{stderr}"
+    );
 }
 
 /// All room messages `peer` is sent until `n` have arrived.
@@ -512,4 +532,91 @@ fn room_a_refused_joiner_keeps_the_pre_join_limit_and_a_joined_user_does_not() {
         (got[0].kind, got[1].payload.len()),
         (Kind::NewUser, 1 << 20)
     );
+}
+
+/// Every departure, in every dialect and whoever ends it, is logged alike:
+/// `fd N: connection closed` right after the line that says why (issue 16
+/// item 7), and before the dialect says who left.
+#[test]
+fn every_dialect_logs_connection_closed_for_every_departure() {
+    /// The server's arguments, the peers that make one of them leave (the
+    /// leaver last, the others kept open), and the end of the line that
+    /// says why it leaves.
+    type Scenario = (Vec<String>, fn(&Server) -> Vec<Peer>, &'static str);
+    let room_quit: fn(&Server) -> Vec<Peer> = |server| {
+        let mut ann = server.connect();
+        ann.send(RoomMessage::new(Kind::JoinRequest).user("Ann").to_bytes());
+        room_messages(&mut ann, 2);
+        ann.send(RoomMessage::new(Kind::QuitRequest).user("Ann").to_bytes());
+        room_messages(&mut ann, 1);
+        vec![ann]
+    };
+    let lobby_full: fn(&Server) -> Vec<Peer> = |server| {
+        let mut al = server.connect();
+        al.send("JOIN Al\n");
+        al.expect("Al joined!\n");
+        let mut bo = server.connect();
+        bo.send("JOIN Bo\n");
+        bo.expect("Too Many Users\n");
+        vec![al, bo]
+    };
+    let channels_taken: fn(&Server) -> Vec<Peer> = |server| {
+        let mut kay = server.connect();
+        kay.send(rec("Kay"));
+        server.expect_status("NAME Kay", |l| l.ends_with(": NAME Kay"));
+        let mut again = server.connect();
+        again.send(rec("Kay"));
+        again.read_exact(RECORD);
+        vec![kay, again]
+    };
+    let direct_too_long: fn(&Server) -> Vec<Peer> = |server| {
+        let mut eve = server.connect();
+        eve.send(b"\x01\xff\xff\xff\xff");
+        eve.read_exact(6);
+        vec![eve]
+    };
+    let bridge_chat: fn(&Server) -> Vec<Peer> = |server| {
+        let mut eve = server.connect();
+        eve.send("CHAT\r\nclientID: Eve\r\nIP: 127.0.0.1\r\nPort: 7000\r\n\r\n");
+        vec![eve]
+    };
+    let dir = crate::util::TempDir::new("core-departures");
+    let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let scenarios: [Scenario; 5] = [
+        (words(&["room", "0"]), room_quit, ": QUIT Ann"),
+        (
+            words(&["lobby", "0", "--max-users", "1"]),
+            lobby_full,
+            "refused: Too Many Users, closing",
+        ),
+        (
+            words(&["channels", "0"]),
+            channels_taken,
+            "refused, closing",
+        ),
+        (words(&["direct", "0"]), direct_too_long, ", closing"),
+        (
+            words(&["bridge", "--port=0", "--registry", &dir.arg("registry.txt")]),
+            bridge_chat,
+            "unexpected CHAT, closing",
+        ),
+    ];
+    for (args, depart, why) in scenarios {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let Some(server) = Server::own(&args) else {
+            return;
+        };
+        let mut peers = depart(&server);
+        if let Some(leaver) = peers.last_mut() {
+            leaver.expect_closed();
+        }
+        let line = server.expect_status(why, |l| l.ends_with(why));
+        let fd = line.split(':').next().unwrap_or_default().to_owned();
+        let next = server.expect_status("of the same fd", |l| l.starts_with(&format!("{fd}:")));
+        assert_eq!(
+            next,
+            format!("{fd}: connection closed"),
+            "{args:?} after {line:?}"
+        );
+    }
 }

@@ -4,6 +4,7 @@
 
 mod abuse;
 mod abuse_storage;
+mod bins;
 mod core;
 mod durability;
 mod fake;

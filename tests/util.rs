@@ -32,51 +32,7 @@ use std::time::{Duration, Instant};
 /// How long any single expected reply may take before the test fails.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The path of one of the workspace's binaries, built next to this test.
-pub fn bin(name: &str) -> PathBuf {
-    // The test runs as target/<profile>/deps/e2e-<hash>; the binaries are in
-    // target/<profile>.
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
-    let path = dir.join(name);
-    let built = std::fs::metadata(&path)
-        .and_then(|m| m.modified())
-        .unwrap_or_else(|_| panic!("{} is missing: {REBUILD}", path.display()));
-    // `cargo test -p chat-tests` alone does not rebuild the binaries; a
-    // stale one would test old code without a word.
-    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let own = name.trim_start_matches("chat-");
-    for crate_dir in ["protocol", "files", own] {
-        if let Some(newest) = newest_source(&workspace.join(crate_dir).join("src")) {
-            assert!(
-                newest <= built,
-                "{} is older than {crate_dir}/src: {REBUILD}",
-                path.display()
-            );
-        }
-    }
-    path
-}
-
-const REBUILD: &str = "run `cargo test --workspace` (or `cargo build` first), which builds it";
-
-/// The newest modification time of the files below `dir`.
-fn newest_source(dir: &std::path::Path) -> Option<std::time::SystemTime> {
-    let mut newest = None;
-    for entry in std::fs::read_dir(dir).ok()?.flatten() {
-        let path = entry.path();
-        let time = if path.is_dir() {
-            newest_source(&path)
-        } else {
-            entry.metadata().and_then(|m| m.modified()).ok()
-        };
-        newest = newest.max(time);
-    }
-    newest
-}
+pub use crate::bins::bin;
 
 /// What [`like`] reads as "any time of day".
 pub const TIME: &str = "HH:MM:SS";

@@ -15,22 +15,24 @@
 //! - direct ([`Trace::frames`]): each frame's bytes in hex and what they
 //!   mean: `> 01 00000005 044a6f686e  Login("John")`.
 //!
-//! - bridge ([`Trace::blocks`]): each line once its LF is in, its CRLF
-//!   not shown, so a block's closing empty line is a bare `> ` / `< `
-//!   (the contract's bridge section); [`Trace::end`] shows a last line
-//!   that never got its LF, marked `(no line end)`;
+//! - bridge ([`Trace::blocks`]): each line once its LF is in, its CR
+//!   shown as `^M` as the server shows it, so a block's closing empty line
+//!   is `> ^M`; [`Trace::end`] shows a last line that never got its LF,
+//!   marked `(no line end)`;
 //! - room ([`Trace::room`]): each header line likewise, then the payload
-//!   on one line, summarised: `< [payload, 22 bytes] line one^Jline two`,
-//!   at most its first 1 KiB shown, then `… (N more bytes)`.
+//!   on one line with its byte count: `< [payload, 22 bytes] line
+//!   one^Jline two`, at most its first 1 KiB shown, then `… (N more
+//!   bytes)`.
 //!
-//! It never changes what is sent, and holds at most one unfinished record,
-//! one frame of at most 64 KiB (a longer frame shows its header only), or
-//! the first 1 KiB of one line or payload.
+//! Bridge and room are cut by `chat_protocol::trace::Stream`, the one
+//! implementation the server's `-v` uses too. It never changes what is
+//! sent, and holds at most one unfinished record, one frame of at most 64
+//! KiB (a longer frame shows its header only), or the first 1 KiB of one
+//! line or payload.
 
 use chat_protocol::channels::RECORD;
 use chat_protocol::direct::HEADER;
-use chat_protocol::safe;
-use chat_protocol::trace::{self as wire, Sender};
+use chat_protocol::trace::{self as wire, Framing, Sender, Stream};
 
 use crate::console::Printer;
 
@@ -60,9 +62,6 @@ impl Dir {
 
 /// A direct frame with a longer body is shown by its header alone.
 const MAX_PENDING: usize = 64 * 1024;
-/// At most this many bytes of one bridge or room line, or of one room
-/// payload, are shown (as `chat_protocol::trace` shows a message).
-const SHOW: usize = 1024;
 
 /// One direction's trace; it prints nothing when `-v` was not given.
 pub struct Trace {
@@ -72,14 +71,8 @@ pub struct Trace {
     pending: Vec<u8>,
     /// Direct: body bytes of a long frame still to pass unshown.
     skip: usize,
-    /// Bridge and room: bytes of the line (or payload) being held past the
-    /// [`SHOW`] kept in `pending`.
-    more: u64,
-    /// Room: the PAYLOAD_LENGTH of the header block being read.
-    length: u64,
-    /// Room: payload bytes still to come, and the payload's length.
-    payload_left: u64,
-    payload_total: u64,
+    /// Bridge and room: the shared cutter, made at the first bytes.
+    stream: Option<Stream>,
 }
 
 impl Trace {
@@ -91,10 +84,7 @@ impl Trace {
             dir,
             pending: Vec::new(),
             skip: 0,
-            more: 0,
-            length: 0,
-            payload_left: 0,
-            payload_total: 0,
+            stream: None,
         }
     }
 
@@ -123,113 +113,27 @@ impl Trace {
     }
 
     fn cut_blocks(&mut self, bytes: &[u8]) -> Vec<String> {
-        let mut shown = Vec::new();
-        for piece in bytes.split_inclusive(|&b| b == b'\n') {
-            self.hold(piece);
-            if piece.ends_with(b"\n") {
-                self.held_line(&mut shown);
-            }
-        }
-        shown
+        self.cut_stream(Framing::Lines, bytes)
     }
 
-    fn cut_room(&mut self, mut bytes: &[u8]) -> Vec<String> {
+    fn cut_room(&mut self, bytes: &[u8]) -> Vec<String> {
+        self.cut_stream(Framing::Room, bytes)
+    }
+
+    fn cut_stream(&mut self, framing: Framing, bytes: &[u8]) -> Vec<String> {
         let mut shown = Vec::new();
-        while !bytes.is_empty() {
-            if self.payload_left > 0 {
-                let n = usize::try_from(self.payload_left)
-                    .unwrap_or(usize::MAX)
-                    .min(bytes.len());
-                self.hold(&bytes[..n]);
-                self.payload_left -= n as u64;
-                bytes = &bytes[n..];
-                if self.payload_left == 0 {
-                    self.payload(&mut shown);
-                }
-                continue;
-            }
-            let (piece, rest) = match bytes.iter().position(|&b| b == b'\n') {
-                Some(lf) => bytes.split_at(lf + 1),
-                None => (bytes, &[][..]),
-            };
-            bytes = rest;
-            self.hold(piece);
-            if piece.ends_with(b"\n") {
-                let line = self.held_line(&mut shown);
-                if let Some(value) = line.strip_prefix(b"PAYLOAD_LENGTH:") {
-                    self.length = String::from_utf8_lossy(value).trim().parse().unwrap_or(0);
-                } else if line.is_empty() {
-                    self.payload_left = std::mem::take(&mut self.length);
-                    self.payload_total = self.payload_left;
-                }
-            }
-        }
+        self.stream
+            .get_or_insert_with(|| Stream::new(framing))
+            .push(bytes, &mut shown);
         shown
     }
 
     fn cut_end(&mut self) -> Vec<String> {
         let mut shown = Vec::new();
-        if self.payload_left > 0 {
-            // A room payload cut short by the end of the stream.
-            self.payload_left = 0;
-            self.payload(&mut shown);
-            if let Some(last) = shown.last_mut() {
-                last.push_str(" (cut short)");
-            }
-        } else if !self.pending.is_empty() {
-            let more = std::mem::take(&mut self.more);
-            let line = std::mem::take(&mut self.pending);
-            let mut text = safe::escape(&line).replace('\n', "^J");
-            if more > 0 {
-                text.push_str(&format!(" … ({more} more bytes)"));
-            }
-            text.push_str(" (no line end)");
-            shown.push(text);
+        if let Some(stream) = &mut self.stream {
+            stream.end(&mut shown);
         }
         shown
-    }
-
-    /// Keeps the first [`SHOW`] bytes of a line or payload, counts the rest.
-    fn hold(&mut self, bytes: &[u8]) {
-        let room = SHOW.saturating_sub(self.pending.len()).min(bytes.len());
-        self.pending.extend_from_slice(&bytes[..room]);
-        self.more += (bytes.len() - room) as u64;
-    }
-
-    /// Shows the held line (its LF and a CR before it not shown) and gives
-    /// what was kept of it, without its line end.
-    fn held_line(&mut self, shown: &mut Vec<String>) -> Vec<u8> {
-        let mut line = std::mem::take(&mut self.pending);
-        let more = std::mem::take(&mut self.more);
-        if more == 0 {
-            if line.last() == Some(&b'\n') {
-                line.pop();
-            }
-            if line.last() == Some(&b'\r') {
-                line.pop();
-            }
-        }
-        let mut text = safe::escape(&line).replace('\n', "^J");
-        if more > 0 {
-            text.push_str(&format!(" … ({more} more bytes)"));
-        }
-        shown.push(text);
-        line
-    }
-
-    /// The room payload just ended, on one line.
-    fn payload(&mut self, shown: &mut Vec<String>) {
-        let sample = std::mem::take(&mut self.pending);
-        let more = std::mem::take(&mut self.more);
-        let total = self.payload_total;
-        let mut text = format!(
-            "[payload, {total} bytes] {}",
-            safe::escape(&sample).replace('\n', "^J")
-        );
-        if more > 0 {
-            text.push_str(&format!(" … ({more} more bytes)"));
-        }
-        shown.push(text);
     }
 
     /// Text lines ended by LF.
@@ -330,10 +234,7 @@ mod tests {
             dir,
             pending: Vec::new(),
             skip: 0,
-            more: 0,
-            length: 0,
-            payload_left: 0,
-            payload_total: 0,
+            stream: None,
         }
     }
 
@@ -354,57 +255,21 @@ mod tests {
     }
 
     #[test]
-    fn bridge_blocks_show_lines_without_their_line_ends() {
-        let wire = b"REGACK\r\nclientID: A\r\n\r\nhi \x1b[2J\nlast";
-        let want = ["REGACK", "clientID: A", "", "hi ^[[2J"];
-        let whole = bare(Dir::Received).cut_blocks(wire);
-        assert_eq!(whole, want);
+    fn bridge_and_room_are_cut_by_the_shared_stream() {
+        let wire = b"REGACK\r\nclientID: A\r\n\r\nlast";
         let mut trace = bare(Dir::Received);
         let bytewise: Vec<String> = wire.iter().flat_map(|b| trace.cut_blocks(&[*b])).collect();
-        assert_eq!(bytewise, want);
+        assert_eq!(bytewise, ["REGACK^M", "clientID: A^M", "^M"]);
         assert_eq!(trace.cut_end(), ["last (no line end)"]);
         assert!(trace.cut_end().is_empty());
 
-        let mut long = vec![b'x'; SHOW + 10];
-        long.extend(b"\r\n");
-        let shown = bare(Dir::Sent).cut_blocks(&long);
-        assert_eq!(shown.len(), 1);
-        assert!(shown[0].ends_with("x … (12 more bytes)"), "{shown:?}");
-    }
-
-    #[test]
-    fn room_messages_show_header_lines_and_a_payload_summary() {
-        let mut wire = chat_protocol::room::Message::text("Bob", "one\ntwo \x1b[2J")
-            .at("12:00:00")
-            .to_bytes();
-        wire.extend(chat_protocol::room::Message::text("Eve", "x").to_bytes());
-        let whole = bare(Dir::Received).cut_room(&wire);
-        let mut trace = bare(Dir::Received);
-        let bytewise: Vec<String> = wire.iter().flat_map(|b| trace.cut_room(&[*b])).collect();
-        assert_eq!(bytewise, whole);
-        assert_eq!(whole.len(), 2 * 16, "{whole:?}");
+        let wire = chat_protocol::room::Message::text("Bob", "hi").to_bytes();
+        let mut want = Vec::new();
+        wire::room(&wire, &mut want);
+        assert_eq!(bare(Dir::Received).cut_room(&wire), want);
         assert_eq!(
-            &whole[12..16],
-            [
-                "PAYLOAD_LENGTH: 12",
-                "TIMESTAMP: 12:00:00",
-                "",
-                "[payload, 12 bytes] one^Jtwo ^[[2J"
-            ]
-        );
-        assert_eq!(whole[31], "[payload, 1 bytes] x");
-
-        let mut big = chat_protocol::room::Message::text("Bob", "y".repeat(SHOW + 5)).to_bytes();
-        big.truncate(big.len() - 2);
-        let mut trace = bare(Dir::Received);
-        let shown = trace.cut_room(&big);
-        assert_eq!(shown.len(), 15);
-        let end = trace.cut_end();
-        assert_eq!(end.len(), 1);
-        assert!(
-            end[0].starts_with(&format!("[payload, {} bytes] yyy", SHOW + 5))
-                && end[0].ends_with("y … (3 more bytes) (cut short)"),
-            "{end:?}"
+            want.last().map(String::as_str),
+            Some("[payload, 2 bytes] hi")
         );
     }
 

@@ -449,8 +449,11 @@ impl Conns {
         status::flush();
     }
 
-    /// Closes `id` once what is queued for it is written. The dialect has
-    /// already forgotten the connection: no disconnect is reported for it.
+    /// Closes `id` once what is queued for it is written, and logs `fd N:
+    /// connection closed`, as [`drop_conn`](Self::drop_conn) does: every
+    /// departure, whoever ends it, is logged once and alike. No disconnect
+    /// is reported for it (the dialect closed it, or the core tells the
+    /// dialect next).
     pub fn close(&mut self, id: ConnId) {
         if let Some(conn) = self.map.remove(&id) {
             conn.outbox.close_when_drained();
@@ -469,6 +472,7 @@ impl Conns {
                 }
             }
             self.departed.insert(id, conn.fd);
+            self.status(id, format_args!("connection closed"));
         }
     }
 
@@ -477,6 +481,7 @@ impl Conns {
         if let Some(conn) = self.map.remove(&id) {
             conn.cut();
             self.departed.insert(id, conn.fd);
+            self.status(id, format_args!("connection closed"));
             self.dropped.push(id);
         }
     }

@@ -95,7 +95,9 @@ pub trait Dialect: Send + 'static {
 
     /// A connection ended without the dialect closing it (the peer closed or
     /// reset it, its queue overflowed, its login time ran out, its input was
-    /// malformed): forget it and tell the others, as for a clean quit.
+    /// malformed): forget it and tell the others, as for a clean quit. It
+    /// is closed already (and `fd N: connection closed` logged): nothing
+    /// more reaches it.
     fn disconnected(&mut self, conns: &mut Conns, id: ConnId);
 
     /// The server is shutting down: tell the clients where the dialect has a
@@ -232,20 +234,22 @@ impl<D: Dialect> Dispatcher<D> {
                     }
                 }
             }
+            // Every departure is logged alike, `fd N: connection closed`,
+            // by `Conns::close` or `Conns::drop_conn`, before the dialect
+            // logs who left.
             Event::Malformed(id, error) => {
                 if conns.contains(id) {
                     self.dialect.malformed(conns, id, error);
                     if conns.contains(id) {
-                        self.dialect.disconnected(conns, id);
                         conns.close(id);
+                        self.dialect.disconnected(conns, id);
                     }
                 }
             }
             Event::Closed(id) => {
                 if conns.contains(id) {
-                    conns.status(id, format_args!("connection closed"));
-                    self.dialect.disconnected(conns, id);
                     conns.close(id);
+                    self.dialect.disconnected(conns, id);
                 }
             }
             Event::Stdin(line) => self.dialect.stdin(conns, &line),

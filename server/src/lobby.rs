@@ -134,14 +134,12 @@ impl Dialect for Lobby {
                 Self::reply(conns, id, Reply::Quitting(&me));
                 self.unregister(id);
                 conns.close(id);
-                conns.status(id, format_args!("connection closed"));
                 self.announce(conns, Reply::Left(&me), None);
             }
             (Request::Quit, None) => {
                 conns.status(id, format_args!("QUIT (unregistered)"));
                 Self::reply(conns, id, Reply::Goodbye);
                 conns.close(id);
-                conns.status(id, format_args!("connection closed"));
             }
             (
                 Request::List | Request::Mesg { .. } | Request::Bcst { .. } | Request::BadService,

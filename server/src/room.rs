@@ -21,6 +21,7 @@ use chat_protocol::safe::escape_str as safe;
 use crate::conns::{ConnId, Conns};
 use crate::dispatch::Dialect;
 use crate::outbox::Bytes;
+use crate::trace::{self, Way};
 use files::HistoryFile;
 use history::History;
 
@@ -244,6 +245,12 @@ impl Room {
 
 impl Dialect for Room {
     type Decoder = MessageDecoder;
+
+    /// `--trace` shows each header line as on the wire, then the payload on
+    /// one line with its byte count, as the client's `-v` does.
+    fn trace(way: Way, bytes: &[u8], lines: &mut Vec<String>) {
+        trace::room(way, bytes, lines);
+    }
 
     fn decoder(&self) -> MessageDecoder {
         MessageDecoder::server(self.config.max_attachment)

@@ -6,7 +6,8 @@
 //! The core calls a dialect's formatter ([`Dialect::trace`]) with the bytes
 //! of one message: the reader with what one decoded request used, the
 //! connection table with what it queued. The formatters here are the
-//! dialects' shapes: text lines (lobby, room headers, bridge), 200-byte
+//! dialects' shapes: text lines (lobby, bridge), room messages (header
+//! lines, then the payload on one line with its byte count), 200-byte
 //! records with their padding made visible (channels), and frames in hex
 //! with their decoded meaning beside them (direct), all of them
 //! `chat_protocol::trace`'s, which the client's `-v` uses too. Everything
@@ -59,6 +60,11 @@ pub fn print(fd: i32, way: Way, bytes: &[u8], formatter: Formatter) {
 /// Text lines (lobby, room headers, bridge).
 pub fn lines(_: Way, bytes: &[u8], out: &mut Vec<String>) {
     wire::lines(bytes, out);
+}
+
+/// room's messages: header lines, then the payload on one line.
+pub fn room(_: Way, bytes: &[u8], out: &mut Vec<String>) {
+    wire::room(bytes, out);
 }
 
 /// channels' 200-byte records.
