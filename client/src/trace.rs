@@ -6,8 +6,8 @@
 //! pieces. It cuts them into messages by the dialect's framing and prints
 //! each in `chat_protocol::trace`'s shapes, the same as the server's `-v`:
 //!
-//! - text dialects ([`Trace::lines`]): each line as it was (a CR shows as
-//!   `^M`); what arrived without a line end is shown at once, marked
+//! - text dialects ([`Trace::lines`]): each line as it was, without its LF
+//!   or CR LF (any other CR shows as `^M`); what arrived without a line end is shown at once, marked
 //!   `(no line end)` (that is what a learner of the lobby dialect needs to
 //!   see); an empty line is a bare `> ` / `< `;
 //! - channels ([`Trace::records`]): each 200-byte record, its text in quotes
@@ -15,9 +15,9 @@
 //! - direct ([`Trace::frames`]): each frame's bytes in hex and what they
 //!   mean: `> 01 00000005 044a6f686e  Login("John")`.
 //!
-//! - bridge ([`Trace::blocks`]): each line once its LF is in, its CR
-//!   shown as `^M` as the server shows it, so a block's closing empty line
-//!   is `> ^M`; [`Trace::end`] shows a last line that never got its LF,
+//! - bridge ([`Trace::blocks`]): each line once its LF is in, without its
+//!   CR LF as the server shows it, so a block's closing empty line is a
+//!   bare `> `; [`Trace::end`] shows a last line that never got its LF,
 //!   marked `(no line end)`;
 //! - room ([`Trace::room`]): each header line likewise, then the payload
 //!   on one line with its byte count: `< [payload, 22 bytes] line
@@ -243,7 +243,8 @@ mod tests {
         #[rustfmt::skip]
         let cases: &[(&[u8], &[&str])] = &[
             (b"JOIN Al\n", &["JOIN Al"]),
-            (b"a\r\nb\n", &["a^M", "b"]),
+            (b"a\r\nb\n", &["a", "b"]),
+            (b"a\rb\n", &["a^Mb"]),
             (b"\n", &[""]),
             (b"Alice joined!", &["Alice joined! (no line end)"]),
             (b"abc\ndef", &["abc", "def (no line end)"]),
@@ -259,7 +260,7 @@ mod tests {
         let wire = b"REGACK\r\nclientID: A\r\n\r\nlast";
         let mut trace = bare(Dir::Received);
         let bytewise: Vec<String> = wire.iter().flat_map(|b| trace.cut_blocks(&[*b])).collect();
-        assert_eq!(bytewise, ["REGACK^M", "clientID: A^M", "^M"]);
+        assert_eq!(bytewise, ["REGACK", "clientID: A", ""]);
         assert_eq!(trace.cut_end(), ["last (no line end)"]);
         assert!(trace.cut_end().is_empty());
 

@@ -5,8 +5,11 @@
 //! nothing). Shared by the server and the client, so that a student sees
 //! the same shapes on both sides.
 //!
-//! Text lines (lobby, room headers, bridge) show each line with its CR
-//! visible (`^M`), a room payload shows on one line with its byte count,
+//! Text lines (lobby, room headers, bridge) show each line without its
+//! line end (LF, or CR LF: a CR right before the LF is dropped, as the
+//! terminal-safety rule drops it, so that a bridge block's closing empty
+//! line is a bare mark, as the contract shows it), any other CR as `^M`;
+//! a room payload shows on one line with its byte count,
 //! 200-byte records (channels) their text in quotes and
 //! their padding counted, frames (direct) their bytes in hex with their
 //! meaning beside them. Everything is terminal-safe; a long line or
@@ -37,7 +40,7 @@ fn one_line(bytes: &[u8]) -> String {
 }
 
 /// Text lines, as lobby and bridge send them: one trace line per line,
-/// its CR shown as `^M` (so that CRLF is seen), an empty line as nothing
+/// without its LF or CR LF (any other CR shown as `^M`), an empty line as nothing
 /// after the mark, and a last line without LF marked `(no line end)`; at
 /// most the first [`SHOW`] bytes of a line shown, then how many more (a
 /// [`Stream`] of [`Framing::Lines`] fed `bytes` whole).
@@ -54,10 +57,14 @@ fn caret_cr(line: &[u8]) -> String {
 }
 
 /// One line as a trace shows it: `kept`, the first bytes of the line (with
-/// its LF when the line was short enough for the LF to be kept), every CR
-/// in it as `^M`, then ` … (N more bytes)` for the `more` bytes not kept.
+/// its LF when the line was short enough for the LF to be kept), without
+/// its LF and a CR right before it, every other CR as `^M`, then
+/// ` … (N more bytes)` for the `more` bytes not kept.
 fn held_line(kept: &[u8], more: u64) -> String {
-    let text = kept.strip_suffix(b"\n").unwrap_or(kept);
+    let text = match kept.strip_suffix(b"\n") {
+        Some(line) => crate::line::strip_cr(line),
+        None => kept,
+    };
     let mut line = wire_text(text);
     if more > 0 {
         let _ = write!(line, " … ({more} more bytes)");
@@ -94,8 +101,8 @@ pub enum Framing {
 /// one whole message at a time ([`room`]). It holds at most the first
 /// [`SHOW`] bytes of one line or payload and counts the rest.
 ///
-/// - [`Framing::Lines`]: each line once whole, as [`lines`] shows it (CR
-///   as `^M`, an empty line as nothing); [`Stream::end`] shows a last line
+/// - [`Framing::Lines`]: each line once whole, as [`lines`] shows it
+///   (without its line end, an empty line as nothing); [`Stream::end`] shows a last line
 ///   that never got its LF, marked `(no line end)`.
 /// - [`Framing::Room`]: each header line likewise, then the payload on one
 ///   line with its length: `[payload, 22 bytes] line one^Jline two`, at
@@ -332,7 +339,8 @@ mod tests {
             (b"JOIN Alice\n", vec!["JOIN Alice"]),
             (b"JOIN Alice", vec!["JOIN Alice (no line end)"]),
             (b"Alice\nBob\n", vec!["Alice", "Bob"]),
-            (b"REGISTER\r\nclientID: A\r\n\r\n", vec!["REGISTER^M", "clientID: A^M", "^M"]),
+            (b"REGISTER\r\nclientID: A\r\n\r\n", vec!["REGISTER", "clientID: A", ""]),
+            (b"a\rb\r\r\n", vec!["a^Mb^M"]),
             (b"BCST \x1b]0;pwned\x07\n", vec!["BCST ^[]0;pwned^G"]),
         ];
         for (bytes, want) in cases {
@@ -365,15 +373,15 @@ mod tests {
     }
 
     #[test]
-    fn bridge_lines_show_their_crs_in_any_pieces() {
+    fn bridge_lines_drop_the_cr_of_crlf_in_any_pieces() {
         let wire = b"REGACK\r\nclientID: A\r\n\r\nhi \x1b[2J\nlast";
         let (whole, _) = streamed(Framing::Lines, wire);
         assert_eq!(
             whole,
             [
-                "REGACK^M",
-                "clientID: A^M",
-                "^M",
+                "REGACK",
+                "clientID: A",
+                "",
                 "hi ^[[2J",
                 "last (no line end)"
             ]
