@@ -4,13 +4,25 @@
 //! Every row of the contract's table is an arm of [`Room::request`]. The
 //! server fills TIMESTAMP (local time, `HH:MM:SS`) on what goes into the
 //! history and nowhere else. Files (the history file, the downloads folder)
-//! live in [`files`]; this module decides what goes into them.
+//! live in [`files`]; this module decides what goes into them, and the disk
+//! thread writes them ([`Disk`]).
+//!
+//! An attachment is relayed once the disk thread has stored it. Until then
+//! every later broadcast (texts, joins, leaves, other attachments) waits
+//! behind it in [`Room::waiting`], so that nobody sees the room's messages
+//! in another order; replies to one client (REPORT, rejects, errors) go at
+//! once. Each connection has at most one request in that queue: its reader
+//! takes the next text or attachment only once the last one has gone out
+//! ([`Dialect::holds`]), and a user joins and leaves once.
 
 mod files;
 mod history;
 
+use std::collections::VecDeque;
+use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use chat_protocol::name;
 use chat_protocol::room::{
@@ -19,6 +31,7 @@ use chat_protocol::room::{
 use chat_protocol::safe::escape_str as safe;
 
 use crate::conns::{ConnId, Conns};
+use crate::disk::Disk;
 use crate::dispatch::Dialect;
 use crate::outbox::Bytes;
 use files::HistoryFile;
@@ -58,17 +71,56 @@ struct User {
     addr: SocketAddr,
 }
 
+/// What storing an attachment gave: its name and path (or why not), and
+/// its bytes back.
+type Stored = (io::Result<(String, PathBuf)>, Vec<u8>);
+
+/// A broadcast that waits behind an attachment being stored.
+enum Step {
+    /// An attachment the disk thread stores; `stored` once it has.
+    Upload {
+        token: u64,
+        from: ConnId,
+        me: String,
+        filename: String,
+        /// When it came.
+        at: String,
+        stored: Option<Stored>,
+    },
+    /// A message for everyone and its history entry; `from`'s reader waits
+    /// for it to go out.
+    Broadcast {
+        entry: Vec<u8>,
+        message: Message,
+        from: Option<ConnId>,
+    },
+}
+
 /// The room's state: who is in, in join order, and the history.
 pub struct Room {
     config: Config,
     users: Vec<User>,
     /// The newest entries, as many as a JOIN_ACCEPT carries.
     history: History,
-    history_file: Option<HistoryFile>,
-    /// Where the free-name search for each attachment name starts.
-    names: files::Names,
+    /// Written by the disk thread only (its lock is never contended).
+    history_file: Option<Arc<Mutex<HistoryFile>>>,
+    /// Where the free-name search for each attachment name starts; used by
+    /// the disk thread only.
+    names: Arc<Mutex<files::Names>>,
+    /// Broadcasts waiting behind an attachment being stored, in order;
+    /// empty unless one is.
+    waiting: VecDeque<Step>,
+    /// The next upload's token.
+    uploads: u64,
+    /// The disk thread (once the dispatcher has started).
+    disk: Option<Disk<Room>>,
     /// The time of day as `HH:MM:SS`; a fixed clock in tests.
     clock: Box<dyn FnMut() -> String + Send>,
+}
+
+/// A lock only disk jobs take, one at a time.
+fn lock<T>(file: &Mutex<T>) -> MutexGuard<'_, T> {
+    file.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Room {
@@ -77,10 +129,10 @@ impl Room {
     pub fn open(config: Config) -> Result<Room, String> {
         let mut history = History::new(config.join_history);
         let history_file = match &config.history {
-            Some(path) => Some(
+            Some(path) => Some(Arc::new(Mutex::new(
                 HistoryFile::open(path, &mut history)
                     .map_err(|e| format!("cannot open history file {}: {e}", path.display()))?,
-            ),
+            ))),
             None => None,
         };
         if let Err(e) = std::fs::create_dir_all(&config.downloads) {
@@ -92,7 +144,10 @@ impl Room {
             users: Vec::new(),
             history,
             history_file,
-            names: files::Names::default(),
+            names: Arc::new(Mutex::new(files::Names::default())),
+            waiting: VecDeque::new(),
+            uploads: 0,
+            disk: None,
             clock: Box::new(|| chrono::Local::now().format("%H:%M:%S").to_string()),
         })
     }
@@ -101,17 +156,91 @@ impl Room {
         self.users.iter().find(|u| u.id == id)
     }
 
-    /// Adds an entry to the history (and its file), stamped now; returns the
-    /// stamp for the message that carries it.
-    fn record(&mut self, username: &str, text: &[u8]) -> String {
-        let now = (self.clock)();
-        let mut entry = Vec::with_capacity(text.len() + username.len() + 14);
-        encode_entry(&now, username, text, &mut entry);
-        if let Some(file) = &mut self.history_file {
-            file.append(&entry);
+    /// Runs `work` on the disk thread (at once before there is one).
+    fn on_disk(&self, work: impl FnOnce() + Send + 'static) {
+        match &self.disk {
+            Some(disk) => disk.spawn(work),
+            None => work(),
+        }
+    }
+
+    /// Adds an entry to the history, and to its file (on the disk thread,
+    /// in order).
+    fn keep(&mut self, entry: Vec<u8>) {
+        if let Some(file) = &self.history_file {
+            let file = file.clone();
+            let entry = entry.clone();
+            self.on_disk(move || lock(&file).append(&entry));
         }
         self.history.push(&entry);
-        now
+    }
+
+    /// `message` for everyone, with its history `entry`: now, or after
+    /// what waits for the disk. `from`'s reader, if given, waits until it
+    /// has gone out.
+    fn announce(
+        &mut self,
+        conns: &mut Conns,
+        entry: Vec<u8>,
+        message: Message,
+        from: Option<ConnId>,
+    ) {
+        if self.waiting.is_empty() {
+            self.keep(entry);
+            return self.broadcast(conns, &message);
+        }
+        if let Some(id) = from {
+            conns.hold_answer(id);
+        }
+        self.waiting.push_back(Step::Broadcast {
+            entry,
+            message,
+            from,
+        });
+    }
+
+    /// Sends what waited, in order, up to the next attachment still being
+    /// stored.
+    fn go_on(&mut self, conns: &mut Conns) {
+        loop {
+            let ready = match self.waiting.front() {
+                Some(Step::Upload { stored, .. }) => stored.is_some(),
+                Some(Step::Broadcast { .. }) => true,
+                None => false,
+            };
+            if !ready {
+                return;
+            }
+            match self.waiting.pop_front() {
+                Some(Step::Broadcast {
+                    entry,
+                    message,
+                    from,
+                }) => {
+                    self.keep(entry);
+                    self.broadcast(conns, &message);
+                    if let Some(id) = from {
+                        conns.answer_registration(id);
+                    }
+                }
+                Some(Step::Upload {
+                    from,
+                    me,
+                    filename,
+                    at,
+                    stored: Some((stored, bytes)),
+                    ..
+                }) => self.relay(conns, from, me, &filename, &at, stored, bytes),
+                _ => return,
+            }
+        }
+    }
+
+    /// A history entry, stamped `at`.
+    fn entry(at: &str, username: &str, text: &[u8]) -> Vec<u8> {
+        let mut entry = Vec::with_capacity(text.len() + username.len() + 14);
+        encode_entry(at, username, text, &mut entry);
+        entry
     }
 
     /// Sends `message`, encoded once, to every user in the room.
@@ -167,14 +296,14 @@ impl Room {
             .payload(self.history.join_payload());
         conns.reply(id, accept.to_bytes());
         conns.set_registered(id);
-        let text = format!("{name} joined the chatroom.");
-        let now = self.record(SERVER, text.as_bytes());
+        let (at, text) = ((self.clock)(), format!("{name} joined the chatroom."));
+        let entry = Self::entry(&at, SERVER, text.as_bytes());
         let new_user = Message::new(Kind::NewUser)
             .user(&name)
-            .at(&now)
+            .at(&at)
             .payload(text);
         self.users.push(User { id, name, addr });
-        self.broadcast(conns, &new_user);
+        self.announce(conns, entry, new_user, None);
     }
 
     fn text(&mut self, conns: &mut Conns, id: ConnId, me: String, payload: Vec<u8>) {
@@ -185,15 +314,68 @@ impl Room {
             id,
             format_args!("TEXT {} ({} bytes)", safe(&me), payload.len()),
         );
-        let now = self.record(&me, entry_text(&payload));
-        let relay = Message::text(&me, payload).at(&now);
-        self.broadcast(conns, &relay);
+        let at = (self.clock)();
+        let entry = Self::entry(&at, &me, entry_text(&payload));
+        let relay = Message::text(&me, payload).at(&at);
+        self.announce(conns, entry, relay, Some(id));
     }
 
+    /// An upload: stored on the disk thread; what comes after it in the
+    /// room waits until it is relayed ([`stored`](Self::stored)), and so does
+    /// the uploader's reader.
     fn attachment(&mut self, conns: &mut Conns, id: ConnId, me: String, message: Message) {
-        let bytes = message.payload;
-        let downloads = &self.config.downloads;
-        let stored = files::store_with(&mut self.names, downloads, &message.filename, &bytes);
+        self.uploads += 1;
+        let token = self.uploads;
+        let (names, dir) = (self.names.clone(), self.config.downloads.clone());
+        let (filename, bytes) = (message.filename, message.payload);
+        let name = filename.clone();
+        let work = move || {
+            let stored = files::store_with(&mut lock(&names), &dir, &name, &bytes);
+            (stored, bytes)
+        };
+        self.waiting.push_back(Step::Upload {
+            token,
+            from: id,
+            me,
+            filename,
+            at: (self.clock)(),
+            stored: None,
+        });
+        conns.hold_answer(id);
+        let then =
+            move |room: &mut Room, conns: &mut Conns, stored| room.stored(conns, token, stored);
+        match &self.disk {
+            Some(disk) => disk.run(work, then),
+            None => then(self, conns, work()),
+        }
+    }
+
+    /// The disk thread stored upload `token` (or could not).
+    fn stored(&mut self, conns: &mut Conns, token: u64, result: Stored) {
+        let step = self
+            .waiting
+            .iter_mut()
+            .find(|step| matches!(step, Step::Upload { token: t, .. } if *t == token));
+        if let Some(Step::Upload { stored, .. }) = step {
+            *stored = Some(result);
+        }
+        self.go_on(conns);
+    }
+
+    /// Relays a stored attachment, or tells its uploader why not; its
+    /// reader goes on.
+    #[allow(clippy::too_many_arguments)]
+    fn relay(
+        &mut self,
+        conns: &mut Conns,
+        id: ConnId,
+        me: String,
+        filename: &str,
+        at: &str,
+        stored: io::Result<(String, PathBuf)>,
+        bytes: Vec<u8>,
+    ) {
+        conns.answer_registration(id);
         let (stored, path) = match stored {
             Ok(stored) => stored,
             Err(e) => {
@@ -207,16 +389,16 @@ impl Room {
             format_args!(
                 "ATTACHMENT {} \"{}\" stored as {} ({} bytes)",
                 safe(&me),
-                safe(&message.filename),
+                safe(filename),
                 safe(&path.display().to_string()),
                 bytes.len()
             ),
         );
-        let now = self.record(&me, &attachment_text(&me, &stored, &bytes));
+        self.keep(Self::entry(at, &me, &attachment_text(&me, &stored, &bytes)));
         let relay = Message::new(Kind::Attachment)
             .user(&me)
             .file(&stored)
-            .at(&now)
+            .at(at)
             .payload(bytes);
         self.broadcast(conns, &relay);
     }
@@ -229,16 +411,19 @@ impl Room {
             return;
         };
         let leaver = self.users.remove(at);
-        let text = format!("{} left the chatroom.", leaver.name);
-        let now = self.record(SERVER, text.as_bytes());
+        let (at, text) = (
+            (self.clock)(),
+            format!("{} left the chatroom.", leaver.name),
+        );
+        let entry = Self::entry(&at, SERVER, text.as_bytes());
         let quit = Message::new(Kind::QuitAccept)
             .user(&leaver.name)
-            .at(&now)
+            .at(&at)
             .payload(text);
         if tell_leaver {
             conns.reply(id, quit.to_bytes());
         }
-        self.broadcast(conns, &quit);
+        self.announce(conns, entry, quit, None);
     }
 }
 
@@ -247,6 +432,16 @@ impl Dialect for Room {
 
     fn decoder(&self) -> MessageDecoder {
         MessageDecoder::server(self.config.max_attachment)
+    }
+
+    fn attach(&mut self, disk: Disk<Self>) {
+        self.disk = Some(disk);
+    }
+
+    /// A text or an attachment may wait behind an attachment being stored:
+    /// the reader takes the next one after it has gone out.
+    fn holds(message: &Message) -> bool {
+        matches!(message.kind, Kind::Text | Kind::Attachment)
     }
 
     /// Before joining, at most 64 KiB of payload; the reader waits for each
@@ -308,8 +503,9 @@ impl Dialect for Room {
     }
 
     fn shutdown(&mut self, _conns: &mut Conns) {
-        if let Some(file) = &mut self.history_file {
-            file.sync();
+        if let Some(file) = &self.history_file {
+            let file = file.clone();
+            self.on_disk(move || lock(&file).sync());
         }
     }
 }
@@ -553,6 +749,52 @@ mod tests {
         assert!(h.dispatcher.dialect.history.contents().ends_with(
             b"[12:00:00] Cool: line one\n[12:00:00] Cool: Cool sent note-2.txt (2 bytes)\n"
         ));
+        let _ = std::fs::remove_dir_all(downloads.parent().unwrap());
+    }
+
+    #[test]
+    fn while_an_upload_waits_for_the_disk_later_broadcasts_wait_behind_it() {
+        let (mut h, cool, fun) = cool_and_fun();
+        let downloads = h.dispatcher.dialect.config.downloads.clone();
+        h.stalled = true;
+        let upload = Message::new(Kind::Attachment)
+            .file("a.txt")
+            .payload(b"file".to_vec());
+        h.request(cool, upload);
+        h.request(fun, Message::text("Fun", "after"));
+        // Nothing goes out for the room while the disk is stalled...
+        assert_eq!(take(&mut h, cool), vec![]);
+        assert_eq!(take(&mut h, fun), vec![]);
+        // ...but replies to one client do.
+        h.request(fun, Message::new(Kind::ReportRequest));
+        assert_eq!(take(&mut h, fun)[0].kind, Kind::ReportResponse);
+        let sun = join(&mut h, "Sun");
+        let history = "[12:00:00] Server: Cool joined the chatroom.\n\
+                       [12:00:00] Server: Fun joined the chatroom.\n";
+        assert_eq!(
+            take(&mut h, sun),
+            vec![Message::new(Kind::JoinAccept).user("Sun").payload(history)]
+        );
+        // The disk catches up: everything goes out in the order it came.
+        h.run_disk();
+        let relayed = Message::new(Kind::Attachment)
+            .user("Cool")
+            .file("a.txt")
+            .at("12:00:00")
+            .payload(b"file".to_vec());
+        let want = vec![
+            relayed,
+            Message::text("Fun", "after").at("12:00:00"),
+            new_user("Sun"),
+        ];
+        for id in [cool, fun, sun] {
+            assert_eq!(take(&mut h, id), want);
+        }
+        assert!(h.dispatcher.dialect.history.contents().ends_with(
+            b"[12:00:00] Cool: file\n[12:00:00] Fun: after\n\
+              [12:00:00] Server: Sun joined the chatroom.\n"
+        ));
+        assert!(h.dispatcher.dialect.waiting.is_empty());
         let _ = std::fs::remove_dir_all(downloads.parent().unwrap());
     }
 
