@@ -682,6 +682,77 @@ mod tests {
         assert_eq!(ask(&mut h, bridge("C")), ack("A", "7"));
     }
 
+    /// What `drain` is sent next, waited for (bounded).
+    fn next_reply(drain: &crate::outbox::Drain) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let bytes = drain.take_now();
+            if !bytes.is_empty() || std::time::Instant::now() > deadline {
+                return String::from_utf8_lossy(&bytes).into_owned();
+            }
+            std::thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn the_dispatcher_serves_others_while_the_disk_is_stalled_and_finishes_at_shutdown() {
+        use crate::conns::Conn;
+        use crate::dispatch::{Dispatcher, Event};
+        let path = registry_path("run");
+        fs::write(&path, "A 127.0.0.1 1\n").unwrap();
+        // The test is the disk thread: it runs each job when it chooses.
+        let (jobs, disk) = crossbeam_channel::bounded(crate::disk::JOBS);
+        let (events, inbox) = crossbeam_channel::bounded(16);
+        let server = Bridge::open(&path, 10).unwrap();
+        let dispatcher = Dispatcher::with_jobs(server, Conns::new(None), jobs);
+        let running = std::thread::spawn(move || dispatcher.run(inbox));
+        let connect = |n: u64| {
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 40000 + n as u16));
+            let (conn, drain) = Conn::detached(n as i32, addr, 1 << 20);
+            events.send(Event::Connected(ConnId(n), conn)).unwrap();
+            drain
+        };
+        let regack = |id: &str, port: &str| {
+            format!(
+                "REGACK\r\nclientID: {id}\r\nIP: 127.0.0.1\r\nPort: {port}\r\nStatus: {REGISTERED}\r\n\r\n"
+            )
+        };
+        let slow = connect(1);
+        events
+            .send(Event::Request(ConnId(1), register("B", "2")))
+            .unwrap();
+        // Another client is answered while B's append waits for the disk.
+        let other = connect(2);
+        events.send(Event::Request(ConnId(2), bridge("A"))).unwrap();
+        assert_eq!(next_reply(&other), ack("", ""));
+        assert_eq!(slow.take_now(), b"");
+        let append = disk.recv().unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "A 127.0.0.1 1\n");
+        // The stall ends: the line is on disk, then the REGACK goes out.
+        append();
+        assert_eq!(next_reply(&slow), regack("B", "2"));
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            "A 127.0.0.1 1\nB 127.0.0.1 2\n"
+        );
+        // A REGISTER still waiting at shutdown is written and acknowledged
+        // before the queues close.
+        let last = connect(3);
+        events
+            .send(Event::Request(ConnId(3), register("C", "3")))
+            .unwrap();
+        events.send(Event::Shutdown).unwrap();
+        for job in disk {
+            job();
+        }
+        running.join().unwrap();
+        assert_eq!(last.take_now(), regack("C", "3").into_bytes());
+        assert!(last.is_closed());
+        assert!(fs::read_to_string(&path)
+            .unwrap()
+            .ends_with("C 127.0.0.1 3\n"));
+    }
+
     #[test]
     fn past_max_contacts_a_new_id_is_refused_and_a_known_one_updates() {
         let path = registry_path("full");

@@ -134,6 +134,20 @@ impl Conn {
 
     /// A connection with no socket: the test reads what is sent from the
     /// returned [`Drain`].
+    /// [`detached`](Self::detached), with the answers its reader would
+    /// wait for ([`Conns::answer_registration`]) given to the test.
+    #[cfg(test)]
+    pub fn detached_with_answers(
+        fd: i32,
+        addr: SocketAddr,
+        sendq: usize,
+    ) -> (Conn, Drain, crossbeam_channel::Receiver<bool>) {
+        let (mut conn, drain) = Conn::detached(fd, addr, sendq);
+        let (answers, heard) = crossbeam_channel::bounded(1);
+        conn.registration = answers;
+        (conn, drain, heard)
+    }
+
     pub fn detached(fd: i32, addr: SocketAddr, sendq: usize) -> (Conn, Drain) {
         let (outbox, drain) = outbox(sendq);
         let conn = Conn {

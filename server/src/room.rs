@@ -798,6 +798,90 @@ mod tests {
         let _ = std::fs::remove_dir_all(downloads.parent().unwrap());
     }
 
+    /// What `drain` is sent, waited for (bounded) until it is `n` messages.
+    fn next_messages(drain: &crate::outbox::Drain, n: usize) -> Vec<Message> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut bytes = Vec::new();
+        loop {
+            bytes.extend(drain.take_now());
+            let mut decoder = MessageDecoder::new(u64::MAX);
+            let (mut rest, mut out) = (&bytes[..], Vec::new());
+            while let Ok(Decoded::Item(message, used)) = decoder.decode(rest) {
+                out.push(message);
+                rest = &rest[used..];
+            }
+            if out.len() >= n || std::time::Instant::now() > deadline {
+                return out;
+            }
+            std::thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn an_uploader_is_read_again_once_its_stalled_upload_is_relayed() {
+        use crate::conns::Conn;
+        use crate::dispatch::{Dispatcher, Event};
+        use std::time::Duration;
+        let dir = files::tests::scratch("stalled-upload");
+        std::fs::create_dir_all(&dir).unwrap();
+        let room = Room::open(Config {
+            max_users: 3,
+            downloads: dir.join("downloads"),
+            max_attachment: 1 << 20,
+            history: Some(dir.join("history.txt")),
+            join_history: 1 << 20,
+        })
+        .unwrap();
+        // The test is the disk thread: it runs each job when it chooses.
+        let (jobs, disk) = crossbeam_channel::bounded(crate::disk::JOBS);
+        let (events, inbox) = crossbeam_channel::bounded(16);
+        let dispatcher = Dispatcher::with_jobs(room, Conns::new(None), jobs);
+        let running = std::thread::spawn(move || dispatcher.run(inbox));
+        let connect = |n: u64, name: &str| {
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 40000 + n as u16));
+            let (conn, drain, answers) = Conn::detached_with_answers(n as i32, addr, 1 << 20);
+            events.send(Event::Connected(ConnId(n), conn)).unwrap();
+            let join = Message::new(Kind::JoinRequest).user(name);
+            events.send(Event::Request(ConnId(n), join)).unwrap();
+            assert_eq!(answers.recv_timeout(Duration::from_secs(10)), Ok(true));
+            (drain, answers)
+        };
+        let (cool, cool_answers) = connect(1, "Cool");
+        let (fun, _) = connect(2, "Fun");
+        for _ in 0..2 {
+            disk.recv().unwrap()(); // the two joins' history entries
+        }
+        assert_eq!(next_messages(&cool, 3).len(), 3);
+        assert_eq!(next_messages(&fun, 2).len(), 2);
+        let upload = Message::new(Kind::Attachment)
+            .file("a.txt")
+            .payload(b"file".to_vec());
+        events.send(Event::Request(ConnId(1), upload)).unwrap();
+        // Fun is answered while Cool's upload waits for the disk, and
+        // Cool's reader is not told to go on.
+        events
+            .send(Event::Request(ConnId(2), Message::new(Kind::ReportRequest)))
+            .unwrap();
+        assert_eq!(next_messages(&fun, 1)[0].kind, Kind::ReportResponse);
+        assert!(cool_answers.try_recv().is_err());
+        assert!(cool.take_now().is_empty());
+        // The stall ends: the attachment is relayed and its history entry
+        // written, and Cool's reader goes on.
+        disk.recv().unwrap()();
+        assert_eq!(next_messages(&cool, 1)[0].kind, Kind::Attachment);
+        assert_eq!(cool_answers.recv_timeout(Duration::from_secs(10)), Ok(true));
+        assert_eq!(next_messages(&fun, 1)[0].kind, Kind::Attachment);
+        events.send(Event::Shutdown).unwrap();
+        for job in disk {
+            job();
+        }
+        running.join().unwrap();
+        let history = std::fs::read_to_string(dir.join("history.txt")).unwrap();
+        assert!(history.ends_with("] Cool: file\n"), "{history}");
+        assert_eq!(std::fs::read(dir.join("downloads/a.txt")).unwrap(), b"file");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
     #[test]
     fn join_accept_carries_at_most_join_history_bytes() {
         let limit = 200_000;
