@@ -7,11 +7,12 @@
 //! live in [`files`]; this module decides what goes into them, and the disk
 //! thread writes them ([`Disk`]).
 //!
-//! An attachment is relayed once the disk thread has stored it. Until then
-//! every later broadcast (texts, joins, leaves, other attachments) waits
-//! behind it in [`Room::waiting`], so that nobody sees the room's messages
-//! in another order; replies to one client (REPORT, rejects, errors) go at
-//! once. Each connection has at most one request in that queue: its reader
+//! An attachment is relayed once the disk thread has stored it, and with a
+//! history file every broadcast goes out once its entry is in the file (so
+//! a message relayed survives a kill -9). Until then every later broadcast
+//! (texts, joins, leaves, other attachments) waits behind it in
+//! `Room::waiting`, so that nobody sees the room's messages in another
+//! order; replies to one client (REPORT, rejects, errors) go at once. Each connection has at most one request in that queue: its reader
 //! takes the next text or attachment only once the last one has gone out
 //! ([`Dialect::holds`]), and a user joins and leaves once.
 
@@ -75,9 +76,11 @@ struct User {
 /// its bytes back.
 type Stored = (io::Result<(String, PathBuf)>, Vec<u8>);
 
-/// A broadcast that waits behind an attachment being stored.
+/// A broadcast that waits for the disk: for its own history entry to be
+/// written, or behind one that does.
 enum Step {
-    /// An attachment the disk thread stores; `stored` once it has.
+    /// An attachment the disk thread stores (and writes its history entry);
+    /// `stored` once it has.
     Upload {
         token: u64,
         from: ConnId,
@@ -87,9 +90,12 @@ enum Step {
         at: String,
         stored: Option<Stored>,
     },
-    /// A message for everyone and its history entry; `from`'s reader waits
-    /// for it to go out.
+    /// A message for everyone and its history entry, `written` once the
+    /// disk thread has appended it (at once without a history file);
+    /// `from`'s reader waits for it to go out.
     Broadcast {
+        token: u64,
+        written: bool,
         entry: Vec<u8>,
         message: Message,
         from: Option<ConnId>,
@@ -107,11 +113,10 @@ pub struct Room {
     /// Where the free-name search for each attachment name starts; used by
     /// the disk thread only.
     names: Arc<Mutex<files::Names>>,
-    /// Broadcasts waiting behind an attachment being stored, in order;
-    /// empty unless one is.
+    /// Broadcasts waiting for the disk, in order; empty when it keeps up.
     waiting: VecDeque<Step>,
-    /// The next upload's token.
-    uploads: u64,
+    /// The last step's token.
+    tokens: u64,
     /// The disk thread (once the dispatcher has started).
     disk: Option<Disk<Room>>,
     /// The time of day as `HH:MM:SS`; a fixed clock in tests.
@@ -146,7 +151,7 @@ impl Room {
             history_file,
             names: Arc::new(Mutex::new(files::Names::default())),
             waiting: VecDeque::new(),
-            uploads: 0,
+            tokens: 0,
             disk: None,
             clock: Box::new(|| chrono::Local::now().format("%H:%M:%S").to_string()),
         })
@@ -164,20 +169,18 @@ impl Room {
         }
     }
 
-    /// Adds an entry to the history, and to its file (on the disk thread,
-    /// in order).
-    fn keep(&mut self, entry: Vec<u8>) {
-        if let Some(file) = &self.history_file {
-            let file = file.clone();
-            let entry = entry.clone();
-            self.on_disk(move || lock(&file).append(&entry));
-        }
-        self.history.push(&entry);
+    /// A token for the next step.
+    fn token(&mut self) -> u64 {
+        self.tokens += 1;
+        self.tokens
     }
 
-    /// `message` for everyone, with its history `entry`: now, or after
-    /// what waits for the disk. `from`'s reader, if given, waits until it
-    /// has gone out.
+    /// `message` for everyone, with its history `entry`: at once when
+    /// nothing waits for the disk and there is no history file; else once
+    /// the entry is in the file and what came before has gone out, so that
+    /// a message out is a message kept (as before a kill -9) and nobody sees
+    /// the room in another order. `from`'s reader, if given, waits until
+    /// the message has gone out.
     fn announce(
         &mut self,
         conns: &mut Conns,
@@ -185,27 +188,66 @@ impl Room {
         message: Message,
         from: Option<ConnId>,
     ) {
-        if self.waiting.is_empty() {
-            self.keep(entry);
+        if self.history_file.is_none() && self.waiting.is_empty() {
+            self.history.push(&entry);
             return self.broadcast(conns, &message);
         }
-        if let Some(id) = from {
-            conns.hold_answer(id);
-        }
+        let token = self.token();
+        let file = self.history_file.clone();
+        let line = file.as_ref().map(|_| entry.clone());
         self.waiting.push_back(Step::Broadcast {
+            token,
+            written: file.is_none(),
             entry,
             message,
             from,
         });
+        if let Some(id) = from {
+            conns.hold_answer(id);
+        }
+        if let (Some(file), Some(line)) = (file, line) {
+            let work = move || lock(&file).append(&line);
+            let then = move |room: &mut Room, conns: &mut Conns, ()| room.done(conns, token, None);
+            match &self.disk {
+                Some(disk) => disk.run(work, then),
+                None => {
+                    work();
+                    then(self, conns, ());
+                }
+            }
+        }
     }
 
-    /// Sends what waited, in order, up to the next attachment still being
-    /// stored.
+    /// The disk thread finished step `token`: an upload stored (or not),
+    /// or an entry written.
+    fn done(&mut self, conns: &mut Conns, token: u64, result: Option<Stored>) {
+        for step in self.waiting.iter_mut() {
+            match step {
+                Step::Upload {
+                    token: t, stored, ..
+                } if *t == token => {
+                    *stored = result;
+                    break;
+                }
+                Step::Broadcast {
+                    token: t, written, ..
+                } if *t == token => {
+                    *written = true;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        self.go_on(conns);
+    }
+
+    /// Sends what waited, in order, up to the next step the disk has not
+    /// finished.
     fn go_on(&mut self, conns: &mut Conns) {
         loop {
             let ready = match self.waiting.front() {
                 Some(Step::Upload { stored, .. }) => stored.is_some(),
-                Some(Step::Broadcast { .. }) => true,
+                Some(Step::Broadcast { written, .. }) => *written,
                 None => false,
             };
             if !ready {
@@ -216,8 +258,9 @@ impl Room {
                     entry,
                     message,
                     from,
+                    ..
                 }) => {
-                    self.keep(entry);
+                    self.history.push(&entry);
                     self.broadcast(conns, &message);
                     if let Some(id) = from {
                         conns.answer_registration(id);
@@ -320,17 +363,22 @@ impl Room {
         self.announce(conns, entry, relay, Some(id));
     }
 
-    /// An upload: stored on the disk thread; what comes after it in the
-    /// room waits until it is relayed ([`stored`](Self::stored)), and so does
-    /// the uploader's reader.
+    /// An upload: stored on the disk thread, which then writes its history
+    /// entry; what comes after it in the room waits until it is relayed
+    /// ([`done`](Self::done)), and so does the uploader's reader.
     fn attachment(&mut self, conns: &mut Conns, id: ConnId, me: String, message: Message) {
-        self.uploads += 1;
-        let token = self.uploads;
+        let token = self.token();
+        let at = (self.clock)();
         let (names, dir) = (self.names.clone(), self.config.downloads.clone());
+        let history = self.history_file.clone();
         let (filename, bytes) = (message.filename, message.payload);
-        let name = filename.clone();
+        let (name, who, when) = (filename.clone(), me.clone(), at.clone());
         let work = move || {
             let stored = files::store_with(&mut lock(&names), &dir, &name, &bytes);
+            if let (Ok((name, _)), Some(file)) = (&stored, history) {
+                let text = attachment_text(&who, name, &bytes);
+                lock(&file).append(&Self::entry(&when, &who, &text));
+            }
             (stored, bytes)
         };
         self.waiting.push_back(Step::Upload {
@@ -338,28 +386,16 @@ impl Room {
             from: id,
             me,
             filename,
-            at: (self.clock)(),
+            at,
             stored: None,
         });
         conns.hold_answer(id);
         let then =
-            move |room: &mut Room, conns: &mut Conns, stored| room.stored(conns, token, stored);
+            move |room: &mut Room, conns: &mut Conns, stored| room.done(conns, token, Some(stored));
         match &self.disk {
             Some(disk) => disk.run(work, then),
             None => then(self, conns, work()),
         }
-    }
-
-    /// The disk thread stored upload `token` (or could not).
-    fn stored(&mut self, conns: &mut Conns, token: u64, result: Stored) {
-        let step = self
-            .waiting
-            .iter_mut()
-            .find(|step| matches!(step, Step::Upload { token: t, .. } if *t == token));
-        if let Some(Step::Upload { stored, .. }) = step {
-            *stored = Some(result);
-        }
-        self.go_on(conns);
     }
 
     /// Relays a stored attachment, or tells its uploader why not; its
@@ -394,7 +430,9 @@ impl Room {
                 bytes.len()
             ),
         );
-        self.keep(Self::entry(at, &me, &attachment_text(&me, &stored, &bytes)));
+        // In the file already (the disk thread wrote it after the file).
+        let entry = Self::entry(at, &me, &attachment_text(&me, &stored, &bytes));
+        self.history.push(&entry);
         let relay = Message::new(Kind::Attachment)
             .user(&me)
             .file(&stored)
@@ -852,7 +890,9 @@ mod tests {
             disk.recv().unwrap()(); // the two joins' history entries
         }
         assert_eq!(next_messages(&cool, 3).len(), 3);
-        assert_eq!(next_messages(&fun, 2).len(), 2);
+        // Fun joined while Cool's NEW_USER waited for its entry: Fun hears
+        // it live (its JOIN_ACCEPT's history does not have it).
+        assert_eq!(next_messages(&fun, 3).len(), 3);
         let upload = Message::new(Kind::Attachment)
             .file("a.txt")
             .payload(b"file".to_vec());
