@@ -88,6 +88,29 @@ impl<D: Dialect> Disk<D> {
         self.submit(Box::new(work));
     }
 
+    /// [`spawn`](Self::spawn) unless the queue is full (a stalled disk):
+    /// for work that must not hold up the exit. Whether it was queued.
+    pub fn spawn_unless_full(&self, work: impl FnOnce() + Send + 'static) -> bool {
+        let outstanding = self.outstanding.clone();
+        outstanding.fetch_add(1, Ordering::AcqRel);
+        let counted = outstanding.clone();
+        let job: Job = Box::new(move || {
+            work();
+            counted.fetch_sub(1, Ordering::AcqRel);
+        });
+        match self.jobs.try_send(job) {
+            Ok(()) => true,
+            Err(crossbeam_channel::TrySendError::Disconnected(job)) => {
+                job();
+                true
+            }
+            Err(crossbeam_channel::TrySendError::Full(_)) => {
+                outstanding.fetch_sub(1, Ordering::AcqRel);
+                false
+            }
+        }
+    }
+
     fn submit(&self, job: Job) {
         let outstanding = self.outstanding.clone();
         outstanding.fetch_add(1, Ordering::AcqRel);

@@ -161,14 +161,6 @@ impl Room {
         self.users.iter().find(|u| u.id == id)
     }
 
-    /// Runs `work` on the disk thread (at once before there is one).
-    fn on_disk(&self, work: impl FnOnce() + Send + 'static) {
-        match &self.disk {
-            Some(disk) => disk.spawn(work),
-            None => work(),
-        }
-    }
-
     /// A token for the next step.
     fn token(&mut self) -> u64 {
         self.tokens += 1;
@@ -541,9 +533,20 @@ impl Dialect for Room {
     }
 
     fn shutdown(&mut self, _conns: &mut Conns) {
-        if let Some(file) = &self.history_file {
-            let file = file.clone();
-            self.on_disk(move || lock(&file).sync());
+        let Some(file) = &self.history_file else {
+            return;
+        };
+        let file = file.clone();
+        let sync = move || lock(&file).sync();
+        match &self.disk {
+            // A disk so far behind that its queue is full does not hold up
+            // the exit; what it has been given is written as it catches up.
+            Some(disk) => {
+                if !disk.spawn_unless_full(sync) {
+                    log::warn!("the disk is behind: the history is not synced at exit");
+                }
+            }
+            None => sync(),
         }
     }
 }
