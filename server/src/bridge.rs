@@ -25,11 +25,13 @@ use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use chat_protocol::bridge::{Contact, Message, MessageDecoder, REGISTERED};
 use chat_protocol::safe;
 
 use crate::conns::{ConnId, Conns};
+use crate::disk::Disk;
 use crate::dispatch::{Dialect, Evictable};
 use crate::status;
 
@@ -51,24 +53,34 @@ enum Line {
 
 /// The registered contacts, in order of first registration, and the log
 /// file that keeps them.
+///
+/// The contacts live on the dispatcher; the file is written by the disk
+/// thread (its [`RegistryFile`] is behind a mutex that only the thread
+/// running disk jobs takes).
 #[derive(Debug)]
 pub struct Registry {
-    path: PathBuf,
     contacts: Vec<Contact>,
     /// Where each clientID is in `contacts`.
     index: HashMap<String, usize>,
     /// What a compacted file holds, in order.
     lines: Vec<Line>,
+    file: Arc<Mutex<RegistryFile>>,
+    /// The log's length in lines, as this server wrote or read it.
+    file_lines: usize,
+    compact_slack: usize,
+}
+
+/// The registry's log file, as the disk thread writes it.
+#[derive(Debug)]
+pub struct RegistryFile {
+    path: PathBuf,
     /// The log open for appending; opened at the first append.
     file: Option<File>,
-    /// The log's length in bytes and in lines, as this server wrote or read
-    /// it.
+    /// The log's length in bytes, as this server wrote or read it.
     len: u64,
-    file_lines: usize,
     /// The file's last line has no line end (a hand edit): the next append
     /// starts with one.
     needs_lf: bool,
-    compact_slack: usize,
 }
 
 impl Registry {
@@ -76,24 +88,27 @@ impl Registry {
     /// registry. Lines that do not hold a valid contact are skipped with a
     /// warning naming the line, and kept.
     pub fn open(path: &Path) -> io::Result<Registry> {
-        let mut registry = Registry {
+        let mut file = RegistryFile {
             path: path.to_owned(),
-            contacts: Vec::new(),
-            index: HashMap::new(),
-            lines: Vec::new(),
             file: None,
             len: 0,
-            file_lines: 0,
             needs_lf: false,
-            compact_slack: COMPACT_SLACK,
         };
         let bytes = match fs::read(path) {
             Ok(bytes) => bytes,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(registry),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(e),
         };
-        registry.len = bytes.len() as u64;
-        registry.needs_lf = !bytes.is_empty() && !bytes.ends_with(b"\n");
+        file.len = bytes.len() as u64;
+        file.needs_lf = !bytes.is_empty() && !bytes.ends_with(b"\n");
+        let mut registry = Registry {
+            contacts: Vec::new(),
+            index: HashMap::new(),
+            lines: Vec::new(),
+            file: Arc::new(Mutex::new(file)),
+            file_lines: 0,
+            compact_slack: COMPACT_SLACK,
+        };
         let body = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
         if bytes.is_empty() {
             return Ok(registry);
@@ -129,63 +144,52 @@ impl Registry {
         &self.contacts
     }
 
-    /// Stores or updates `contact`, on disk first (one appended line,
-    /// fsynced): when writing fails the file is cut back to what it was and
-    /// the registry is unchanged. Returns the contact's index.
-    pub fn put(&mut self, contact: Contact) -> io::Result<usize> {
-        if let Some(i) = self.position(&contact.client_id) {
-            if self.contacts[i] == contact {
-                return Ok(i);
-            }
-        }
-        let mut line = Vec::new();
-        if self.needs_lf {
-            line.push(b'\n');
-        }
-        line.extend_from_slice(contact_line(&contact).as_bytes());
-        self.append(&line)?;
-        self.needs_lf = false;
+    /// Whether storing `contact` would change the registry.
+    fn changes(&self, contact: &Contact) -> bool {
+        self.position(&contact.client_id)
+            .is_none_or(|i| self.contacts[i] != *contact)
+    }
+
+    /// The log file, for a disk job.
+    fn file(&self) -> Arc<Mutex<RegistryFile>> {
+        self.file.clone()
+    }
+
+    /// Counts one line appended to the log; when the log has grown to
+    /// twice its compact size (and the slack), the compact file's bytes,
+    /// for [`RegistryFile::replace`].
+    fn appended(&mut self) -> Option<Vec<u8>> {
         self.file_lines += 1;
+        if self.file_lines <= 2 * self.lines.len() + self.compact_slack {
+            return None;
+        }
+        // Counted as done: a compaction that fails leaves the log whole
+        // and current, and the next one waits as long again.
+        self.file_lines = self.lines.len();
+        Some(self.compact_text())
+    }
+
+    /// Stores or updates `contact`, on disk first (one appended line,
+    /// fsynced), at once: what the disk job and its result do in turn.
+    #[cfg(test)]
+    pub fn put(&mut self, contact: Contact) -> io::Result<usize> {
+        if !self.changes(&contact) {
+            return Ok(self.position(&contact.client_id).unwrap_or_default());
+        }
+        lock(&self.file).append(contact_line(&contact).as_bytes())?;
         let i = self.set(contact);
-        if self.file_lines > 2 * self.lines.len() + self.compact_slack {
-            if let Err(e) = self.compact() {
-                // The log is still whole and current; compaction waits.
-                log::warn!("{}: cannot compact the registry: {e}", self.path.display());
-            }
+        if let Some(text) = self.appended() {
+            lock(&self.file).compact(&text);
         }
         Ok(i)
     }
 
-    /// Appends `bytes` to the log and fsyncs it; on failure cuts the file
-    /// back to its length before, so no partial line stays.
-    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
-        let file = match &mut self.file {
-            Some(file) => file,
-            None => {
-                let created = !self.path.exists();
-                let file = OpenOptions::new()
-                    .append(true)
-                    .create(true)
-                    .open(&self.path)?;
-                if created {
-                    // The new file's name must survive a crash too.
-                    File::open(dir_of(&self.path))?.sync_all()?;
-                }
-                self.len = file.metadata()?.len();
-                self.file.insert(file)
-            }
-        };
-        let written = file.write_all(bytes).and_then(|()| file.sync_data());
-        if let Err(e) = written {
-            if let Err(cut) = file.set_len(self.len) {
-                log::error!(
-                    "{}: cannot cut back a failed append: {cut}",
-                    self.path.display()
-                );
-            }
-            return Err(e);
-        }
-        self.len += bytes.len() as u64;
+    /// Compacts the log now.
+    #[cfg(test)]
+    fn compact(&mut self) -> io::Result<()> {
+        let text = self.compact_text();
+        lock(&self.file).replace(&text)?;
+        self.file_lines = self.lines.len();
         Ok(())
     }
 
@@ -206,9 +210,8 @@ impl Registry {
         }
     }
 
-    /// Replaces the log with one line per contact (and every kept line):
-    /// write, fsync, rename, fsync the folder.
-    fn compact(&mut self) -> io::Result<()> {
+    /// One line per contact (and every kept line), in order.
+    fn compact_text(&self) -> Vec<u8> {
         let mut text = Vec::new();
         for line in &self.lines {
             match line {
@@ -221,12 +224,75 @@ impl Registry {
                 }
             }
         }
+        text
+    }
+}
+
+/// The registry file's lock; only disk jobs take it, one at a time, so it
+/// is never contended (and a panicked job leaves nothing half-changed in
+/// it that matters: every write checks the file's own length).
+fn lock(file: &Mutex<RegistryFile>) -> std::sync::MutexGuard<'_, RegistryFile> {
+    file.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl RegistryFile {
+    /// Appends `line` to the log and fsyncs it (after the line end a hand
+    /// edit left out); on failure cuts the file back to its length before,
+    /// so no partial line stays.
+    fn append(&mut self, line: &[u8]) -> io::Result<()> {
+        let mut bytes = Vec::with_capacity(line.len() + 1);
+        if self.needs_lf {
+            bytes.push(b'\n');
+        }
+        bytes.extend_from_slice(line);
+        let file = match &mut self.file {
+            Some(file) => file,
+            None => {
+                let created = !self.path.exists();
+                let file = OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .open(&self.path)?;
+                if created {
+                    // The new file's name must survive a crash too.
+                    File::open(dir_of(&self.path))?.sync_all()?;
+                }
+                self.len = file.metadata()?.len();
+                self.file.insert(file)
+            }
+        };
+        let written = file.write_all(&bytes).and_then(|()| file.sync_data());
+        if let Err(e) = written {
+            if let Err(cut) = file.set_len(self.len) {
+                log::error!(
+                    "{}: cannot cut back a failed append: {cut}",
+                    self.path.display()
+                );
+            }
+            return Err(e);
+        }
+        self.len += bytes.len() as u64;
+        self.needs_lf = false;
+        Ok(())
+    }
+
+    /// [`replace`](Self::replace), a failure only reported.
+    fn compact(&mut self, text: &[u8]) {
+        if let Err(e) = self.replace(text) {
+            // The log is still whole and current; compaction waits.
+            log::warn!("{}: cannot compact the registry: {e}", self.path.display());
+        }
+    }
+
+    /// Replaces the log with `text`: write, fsync, rename, fsync the
+    /// folder (a crash leaves the old log or the new file, never a mix).
+    fn replace(&mut self, text: &[u8]) -> io::Result<()> {
         let dir = dir_of(&self.path);
         let mut tmp_name = self.path.file_name().unwrap_or_default().to_owned();
         tmp_name.push(".tmp");
         let tmp = dir.join(tmp_name);
         let mut file = File::create(&tmp)?;
-        file.write_all(&text)?;
+        file.write_all(text)?;
         file.sync_all()?;
         drop(file);
         fs::rename(&tmp, &self.path)?;
@@ -234,7 +300,6 @@ impl Registry {
         // The old handle points at the replaced file.
         self.file = None;
         self.len = text.len() as u64;
-        self.file_lines = self.lines.len();
         self.needs_lf = false;
         Ok(())
     }
@@ -282,6 +347,14 @@ pub struct Bridge {
     waiting: BTreeSet<usize>,
     /// Clients without a partner, in registration order (waiting ones too).
     free: BTreeSet<usize>,
+    /// Ids whose REGISTER waits for the disk: how many, and whether the id
+    /// was new (then it counts against `--max-contacts` already). A
+    /// REGISTER for one of them waits its turn too, even if unchanged.
+    pending: HashMap<String, (usize, bool)>,
+    /// How many of `pending` are new ids.
+    pending_new: usize,
+    /// The disk thread (once the dispatcher has started).
+    disk: Option<Disk<Bridge>>,
 }
 
 impl Bridge {
@@ -297,9 +370,15 @@ impl Bridge {
             partner: vec![None; n],
             waiting: BTreeSet::new(),
             free: (0..n).collect(),
+            pending: HashMap::new(),
+            pending_new: 0,
+            disk: None,
         })
     }
 
+    /// A REGISTER: checked at once; a change is appended to the registry
+    /// (on the disk thread) and the REGACK sent when it is on disk
+    /// ([`saved`](Self::saved)); meanwhile everyone else is served.
     fn register(&mut self, conns: &mut Conns, id: ConnId, carried: Contact) {
         let status = match carried.check() {
             Err(reason) => {
@@ -308,7 +387,8 @@ impl Bridge {
             }
             Ok(contact)
                 if self.registry.position(&contact.client_id).is_none()
-                    && self.registry.contacts().len() >= self.max_contacts =>
+                    && !self.pending.contains_key(&contact.client_id)
+                    && self.registry.contacts().len() + self.pending_new >= self.max_contacts =>
             {
                 conns.status(
                     id,
@@ -319,21 +399,20 @@ impl Bridge {
                 );
                 REGISTRY_FULL.to_owned()
             }
+            Ok(contact)
+                if self.registry.changes(&contact)
+                    || self.pending.contains_key(&contact.client_id) =>
+            {
+                return self.save(conns, id, carried, contact);
+            }
             Ok(contact) => {
+                // Unchanged: nothing to write.
                 let (who, ip, port) = (&contact.client_id, &contact.ip, &contact.port);
-                let line = format!("REGISTER: {who} from {ip}:{port} received");
-                match self.registry.put(contact.clone()) {
-                    Ok(i) => {
-                        status::print(format_args!("{line}"));
-                        self.start_afresh(i);
-                        REGISTERED.to_owned()
-                    }
-                    Err(e) => {
-                        log::error!("cannot save the registry: {e}");
-                        conns.status(id, format_args!("REGISTER {who} rejected: {e}"));
-                        "rejected (cannot save the registry)".to_owned()
-                    }
+                status::print(format_args!("REGISTER: {who} from {ip}:{port} received"));
+                if let Some(i) = self.registry.position(who) {
+                    self.start_afresh(i);
                 }
+                REGISTERED.to_owned()
             }
         };
         let reply = Message::RegAck {
@@ -341,6 +420,76 @@ impl Bridge {
             status,
         };
         conns.reply(id, reply.to_bytes());
+    }
+
+    /// Appends `contact` on the disk thread; [`saved`](Self::saved) follows.
+    fn save(&mut self, conns: &mut Conns, id: ConnId, carried: Contact, contact: Contact) {
+        let new = self.registry.position(&contact.client_id).is_none();
+        let waiting = self.pending.entry(contact.client_id.clone()).or_default();
+        if waiting.0 == 0 {
+            waiting.1 = new;
+            self.pending_new += usize::from(new);
+        }
+        waiting.0 += 1;
+        let file = self.registry.file();
+        let line = contact_line(&contact);
+        let work = move || lock(&file).append(line.as_bytes());
+        let then = move |bridge: &mut Bridge, conns: &mut Conns, written| {
+            bridge.saved(conns, id, carried, contact, written)
+        };
+        // The connection's next request waits for this REGACK.
+        conns.hold_answer(id);
+        match &self.disk {
+            Some(disk) => disk.run(work, then),
+            None => then(self, conns, work()),
+        }
+    }
+
+    /// The disk thread appended `contact` (or failed to): the registry
+    /// changes (or stays as it was), and the REGACK goes out.
+    fn saved(
+        &mut self,
+        conns: &mut Conns,
+        id: ConnId,
+        carried: Contact,
+        contact: Contact,
+        written: io::Result<()>,
+    ) {
+        if let Some(waiting) = self.pending.get_mut(&contact.client_id) {
+            waiting.0 -= 1;
+            if waiting.0 == 0 {
+                self.pending_new -= usize::from(waiting.1);
+                self.pending.remove(&contact.client_id);
+            }
+        }
+        let (who, ip, port) = (&contact.client_id, &contact.ip, &contact.port);
+        let status = match written {
+            Ok(()) => {
+                status::print(format_args!("REGISTER: {who} from {ip}:{port} received"));
+                let i = self.registry.set(contact);
+                self.start_afresh(i);
+                if let Some(text) = self.registry.appended() {
+                    let file = self.registry.file();
+                    let work = move || lock(&file).compact(&text);
+                    match &self.disk {
+                        Some(disk) => disk.spawn(work),
+                        None => work(),
+                    }
+                }
+                REGISTERED.to_owned()
+            }
+            Err(e) => {
+                log::error!("cannot save the registry: {e}");
+                conns.status(id, format_args!("REGISTER {who} rejected: {e}"));
+                "rejected (cannot save the registry)".to_owned()
+            }
+        };
+        let reply = Message::RegAck {
+            contact: carried,
+            status,
+        };
+        conns.reply(id, reply.to_bytes());
+        conns.answer_registration(id);
     }
 
     /// A client that registers (again) starts afresh: unpaired, not
@@ -420,6 +569,16 @@ impl Dialect for Bridge {
         MessageDecoder::default()
     }
 
+    fn attach(&mut self, disk: Disk<Self>) {
+        self.disk = Some(disk);
+    }
+
+    /// A REGISTER's REGACK may wait for the disk: the connection's next
+    /// request is read after it.
+    fn holds(message: &Message) -> bool {
+        matches!(message, Message::Register(_))
+    }
+
     fn request(&mut self, conns: &mut Conns, id: ConnId, request: Message) {
         match request {
             Message::Register(contact) => self.register(conns, id, contact),
@@ -487,6 +646,111 @@ mod tests {
         let answer = h.take(conn);
         h.hang_up(conn);
         answer
+    }
+
+    #[test]
+    fn a_stalled_disk_holds_only_the_regack_that_waits_for_it() {
+        let mut h = registered("stalled", &["A", "B"]);
+        h.stalled = true;
+        let regack = |id: &str, port: &str| {
+            format!(
+                "REGACK\r\nclientID: {id}\r\nIP: 127.0.0.1\r\nPort: {port}\r\nStatus: {REGISTERED}\r\n\r\n"
+            )
+        };
+        // C registers, then A moves: both appends wait for the disk.
+        let c = h.connect();
+        h.request(c, register("C", "3"));
+        let a = h.connect();
+        h.request(a, register("A", "7"));
+        assert_eq!(h.take(c), "");
+        assert_eq!(h.take(a), "");
+        // Meanwhile another client is answered, from what is on disk: A is
+        // still at port 1, and C is not registered yet.
+        assert_eq!(ask(&mut h, bridge("B")), ack("A", "1"));
+        assert_eq!(ask(&mut h, bridge("C")), ack("", ""));
+        // A REGISTER of A waits its turn behind A's move (and is written
+        // again: it was not unchanged when it came).
+        let a_again = h.connect();
+        h.request(a_again, register("A", "7"));
+        assert_eq!(h.take(a_again), "");
+        // The disk catches up: the REGACKs go out, in order, and the
+        // registry holds what they acknowledged.
+        assert_eq!(h.run_disk(), 3);
+        assert_eq!(h.take(c), regack("C", "3"));
+        assert_eq!(h.take(a), regack("A", "7"));
+        assert_eq!(h.take(a_again), regack("A", "7"));
+        assert_eq!(ask(&mut h, bridge("C")), ack("A", "7"));
+    }
+
+    /// What `drain` is sent next, waited for (bounded).
+    fn next_reply(drain: &crate::outbox::Drain) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let bytes = drain.take_now();
+            if !bytes.is_empty() || std::time::Instant::now() > deadline {
+                return String::from_utf8_lossy(&bytes).into_owned();
+            }
+            std::thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn the_dispatcher_serves_others_while_the_disk_is_stalled_and_finishes_at_shutdown() {
+        use crate::conns::Conn;
+        use crate::dispatch::{Dispatcher, Event};
+        let path = registry_path("run");
+        fs::write(&path, "A 127.0.0.1 1\n").unwrap();
+        // The test is the disk thread: it runs each job when it chooses.
+        let (jobs, disk) = crossbeam_channel::bounded(crate::disk::JOBS);
+        let (events, inbox) = crossbeam_channel::bounded(16);
+        let server = Bridge::open(&path, 10).unwrap();
+        let dispatcher = Dispatcher::with_jobs(server, Conns::new(None), jobs);
+        let running = std::thread::spawn(move || dispatcher.run(inbox));
+        let connect = |n: u64| {
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 40000 + n as u16));
+            let (conn, drain) = Conn::detached(n as i32, addr, 1 << 20);
+            events.send(Event::Connected(ConnId(n), conn)).unwrap();
+            drain
+        };
+        let regack = |id: &str, port: &str| {
+            format!(
+                "REGACK\r\nclientID: {id}\r\nIP: 127.0.0.1\r\nPort: {port}\r\nStatus: {REGISTERED}\r\n\r\n"
+            )
+        };
+        let slow = connect(1);
+        events
+            .send(Event::Request(ConnId(1), register("B", "2")))
+            .unwrap();
+        // Another client is answered while B's append waits for the disk.
+        let other = connect(2);
+        events.send(Event::Request(ConnId(2), bridge("A"))).unwrap();
+        assert_eq!(next_reply(&other), ack("", ""));
+        assert_eq!(slow.take_now(), b"");
+        let append = disk.recv().unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "A 127.0.0.1 1\n");
+        // The stall ends: the line is on disk, then the REGACK goes out.
+        append();
+        assert_eq!(next_reply(&slow), regack("B", "2"));
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            "A 127.0.0.1 1\nB 127.0.0.1 2\n"
+        );
+        // A REGISTER still waiting at shutdown is written and acknowledged
+        // before the queues close.
+        let last = connect(3);
+        events
+            .send(Event::Request(ConnId(3), register("C", "3")))
+            .unwrap();
+        events.send(Event::Shutdown).unwrap();
+        for job in disk {
+            job();
+        }
+        running.join().unwrap();
+        assert_eq!(last.take_now(), regack("C", "3").into_bytes());
+        assert!(last.is_closed());
+        assert!(fs::read_to_string(&path)
+            .unwrap()
+            .ends_with("C 127.0.0.1 3\n"));
     }
 
     #[test]

@@ -134,6 +134,20 @@ impl Conn {
 
     /// A connection with no socket: the test reads what is sent from the
     /// returned [`Drain`].
+    /// [`detached`](Self::detached), with the answers its reader would
+    /// wait for ([`Conns::answer_registration`]) given to the test.
+    #[cfg(test)]
+    pub fn detached_with_answers(
+        fd: i32,
+        addr: SocketAddr,
+        sendq: usize,
+    ) -> (Conn, Drain, crossbeam_channel::Receiver<bool>) {
+        let (mut conn, drain) = Conn::detached(fd, addr, sendq);
+        let (answers, heard) = crossbeam_channel::bounded(1);
+        conn.registration = answers;
+        (conn, drain, heard)
+    }
+
     pub fn detached(fd: i32, addr: SocketAddr, sendq: usize) -> (Conn, Drain) {
         let (outbox, drain) = outbox(sendq);
         let conn = Conn {
@@ -198,6 +212,8 @@ fn abort(socket: &TcpStream) {
 #[derive(Debug)]
 pub struct Conns {
     map: IdMap<Conn>,
+    /// A reader's go-ahead the dialect keeps for later (`hold_answer`).
+    held: Option<ConnId>,
     /// Connections cut while a handler ran (their queue overflowed); the
     /// dispatcher reports them to the dialect when the handler returns.
     dropped: Vec<ConnId>,
@@ -236,6 +252,7 @@ impl Conns {
     pub fn new(login_timeout: Option<Duration>) -> Conns {
         Conns {
             map: IdMap::default(),
+            held: None,
             dropped: Vec::new(),
             deadlines: VecDeque::new(),
             login_timeout,
@@ -355,10 +372,29 @@ impl Conns {
         }
     }
 
+    /// Whether `id` has registered.
+    pub fn is_registered(&self, id: ConnId) -> bool {
+        self.map.get(&id).is_some_and(|conn| conn.registered)
+    }
+
+    /// Keeps the go-ahead for the request being handled from `id`'s
+    /// reader (see [`Dialect::holds`](crate::dispatch::Dialect::holds)):
+    /// the dialect gives it later with
+    /// [`answer_registration`](Self::answer_registration).
+    pub fn hold_answer(&mut self, id: ConnId) {
+        self.held = Some(id);
+    }
+
+    /// Whether the dialect held `id`'s answer while handling its request.
+    pub(crate) fn take_hold(&mut self, id: ConnId) -> bool {
+        self.held.take() == Some(id)
+    }
+
     /// Tells `id`'s reader, which waits after a request that may register
-    /// the connection, whether it is registered now. Never blocks: the
-    /// reader waits for one answer per such request and asks nothing more
-    /// once registered, so the one-place channel has room whenever it waits.
+    /// the connection (or one the dialect holds it after), whether it is
+    /// registered now. Never blocks: the reader waits for one answer per
+    /// such request and the dispatcher gives one per such request, so the
+    /// one-place channel has room whenever it waits.
     pub(crate) fn answer_registration(&self, id: ConnId) {
         if let Some(conn) = self.map.get(&id) {
             let _ = conn.registration.try_send(conn.registered);

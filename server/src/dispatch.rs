@@ -8,12 +8,15 @@
 //! threads or, for a batch that reached few connections, by a non-blocking
 //! send from this thread (see [`Conns::flush`]).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chat_protocol::Decoder;
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{select, unbounded, Receiver, Sender};
 
 use crate::conns::{Conn, ConnId, Conns};
+use crate::disk::{self, Disk, Done, Job};
 use crate::status;
 use crate::trace::{self, Way};
 
@@ -72,6 +75,24 @@ pub trait Dialect: Send + 'static {
     /// on the reader's thread, between two messages (after a request that
     /// [`may_register`](Self::may_register)).
     fn registered(_decoder: &mut Self::Decoder, _registered: bool) {}
+
+    /// Whether the reader waits, after `request`, for the dispatcher's
+    /// go-ahead before it decodes more (bridge: a REGISTER, whose REGACK
+    /// waits for the disk and must come before the next answer; room: a
+    /// text or an attachment, which may wait behind an attachment being
+    /// written). Never a request that [`may_register`](Self::may_register). The dispatcher gives it when it has handled the
+    /// request, unless the dialect held it ([`Conns::hold_answer`]) and
+    /// gives it later ([`Conns::answer_registration`]).
+    fn holds(_request: &Request<Self>) -> bool {
+        false
+    }
+
+    /// The dialect's way to the disk thread, given once before any event.
+    fn attach(&mut self, _disk: Disk<Self>)
+    where
+        Self: Sized,
+    {
+    }
 
     /// `--trace`: the lines that show one message's bytes as they are on
     /// the wire (text lines unless the dialect says otherwise).
@@ -136,9 +157,14 @@ pub enum Event<D: Dialect> {
     /// The acceptor has a newcomer and every slot is taken: free one if the
     /// slot rule allows, and say whether it did.
     Full(Sender<bool>),
+    /// The disk thread finished a job: apply its result.
+    Disk(Done<D>),
     /// SIGINT or SIGTERM.
     Shutdown,
 }
+
+/// How long shutdown waits for the disk jobs still queued.
+const DISK_GRACE: Duration = Duration::from_secs(1);
 
 /// Whether the dispatcher goes on after an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,14 +174,37 @@ pub enum Flow {
 }
 
 /// The dialect and the connection table, and the loop that feeds them.
-pub struct Dispatcher<D> {
+pub struct Dispatcher<D: Dialect> {
     pub dialect: D,
     pub conns: Conns,
+    /// The disk thread's jobs, and its results.
+    jobs: Sender<Job>,
+    done: Receiver<Event<D>>,
+    /// Disk jobs given and not finished.
+    outstanding: Arc<AtomicUsize>,
 }
 
 impl<D: Dialect> Dispatcher<D> {
+    /// A dispatcher with a disk thread of its own.
     pub fn new(dialect: D, conns: Conns) -> Self {
-        Dispatcher { dialect, conns }
+        let (jobs, queue) = crossbeam_channel::bounded(disk::JOBS);
+        disk::start(queue);
+        Dispatcher::with_jobs(dialect, conns, jobs)
+    }
+
+    /// A dispatcher whose disk jobs go to `jobs`, for whoever runs them
+    /// (the disk thread; a test that stalls them).
+    pub fn with_jobs(mut dialect: D, conns: Conns, jobs: Sender<Job>) -> Self {
+        let (results, done) = unbounded();
+        let outstanding = Arc::new(AtomicUsize::new(0));
+        dialect.attach(Disk::new(jobs.clone(), results, outstanding.clone()));
+        Dispatcher {
+            dialect,
+            conns,
+            jobs,
+            done,
+            outstanding,
+        }
     }
 
     /// Traces every message the connections are sent (`--trace`).
@@ -172,30 +221,32 @@ impl<D: Dialect> Dispatcher<D> {
     /// for one `writev`, and when idle every event is its own batch.
     pub fn run(mut self, events: Receiver<Event<D>>) {
         status::defer();
+        let done = self.done.clone();
         loop {
-            let event = match self.conns.next_deadline() {
+            let deadline = self.conns.next_deadline();
+            let timeout = match deadline {
                 // A dispatcher that is never idle must still cut connections
                 // whose time is up, not only when it would wait for them.
-                Some(deadline) if deadline <= Instant::now() => {
-                    self.conns.expire(Instant::now());
-                    self.report_dropped();
-                    self.conns.flush();
-                    continue;
+                Some(deadline) => deadline.saturating_duration_since(Instant::now()),
+                None => Duration::MAX,
+            };
+            let event = if timeout.is_zero() {
+                None
+            } else {
+                select! {
+                    recv(events) -> event => match event {
+                        Ok(event) => Some(event),
+                        Err(_) => break,
+                    },
+                    recv(done) -> event => event.ok(),
+                    default(timeout) => None,
                 }
-                Some(deadline) => match events.recv_deadline(deadline) {
-                    Ok(event) => event,
-                    Err(RecvTimeoutError::Timeout) => {
-                        self.conns.expire(Instant::now());
-                        self.report_dropped();
-                        self.conns.flush();
-                        continue;
-                    }
-                    Err(RecvTimeoutError::Disconnected) => break,
-                },
-                None => match events.recv() {
-                    Ok(event) => event,
-                    Err(_) => break,
-                },
+            };
+            let Some(event) = event else {
+                self.conns.expire(Instant::now());
+                self.report_dropped();
+                self.conns.flush();
+                continue;
             };
             let mut flow = self.handle(event);
             let mut handled = 1;
@@ -203,7 +254,9 @@ impl<D: Dialect> Dispatcher<D> {
                 && handled < BATCH_EVENTS
                 && self.conns.queued() < BATCH_MESSAGES
             {
-                let Ok(event) = events.try_recv() else { break };
+                let Ok(event) = done.try_recv().or_else(|_| events.try_recv()) else {
+                    break;
+                };
                 flow = self.handle(event);
                 handled += 1;
             }
@@ -227,9 +280,12 @@ impl<D: Dialect> Dispatcher<D> {
             }
             Event::Request(id, request) => {
                 if conns.contains(id) {
-                    let asks = D::may_register(&request);
+                    // The reader waits for an answer after exactly these.
+                    let asks = D::holds(&request)
+                        || (!conns.is_registered(id) && D::may_register(&request));
                     self.dialect.request(conns, id, request);
-                    if asks {
+                    let held = conns.take_hold(id);
+                    if asks && !held {
                         conns.answer_registration(id);
                     }
                 }
@@ -257,8 +313,15 @@ impl<D: Dialect> Dispatcher<D> {
                 let freed = conns.free_slot(Instant::now(), D::EVICTABLE);
                 let _ = answer.send(freed);
             }
+            Event::Disk(done) => done(&mut self.dialect, conns),
             Event::Shutdown => {
-                self.dialect.shutdown(conns);
+                // What waits for the disk goes out first (REGACKs, relays),
+                // then the dialect's last files; the wait is bounded.
+                let deadline = Instant::now() + DISK_GRACE;
+                self.finish_disk(deadline);
+                self.dialect.shutdown(&mut self.conns);
+                self.finish_disk(deadline);
+                let conns = &mut self.conns;
                 status::print(format_args!(
                     "shutting down, {} clients told",
                     conns.reached()
@@ -269,6 +332,42 @@ impl<D: Dialect> Dispatcher<D> {
         }
         self.report_dropped();
         Flow::Continue
+    }
+
+    /// Applies the results of every disk job given so far, waiting for them
+    /// until `deadline` at most.
+    fn finish_disk(&mut self, deadline: Instant) {
+        if self.outstanding.load(Ordering::Acquire) == 0 {
+            while let Ok(event) = self.done.try_recv() {
+                self.handle(event);
+            }
+            return;
+        }
+        let (mark, marked) = crossbeam_channel::bounded::<()>(1);
+        let barrier: Job = Box::new(move || {
+            let _ = mark.send(());
+        });
+        if let Err(crossbeam_channel::SendTimeoutError::Disconnected(job)) =
+            self.jobs.send_deadline(barrier, deadline)
+        {
+            job();
+        }
+        let done = self.done.clone();
+        loop {
+            let timeout = deadline.saturating_duration_since(Instant::now());
+            select! {
+                recv(done) -> event => match event {
+                    Ok(event) => { self.handle(event); }
+                    Err(_) => break,
+                },
+                recv(marked) -> _ => break,
+                default(timeout) => break,
+            }
+        }
+        // Results sent before the barrier ran.
+        while let Ok(event) = done.try_recv() {
+            self.handle(event);
+        }
     }
 
     /// Tells the dialect of connections cut while it ran; telling it may cut
@@ -292,6 +391,11 @@ pub mod testing {
 
     pub struct Harness<D: Dialect> {
         pub dispatcher: Dispatcher<D>,
+        /// The disk jobs given and not run yet.
+        jobs: Receiver<Job>,
+        /// Whether the disk is stalled: jobs wait until `run_disk`. When it
+        /// is not, every step runs them all, as a fast disk would.
+        pub stalled: bool,
         drains: HashMap<ConnId, Drain>,
         next: u64,
         sendq: usize,
@@ -304,8 +408,12 @@ pub mod testing {
 
         /// A harness whose connections have `sendq`-byte queues.
         pub fn with_sendq(dialect: D, sendq: usize) -> Self {
+            let (jobs, queue) = crossbeam_channel::bounded(disk::JOBS);
+            let conns = Conns::new(Some(Duration::from_secs(60)));
             Harness {
-                dispatcher: Dispatcher::new(dialect, Conns::new(Some(Duration::from_secs(60)))),
+                dispatcher: Dispatcher::with_jobs(dialect, conns, jobs),
+                jobs: queue,
+                stalled: false,
                 drains: HashMap::new(),
                 next: 0,
                 sendq,
@@ -320,17 +428,48 @@ pub mod testing {
             let (conn, drain) = Conn::detached(100 + self.next as i32, addr, self.sendq);
             self.drains.insert(id, drain);
             self.dispatcher.handle(Event::Connected(id, conn));
+            self.settle();
             id
+        }
+
+        /// Runs the disk jobs and applies their results, as the disk thread
+        /// and the dispatcher would, until none is left; returns how many
+        /// ran.
+        pub fn run_disk(&mut self) -> usize {
+            let mut ran = 0;
+            loop {
+                let mut any = false;
+                while let Ok(job) = self.jobs.try_recv() {
+                    job();
+                    ran += 1;
+                    any = true;
+                }
+                while let Ok(event) = self.dispatcher.done.try_recv() {
+                    self.dispatcher.handle(event);
+                    any = true;
+                }
+                if !any {
+                    return ran;
+                }
+            }
+        }
+
+        fn settle(&mut self) {
+            if !self.stalled {
+                self.run_disk();
+            }
         }
 
         /// `id` sends `request`.
         pub fn request(&mut self, id: ConnId, request: Request<D>) {
             self.dispatcher.handle(Event::Request(id, request));
+            self.settle();
         }
 
         /// `id`'s peer closes the connection.
         pub fn hang_up(&mut self, id: ConnId) {
             self.dispatcher.handle(Event::Closed(id));
+            self.settle();
         }
 
         /// What `id` has been sent since the last look, as text.

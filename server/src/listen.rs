@@ -173,13 +173,15 @@ pub fn serve<D: Dialect>(options: &Options, dialect: D) -> ExitCode {
         );
     }
     drop(listener);
+    // The writers' grace counts from the signal: the dispatcher's wait for
+    // the disk (at most 1 s) is part of it, so SIGTERM still ends within 2 s.
+    let deadline = Instant::now() + SHUTDOWN_GRACE;
 
     // The signal thread has sent Shutdown; the dispatcher tells the clients
     // and closes every queue, and the writers end when they have written.
     drop(events);
     drop(alive);
     let _ = dispatcher.join();
-    let deadline = Instant::now() + SHUTDOWN_GRACE;
     let _ = all_gone.recv_deadline(deadline);
     // The last status lines, unless nobody reads stdout: the exit does not
     // wait for it (SIGINT and SIGTERM end the server within 2 s).
@@ -416,7 +418,7 @@ impl<D: Dialect> Reader<D> {
     /// the next message is decoded with the limits of what the connection
     /// is now. `false` when the reader must stop.
     fn pass(&mut self, request: Request<D>, frames: &mut FrameBuffer<D::Decoder>) -> bool {
-        let asks = !self.registered && D::may_register(&request);
+        let asks = D::holds(&request) || (!self.registered && D::may_register(&request));
         if self.events.send(Event::Request(self.id, request)).is_err() {
             return false;
         }

@@ -9,6 +9,7 @@ mod channels;
 mod cli;
 mod conns;
 mod direct;
+mod disk;
 mod dispatch;
 mod listen;
 mod lobby;

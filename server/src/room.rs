@@ -4,13 +4,26 @@
 //! Every row of the contract's table is an arm of [`Room::request`]. The
 //! server fills TIMESTAMP (local time, `HH:MM:SS`) on what goes into the
 //! history and nowhere else. Files (the history file, the downloads folder)
-//! live in [`files`]; this module decides what goes into them.
+//! live in [`files`]; this module decides what goes into them, and the disk
+//! thread writes them ([`Disk`]).
+//!
+//! An attachment is relayed once the disk thread has stored it, and with a
+//! history file every broadcast goes out once its entry is in the file (so
+//! a message relayed survives a kill -9). Until then every later broadcast
+//! (texts, joins, leaves, other attachments) waits behind it in
+//! `Room::waiting`, so that nobody sees the room's messages in another
+//! order; replies to one client (REPORT, rejects, errors) go at once. Each connection has at most one request in that queue: its reader
+//! takes the next text or attachment only once the last one has gone out
+//! ([`Dialect::holds`]), and a user joins and leaves once.
 
 mod files;
 mod history;
 
+use std::collections::VecDeque;
+use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use chat_protocol::name;
 use chat_protocol::room::{
@@ -19,6 +32,7 @@ use chat_protocol::room::{
 use chat_protocol::safe::escape_str as safe;
 
 use crate::conns::{ConnId, Conns};
+use crate::disk::Disk;
 use crate::dispatch::Dialect;
 use crate::outbox::Bytes;
 use crate::trace::{self, Way};
@@ -59,17 +73,60 @@ struct User {
     addr: SocketAddr,
 }
 
+/// What storing an attachment gave: its name and path (or why not), and
+/// its bytes back.
+type Stored = (io::Result<(String, PathBuf)>, Vec<u8>);
+
+/// A broadcast that waits for the disk: for its own history entry to be
+/// written, or behind one that does.
+enum Step {
+    /// An attachment the disk thread stores (and writes its history entry);
+    /// `stored` once it has.
+    Upload {
+        token: u64,
+        from: ConnId,
+        me: String,
+        filename: String,
+        /// When it came.
+        at: String,
+        stored: Option<Stored>,
+    },
+    /// A message for everyone and its history entry, `written` once the
+    /// disk thread has appended it (at once without a history file);
+    /// `from`'s reader waits for it to go out.
+    Broadcast {
+        token: u64,
+        written: bool,
+        entry: Vec<u8>,
+        message: Message,
+        from: Option<ConnId>,
+    },
+}
+
 /// The room's state: who is in, in join order, and the history.
 pub struct Room {
     config: Config,
     users: Vec<User>,
     /// The newest entries, as many as a JOIN_ACCEPT carries.
     history: History,
-    history_file: Option<HistoryFile>,
-    /// Where the free-name search for each attachment name starts.
-    names: files::Names,
+    /// Written by the disk thread only (its lock is never contended).
+    history_file: Option<Arc<Mutex<HistoryFile>>>,
+    /// Where the free-name search for each attachment name starts; used by
+    /// the disk thread only.
+    names: Arc<Mutex<files::Names>>,
+    /// Broadcasts waiting for the disk, in order; empty when it keeps up.
+    waiting: VecDeque<Step>,
+    /// The last step's token.
+    tokens: u64,
+    /// The disk thread (once the dispatcher has started).
+    disk: Option<Disk<Room>>,
     /// The time of day as `HH:MM:SS`; a fixed clock in tests.
     clock: Box<dyn FnMut() -> String + Send>,
+}
+
+/// A lock only disk jobs take, one at a time.
+fn lock<T>(file: &Mutex<T>) -> MutexGuard<'_, T> {
+    file.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Room {
@@ -78,10 +135,10 @@ impl Room {
     pub fn open(config: Config) -> Result<Room, String> {
         let mut history = History::new(config.join_history);
         let history_file = match &config.history {
-            Some(path) => Some(
+            Some(path) => Some(Arc::new(Mutex::new(
                 HistoryFile::open(path, &mut history)
                     .map_err(|e| format!("cannot open history file {}: {e}", path.display()))?,
-            ),
+            ))),
             None => None,
         };
         if let Err(e) = std::fs::create_dir_all(&config.downloads) {
@@ -93,7 +150,10 @@ impl Room {
             users: Vec::new(),
             history,
             history_file,
-            names: files::Names::default(),
+            names: Arc::new(Mutex::new(files::Names::default())),
+            waiting: VecDeque::new(),
+            tokens: 0,
+            disk: None,
             clock: Box::new(|| chrono::Local::now().format("%H:%M:%S").to_string()),
         })
     }
@@ -102,17 +162,121 @@ impl Room {
         self.users.iter().find(|u| u.id == id)
     }
 
-    /// Adds an entry to the history (and its file), stamped now; returns the
-    /// stamp for the message that carries it.
-    fn record(&mut self, username: &str, text: &[u8]) -> String {
-        let now = (self.clock)();
-        let mut entry = Vec::with_capacity(text.len() + username.len() + 14);
-        encode_entry(&now, username, text, &mut entry);
-        if let Some(file) = &mut self.history_file {
-            file.append(&entry);
+    /// A token for the next step.
+    fn token(&mut self) -> u64 {
+        self.tokens += 1;
+        self.tokens
+    }
+
+    /// `message` for everyone, with its history `entry`: at once when
+    /// nothing waits for the disk and there is no history file; else once
+    /// the entry is in the file and what came before has gone out, so that
+    /// a message out is a message kept (as before a kill -9) and nobody sees
+    /// the room in another order. `from`'s reader, if given, waits until
+    /// the message has gone out.
+    fn announce(
+        &mut self,
+        conns: &mut Conns,
+        entry: Vec<u8>,
+        message: Message,
+        from: Option<ConnId>,
+    ) {
+        if self.history_file.is_none() && self.waiting.is_empty() {
+            self.history.push(&entry);
+            return self.broadcast(conns, &message);
         }
-        self.history.push(&entry);
-        now
+        let token = self.token();
+        let file = self.history_file.clone();
+        let line = file.as_ref().map(|_| entry.clone());
+        self.waiting.push_back(Step::Broadcast {
+            token,
+            written: file.is_none(),
+            entry,
+            message,
+            from,
+        });
+        if let Some(id) = from {
+            conns.hold_answer(id);
+        }
+        if let (Some(file), Some(line)) = (file, line) {
+            let work = move || lock(&file).append(&line);
+            let then = move |room: &mut Room, conns: &mut Conns, ()| room.done(conns, token, None);
+            match &self.disk {
+                Some(disk) => disk.run(work, then),
+                None => {
+                    work();
+                    then(self, conns, ());
+                }
+            }
+        }
+    }
+
+    /// The disk thread finished step `token`: an upload stored (or not),
+    /// or an entry written.
+    fn done(&mut self, conns: &mut Conns, token: u64, result: Option<Stored>) {
+        for step in self.waiting.iter_mut() {
+            match step {
+                Step::Upload {
+                    token: t, stored, ..
+                } if *t == token => {
+                    *stored = result;
+                    break;
+                }
+                Step::Broadcast {
+                    token: t, written, ..
+                } if *t == token => {
+                    *written = true;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        self.go_on(conns);
+    }
+
+    /// Sends what waited, in order, up to the next step the disk has not
+    /// finished.
+    fn go_on(&mut self, conns: &mut Conns) {
+        loop {
+            let ready = match self.waiting.front() {
+                Some(Step::Upload { stored, .. }) => stored.is_some(),
+                Some(Step::Broadcast { written, .. }) => *written,
+                None => false,
+            };
+            if !ready {
+                return;
+            }
+            match self.waiting.pop_front() {
+                Some(Step::Broadcast {
+                    entry,
+                    message,
+                    from,
+                    ..
+                }) => {
+                    self.history.push(&entry);
+                    self.broadcast(conns, &message);
+                    if let Some(id) = from {
+                        conns.answer_registration(id);
+                    }
+                }
+                Some(Step::Upload {
+                    from,
+                    me,
+                    filename,
+                    at,
+                    stored: Some((stored, bytes)),
+                    ..
+                }) => self.relay(conns, from, me, &filename, &at, stored, bytes),
+                _ => return,
+            }
+        }
+    }
+
+    /// A history entry, stamped `at`.
+    fn entry(at: &str, username: &str, text: &[u8]) -> Vec<u8> {
+        let mut entry = Vec::with_capacity(text.len() + username.len() + 14);
+        encode_entry(at, username, text, &mut entry);
+        entry
     }
 
     /// Sends `message`, encoded once, to every user in the room.
@@ -168,14 +332,14 @@ impl Room {
             .payload(self.history.join_payload());
         conns.reply(id, accept.to_bytes());
         conns.set_registered(id);
-        let text = format!("{name} joined the chatroom.");
-        let now = self.record(SERVER, text.as_bytes());
+        let (at, text) = ((self.clock)(), format!("{name} joined the chatroom."));
+        let entry = Self::entry(&at, SERVER, text.as_bytes());
         let new_user = Message::new(Kind::NewUser)
             .user(&name)
-            .at(&now)
+            .at(&at)
             .payload(text);
         self.users.push(User { id, name, addr });
-        self.broadcast(conns, &new_user);
+        self.announce(conns, entry, new_user, None);
     }
 
     fn text(&mut self, conns: &mut Conns, id: ConnId, me: String, payload: Vec<u8>) {
@@ -186,15 +350,61 @@ impl Room {
             id,
             format_args!("TEXT {} ({} bytes)", safe(&me), payload.len()),
         );
-        let now = self.record(&me, entry_text(&payload));
-        let relay = Message::text(&me, payload).at(&now);
-        self.broadcast(conns, &relay);
+        let at = (self.clock)();
+        let entry = Self::entry(&at, &me, entry_text(&payload));
+        let relay = Message::text(&me, payload).at(&at);
+        self.announce(conns, entry, relay, Some(id));
     }
 
+    /// An upload: stored on the disk thread, which then writes its history
+    /// entry; what comes after it in the room waits until it is relayed
+    /// ([`done`](Self::done)), and so does the uploader's reader.
     fn attachment(&mut self, conns: &mut Conns, id: ConnId, me: String, message: Message) {
-        let bytes = message.payload;
-        let downloads = &self.config.downloads;
-        let stored = files::store_with(&mut self.names, downloads, &message.filename, &bytes);
+        let token = self.token();
+        let at = (self.clock)();
+        let (names, dir) = (self.names.clone(), self.config.downloads.clone());
+        let history = self.history_file.clone();
+        let (filename, bytes) = (message.filename, message.payload);
+        let (name, who, when) = (filename.clone(), me.clone(), at.clone());
+        let work = move || {
+            let stored = files::store_with(&mut lock(&names), &dir, &name, &bytes);
+            if let (Ok((name, _)), Some(file)) = (&stored, history) {
+                let text = attachment_text(&who, name, &bytes);
+                lock(&file).append(&Self::entry(&when, &who, &text));
+            }
+            (stored, bytes)
+        };
+        self.waiting.push_back(Step::Upload {
+            token,
+            from: id,
+            me,
+            filename,
+            at,
+            stored: None,
+        });
+        conns.hold_answer(id);
+        let then =
+            move |room: &mut Room, conns: &mut Conns, stored| room.done(conns, token, Some(stored));
+        match &self.disk {
+            Some(disk) => disk.run(work, then),
+            None => then(self, conns, work()),
+        }
+    }
+
+    /// Relays a stored attachment, or tells its uploader why not; its
+    /// reader goes on.
+    #[allow(clippy::too_many_arguments)]
+    fn relay(
+        &mut self,
+        conns: &mut Conns,
+        id: ConnId,
+        me: String,
+        filename: &str,
+        at: &str,
+        stored: io::Result<(String, PathBuf)>,
+        bytes: Vec<u8>,
+    ) {
+        conns.answer_registration(id);
         let (stored, path) = match stored {
             Ok(stored) => stored,
             Err(e) => {
@@ -208,16 +418,18 @@ impl Room {
             format_args!(
                 "ATTACHMENT {} \"{}\" stored as {} ({} bytes)",
                 safe(&me),
-                safe(&message.filename),
+                safe(filename),
                 safe(&path.display().to_string()),
                 bytes.len()
             ),
         );
-        let now = self.record(&me, &attachment_text(&me, &stored, &bytes));
+        // In the file already (the disk thread wrote it after the file).
+        let entry = Self::entry(at, &me, &attachment_text(&me, &stored, &bytes));
+        self.history.push(&entry);
         let relay = Message::new(Kind::Attachment)
             .user(&me)
             .file(&stored)
-            .at(&now)
+            .at(at)
             .payload(bytes);
         self.broadcast(conns, &relay);
     }
@@ -230,16 +442,19 @@ impl Room {
             return;
         };
         let leaver = self.users.remove(at);
-        let text = format!("{} left the chatroom.", leaver.name);
-        let now = self.record(SERVER, text.as_bytes());
+        let (at, text) = (
+            (self.clock)(),
+            format!("{} left the chatroom.", leaver.name),
+        );
+        let entry = Self::entry(&at, SERVER, text.as_bytes());
         let quit = Message::new(Kind::QuitAccept)
             .user(&leaver.name)
-            .at(&now)
+            .at(&at)
             .payload(text);
         if tell_leaver {
             conns.reply(id, quit.to_bytes());
         }
-        self.broadcast(conns, &quit);
+        self.announce(conns, entry, quit, None);
     }
 }
 
@@ -254,6 +469,16 @@ impl Dialect for Room {
 
     fn decoder(&self) -> MessageDecoder {
         MessageDecoder::server(self.config.max_attachment)
+    }
+
+    fn attach(&mut self, disk: Disk<Self>) {
+        self.disk = Some(disk);
+    }
+
+    /// A text or an attachment may wait behind an attachment being stored:
+    /// the reader takes the next one after it has gone out.
+    fn holds(message: &Message) -> bool {
+        matches!(message.kind, Kind::Text | Kind::Attachment)
     }
 
     /// Before joining, at most 64 KiB of payload; the reader waits for each
@@ -315,8 +540,20 @@ impl Dialect for Room {
     }
 
     fn shutdown(&mut self, _conns: &mut Conns) {
-        if let Some(file) = &mut self.history_file {
-            file.sync();
+        let Some(file) = &self.history_file else {
+            return;
+        };
+        let file = file.clone();
+        let sync = move || lock(&file).sync();
+        match &self.disk {
+            // A disk so far behind that its queue is full does not hold up
+            // the exit; what it has been given is written as it catches up.
+            Some(disk) => {
+                if !disk.spawn_unless_full(sync) {
+                    log::warn!("the disk is behind: the history is not synced at exit");
+                }
+            }
+            None => sync(),
         }
     }
 }
@@ -561,6 +798,138 @@ mod tests {
             b"[12:00:00] Cool: line one\n[12:00:00] Cool: Cool sent note-2.txt (2 bytes)\n"
         ));
         let _ = std::fs::remove_dir_all(downloads.parent().unwrap());
+    }
+
+    #[test]
+    fn while_an_upload_waits_for_the_disk_later_broadcasts_wait_behind_it() {
+        let (mut h, cool, fun) = cool_and_fun();
+        let downloads = h.dispatcher.dialect.config.downloads.clone();
+        h.stalled = true;
+        let upload = Message::new(Kind::Attachment)
+            .file("a.txt")
+            .payload(b"file".to_vec());
+        h.request(cool, upload);
+        h.request(fun, Message::text("Fun", "after"));
+        // Nothing goes out for the room while the disk is stalled...
+        assert_eq!(take(&mut h, cool), vec![]);
+        assert_eq!(take(&mut h, fun), vec![]);
+        // ...but replies to one client do.
+        h.request(fun, Message::new(Kind::ReportRequest));
+        assert_eq!(take(&mut h, fun)[0].kind, Kind::ReportResponse);
+        let sun = join(&mut h, "Sun");
+        let history = "[12:00:00] Server: Cool joined the chatroom.\n\
+                       [12:00:00] Server: Fun joined the chatroom.\n";
+        assert_eq!(
+            take(&mut h, sun),
+            vec![Message::new(Kind::JoinAccept).user("Sun").payload(history)]
+        );
+        // The disk catches up: everything goes out in the order it came.
+        h.run_disk();
+        let relayed = Message::new(Kind::Attachment)
+            .user("Cool")
+            .file("a.txt")
+            .at("12:00:00")
+            .payload(b"file".to_vec());
+        let want = vec![
+            relayed,
+            Message::text("Fun", "after").at("12:00:00"),
+            new_user("Sun"),
+        ];
+        for id in [cool, fun, sun] {
+            assert_eq!(take(&mut h, id), want);
+        }
+        assert!(h.dispatcher.dialect.history.contents().ends_with(
+            b"[12:00:00] Cool: file\n[12:00:00] Fun: after\n\
+              [12:00:00] Server: Sun joined the chatroom.\n"
+        ));
+        assert!(h.dispatcher.dialect.waiting.is_empty());
+        let _ = std::fs::remove_dir_all(downloads.parent().unwrap());
+    }
+
+    /// What `drain` is sent, waited for (bounded) until it is `n` messages.
+    fn next_messages(drain: &crate::outbox::Drain, n: usize) -> Vec<Message> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut bytes = Vec::new();
+        loop {
+            bytes.extend(drain.take_now());
+            let mut decoder = MessageDecoder::new(u64::MAX);
+            let (mut rest, mut out) = (&bytes[..], Vec::new());
+            while let Ok(Decoded::Item(message, used)) = decoder.decode(rest) {
+                out.push(message);
+                rest = &rest[used..];
+            }
+            if out.len() >= n || std::time::Instant::now() > deadline {
+                return out;
+            }
+            std::thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn an_uploader_is_read_again_once_its_stalled_upload_is_relayed() {
+        use crate::conns::Conn;
+        use crate::dispatch::{Dispatcher, Event};
+        use std::time::Duration;
+        let dir = files::tests::scratch("stalled-upload");
+        std::fs::create_dir_all(&dir).unwrap();
+        let room = Room::open(Config {
+            max_users: 3,
+            downloads: dir.join("downloads"),
+            max_attachment: 1 << 20,
+            history: Some(dir.join("history.txt")),
+            join_history: 1 << 20,
+        })
+        .unwrap();
+        // The test is the disk thread: it runs each job when it chooses.
+        let (jobs, disk) = crossbeam_channel::bounded(crate::disk::JOBS);
+        let (events, inbox) = crossbeam_channel::bounded(16);
+        let dispatcher = Dispatcher::with_jobs(room, Conns::new(None), jobs);
+        let running = std::thread::spawn(move || dispatcher.run(inbox));
+        let connect = |n: u64, name: &str| {
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 40000 + n as u16));
+            let (conn, drain, answers) = Conn::detached_with_answers(n as i32, addr, 1 << 20);
+            events.send(Event::Connected(ConnId(n), conn)).unwrap();
+            let join = Message::new(Kind::JoinRequest).user(name);
+            events.send(Event::Request(ConnId(n), join)).unwrap();
+            assert_eq!(answers.recv_timeout(Duration::from_secs(10)), Ok(true));
+            (drain, answers)
+        };
+        let (cool, cool_answers) = connect(1, "Cool");
+        let (fun, _) = connect(2, "Fun");
+        for _ in 0..2 {
+            disk.recv().unwrap()(); // the two joins' history entries
+        }
+        assert_eq!(next_messages(&cool, 3).len(), 3);
+        // Fun joined while Cool's NEW_USER waited for its entry: Fun hears
+        // it live (its JOIN_ACCEPT's history does not have it).
+        assert_eq!(next_messages(&fun, 3).len(), 3);
+        let upload = Message::new(Kind::Attachment)
+            .file("a.txt")
+            .payload(b"file".to_vec());
+        events.send(Event::Request(ConnId(1), upload)).unwrap();
+        // Fun is answered while Cool's upload waits for the disk, and
+        // Cool's reader is not told to go on.
+        events
+            .send(Event::Request(ConnId(2), Message::new(Kind::ReportRequest)))
+            .unwrap();
+        assert_eq!(next_messages(&fun, 1)[0].kind, Kind::ReportResponse);
+        assert!(cool_answers.try_recv().is_err());
+        assert!(cool.take_now().is_empty());
+        // The stall ends: the attachment is relayed and its history entry
+        // written, and Cool's reader goes on.
+        disk.recv().unwrap()();
+        assert_eq!(next_messages(&cool, 1)[0].kind, Kind::Attachment);
+        assert_eq!(cool_answers.recv_timeout(Duration::from_secs(10)), Ok(true));
+        assert_eq!(next_messages(&fun, 1)[0].kind, Kind::Attachment);
+        events.send(Event::Shutdown).unwrap();
+        for job in disk {
+            job();
+        }
+        running.join().unwrap();
+        let history = std::fs::read_to_string(dir.join("history.txt")).unwrap();
+        assert!(history.ends_with("] Cool: file\n"), "{history}");
+        assert_eq!(std::fs::read(dir.join("downloads/a.txt")).unwrap(), b"file");
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

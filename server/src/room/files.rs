@@ -1,10 +1,9 @@
 //! The room's two kinds of files: the `--history` file and the attachments in
 //! the downloads folder.
 //!
-//! These run on the dispatcher thread. A file write can stall it for as long
-//! as the disk takes (an attachment is at most `--max-attachment` bytes);
-//! for a course server that is an accepted cost, and it keeps every state
-//! change in one place. What never happens here is waiting on a socket.
+//! Once the server serves, these run on the disk thread only (`disk.rs`):
+//! a slow disk delays what waits for it, never the dispatcher. The history
+//! file is read back at start, before there is a dispatcher.
 
 #[cfg(test)]
 use std::fs;
