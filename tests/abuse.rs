@@ -231,9 +231,7 @@ fn scenario<D: Subject>(extra: &[&str], abuse: impl FnOnce(&Server, &mut Pair)) 
     let mut args = D::args(&dir);
     args.extend(extra.iter().map(|s| s.to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let Some(server) = Server::own(&args) else {
-        return;
-    };
+    let server = Server::start(&args);
     scenario_on::<D>(&server, abuse);
 }
 

@@ -55,9 +55,7 @@ fn say(peer: &mut Peer, text: &[u8]) -> Message {
 #[test]
 fn room_text_over_64_kib_is_refused_and_the_connection_stays() {
     let dir = TempDir::new("storage-long-text");
-    let Some(server) = Server::own(&["room", "0", "--downloads", &dir.arg("downloads")]) else {
-        return;
-    };
+    let server = Server::start(&["room", "0", "--downloads", &dir.arg("downloads")]);
     let mut ann = server.connect();
     let mut bob = server.connect();
     join(&mut ann, "Ann");
@@ -83,9 +81,7 @@ fn room_text_over_64_kib_is_refused_and_the_connection_stays() {
 #[test]
 fn room_forty_unjoined_16_mib_texts_are_cut_as_malformed() {
     let dir = TempDir::new("storage-unjoined");
-    let Some(server) = Server::own(&["room", "0", "--downloads", &dir.arg("downloads")]) else {
-        return;
-    };
+    let server = Server::start(&["room", "0", "--downloads", &dir.arg("downloads")]);
     let body: Arc<Vec<u8>> = Arc::new(vec![b'z'; 16 << 20]);
     let started = Instant::now();
     let mut senders = Vec::new();
@@ -145,9 +141,7 @@ fn room_join_history_bounds_each_join_accept_and_the_restart() {
     ];
     let mut texts = Vec::new();
     {
-        let Some(server) = Server::own(&args) else {
-            return;
-        };
+        let server = Server::start(&args);
         let mut ann = server.connect();
         join(&mut ann, "Ann");
         for n in 0..300 {
@@ -163,9 +157,7 @@ fn room_join_history_bounds_each_join_accept_and_the_restart() {
         drop(server);
     }
     // Restarted, it reads back only the newest entries; the file kept all.
-    let Some(server) = Server::own(&args) else {
-        return;
-    };
+    let server = Server::start(&args);
     let kept = std::fs::read_to_string(dir.join("history.txt")).unwrap();
     // Two joins and 300 texts; a kill records no departure.
     assert_eq!(kept.lines().count(), 302, "every entry is in the file");
@@ -247,9 +239,6 @@ impl Drop for Limited {
 
 #[test]
 fn room_history_append_on_a_full_disk_leaves_no_partial_entry() {
-    if Server::external().is_some() {
-        return eprintln!("conformance mode: skipped, needs its own server");
-    }
     let dir = TempDir::new("storage-full-disk");
     let path = dir.join("history.txt");
     // 8 blocks: 4096 bytes for sh's 512-byte blocks, 8192 for bash's.
@@ -297,9 +286,6 @@ fn room_history_append_on_a_full_disk_leaves_no_partial_entry() {
 
 #[test]
 fn bridge_registry_with_a_non_utf8_line_starts_and_keeps_it() {
-    if Server::external().is_some() {
-        return eprintln!("conformance mode: skipped, needs its own server");
-    }
     let dir = TempDir::new("storage-registry-bytes");
     let path = dir.join("registry.txt");
     let start = b"Al 127.0.0.1 5000\n\xff\xfe not text\nBo 127.0.0.1 6000\n";
@@ -325,9 +311,7 @@ fn bridge_registry_with_a_non_utf8_line_starts_and_keeps_it() {
 #[test]
 fn status_lines_show_network_text_terminal_safe() {
     let dir = TempDir::new("storage-safe-status");
-    let Some(room) = Server::own(&["room", "0", "--downloads", &dir.arg("downloads")]) else {
-        return;
-    };
+    let room = Server::start(&["room", "0", "--downloads", &dir.arg("downloads")]);
     let mut peer = room.connect();
     peer.send(
         Message::new(Kind::JoinRequest)
@@ -346,9 +330,7 @@ fn status_lines_show_network_text_terminal_safe() {
     );
 
     let registry = dir.arg("registry.txt");
-    let Some(bridge) = Server::own(&["bridge", "--port=0", "--registry", &registry]) else {
-        return;
-    };
+    let bridge = Server::start(&["bridge", "--port=0", "--registry", &registry]);
     let mut peer = bridge.connect();
     peer.send("BRIDGE\r\nclientID: \u{1b}[2J\u{202e}\r\n\r\n");
     peer.expect("BRIDGEACK\r\nclientID: \r\nIP: \r\nPort: \r\n\r\n");
@@ -363,9 +345,7 @@ fn status_lines_show_network_text_terminal_safe() {
 fn bridge_status_lines_follow_the_course_server() {
     let dir = TempDir::new("storage-bridge-status");
     let registry = dir.arg("registry.txt");
-    let Some(server) = Server::own(&["bridge", "--port=0", "--registry", &registry]) else {
-        return;
-    };
+    let server = Server::start(&["bridge", "--port=0", "--registry", &registry]);
     for (id, port) in [("Al", 5000), ("Bo", 6000)] {
         let mut peer = server.connect();
         peer.send(format!(
@@ -408,9 +388,7 @@ fn room_stays_joinable_after_more_history_than_sendq() {
         "--sendq",
         "1048576",
     ];
-    let Some(server) = Server::own(&args) else {
-        return;
-    };
+    let server = Server::start(&args);
     let mut ann = server.connect();
     join(&mut ann, "Ann");
     let line = vec![b'k'; 1000];

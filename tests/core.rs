@@ -102,9 +102,7 @@ fn lobby_one_burst_is_one_line() {
 /// A half-close ends a pending line as a pause does: `QUIT` and FIN.
 #[test]
 fn lobby_a_half_close_ends_a_pending_line() {
-    let Some(server) = Server::own(&["lobby", "0"]) else {
-        return;
-    };
+    let server = Server::start(&["lobby", "0"]);
     let mut carol = server.connect();
     carol.send("JOIN Carol");
     carol.finish();
@@ -145,9 +143,7 @@ fn lobby_a_pause_does_not_end_a_discarded_tail() {
 /// says how many clients it told.
 #[test]
 fn lobby_quit_logs_connection_closed_and_shutdown_counts_clients() {
-    let Some(mut server) = Server::own(&["lobby", "0"]) else {
-        return;
-    };
+    let mut server = Server::start(&["lobby", "0"]);
     let mut erin = server.connect();
     erin.send("JOIN Erin\n");
     erin.expect("Erin joined!\n");
@@ -180,10 +176,7 @@ fn lobby_quit_logs_connection_closed_and_shutdown_counts_clients() {
 /// (`--slot-age 0`, a hidden option, stands in for the contract's 10 s.)
 #[test]
 fn lobby_slots_go_to_newcomers_before_idle_unregistered_connections() {
-    let Some(server) = Server::own(&["lobby", "0", "--max-connections", "3", "--slot-age", "0"])
-    else {
-        return;
-    };
+    let server = Server::start(&["lobby", "0", "--max-connections", "3", "--slot-age", "0"]);
     let mut alice = server.connect();
     alice.send("JOIN Alice\n");
     alice.expect("Alice joined!\n");
@@ -257,9 +250,6 @@ fn open_file_limits(pid: u32) -> (String, String) {
 /// when that is still too low says so at start and serves what it can.
 #[test]
 fn the_open_file_limit_is_raised_and_a_cap_it_cannot_reach_is_reported() {
-    if Server::external().is_some() {
-        return;
-    }
     // A low soft limit under a higher hard one: raised, no warning.
     let (mut child, addr, stderr) = start_under("ulimit -Sn 64", &["lobby", "0"]);
     let (soft, hard) = open_file_limits(child.id());
@@ -293,9 +283,7 @@ fn the_open_file_limit_is_raised_and_a_cap_it_cannot_reach_is_reported() {
 /// sequence (`/create <raw>`).
 #[test]
 fn status_lines_show_network_text_terminal_safe() {
-    let Some(server) = Server::own(&["channels", "0"]) else {
-        return;
-    };
+    let server = Server::start(&["channels", "0"]);
     let mut kay = named(&server, "Kay");
     kay.send(rec("/create \x1b]0;pwned\x07\x1b[2J"));
     kay.send(rec("/join"));
@@ -327,9 +315,6 @@ fn terminate(child: &mut std::process::Child) {
 /// padding, lobby lines; each prefixed with the fd and `<` or `>`.
 #[test]
 fn trace_shows_each_message_as_on_the_wire() {
-    if Server::external().is_some() {
-        return;
-    }
     let (mut child, addr, stderr) = start_under("true", &["direct", "0", "-v"]);
     let mut peer = Peer::connect(addr);
     peer.send(b"\x01\x00\x00\x00\x06\x05Alice");
@@ -418,10 +403,7 @@ fn room_messages(peer: &mut Peer, n: usize) -> Vec<RoomMessage> {
 fn a_reply_and_what_follows_it_in_the_same_step_pass_the_sendq_together() {
     let dir = crate::util::TempDir::new("core-step");
     let downloads = dir.arg("downloads");
-    let Some(server) = Server::own(&["room", "0", "--sendq", "2048", "--downloads", &downloads])
-    else {
-        return;
-    };
+    let server = Server::start(&["room", "0", "--sendq", "2048", "--downloads", &downloads]);
     let join = |name: &str| RoomMessage::new(Kind::JoinRequest).user(name).to_bytes();
     let mut amy = server.connect();
     amy.send(join("Amy"));
@@ -462,9 +444,7 @@ fn a_reply_and_what_follows_it_in_the_same_step_pass_the_sendq_together() {
 /// shows a listening socket's backlog as its Send-Q.
 #[test]
 fn the_listen_backlog_is_the_systems_largest() {
-    let Some(server) = Server::own(&["lobby", "0"]) else {
-        return;
-    };
+    let server = Server::start(&["lobby", "0"]);
     let Ok(somaxconn) = std::fs::read_to_string("/proc/sys/net/core/somaxconn") else {
         eprintln!("no /proc/sys/net/core/somaxconn: skipped");
         return;
@@ -488,9 +468,7 @@ fn the_listen_backlog_is_the_systems_largest() {
 fn room_a_refused_joiner_keeps_the_pre_join_limit_and_a_joined_user_does_not() {
     let dir = crate::util::TempDir::new("core-prejoin");
     let downloads = dir.arg("downloads");
-    let Some(server) = Server::own(&["room", "0", "--downloads", &downloads]) else {
-        return;
-    };
+    let server = Server::start(&["room", "0", "--downloads", &downloads]);
     let join = |name: &str| RoomMessage::new(Kind::JoinRequest).user(name).to_bytes();
     let mut amy = server.connect();
     amy.send(join("Amy"));
@@ -603,9 +581,7 @@ fn every_dialect_logs_connection_closed_for_every_departure() {
     ];
     for (args, depart, why) in scenarios {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let Some(server) = Server::own(&args) else {
-            return;
-        };
+        let server = Server::start(&args);
         let mut peers = depart(&server);
         if let Some(leaver) = peers.last_mut() {
             leaver.expect_closed();

@@ -1,6 +1,6 @@
 //! Nothing lost: what the server keeps on disk survives a `kill -9` at any
-//! moment whole, never torn. Every test here needs a server of its own (it
-//! kills it), so none runs in conformance mode.
+//! moment whole, never torn. Every test here starts a server of its own
+//! and kills it.
 //!
 //! - bridge: the registry is an append-only log of whole lines, fsynced
 //!   before each REGACK; killed in the middle of a stream of registrations,
@@ -35,9 +35,7 @@ fn bridge_registry_survives_kill_9_during_registrations() {
     let mut acked: Vec<(String, u16)> = Vec::new();
     let mut in_flight: Vec<(String, u16)> = Vec::new();
     for round in 0..5u16 {
-        let Some(server) = Server::own(&["bridge", "--port=0", "--registry", &registry]) else {
-            return;
-        };
+        let server = Server::start(&["bridge", "--port=0", "--registry", &registry]);
         // Registrations and updates of earlier ids, acknowledged one by one;
         // the kill lands while the last ones are in flight.
         for i in 0..20u16 {
@@ -82,9 +80,7 @@ fn bridge_registry_survives_kill_9_during_registrations() {
     // The next server reads it back: a BRIDGE from a registered client is
     // answered with the earliest other registered client, not refused as
     // unregistered.
-    let Some(server) = Server::own(&["bridge", "--port=0", "--registry", &registry]) else {
-        return;
-    };
+    let server = Server::start(&["bridge", "--port=0", "--registry", &registry]);
     let text = fs::read_to_string(&registry).unwrap();
     let order: Vec<&str> = text.lines().map(|l| l.split(' ').next().unwrap()).collect();
     let (asker, peer_id) = (order[0], order[1]);
@@ -149,9 +145,7 @@ fn room_history_with_a_torn_last_line_is_read_back_without_it() {
         "--downloads",
         &dir.arg("downloads"),
     ];
-    let Some(server) = Server::own(&args) else {
-        return;
-    };
+    let server = Server::start(&args);
     let mut bob = RoomPeer::connect(&server);
     bob.send(&Message::new(Kind::JoinRequest).user("Bob"));
     let accept = bob.next();
@@ -168,9 +162,7 @@ fn room_attachment_appears_only_whole() {
     let dir = TempDir::new("attachment-kill");
     let downloads = dir.join("downloads");
     let args = ["room", "0", "--downloads", &dir.arg("downloads")];
-    let Some(server) = Server::own(&args) else {
-        return;
-    };
+    let server = Server::start(&args);
     let mut ann = RoomPeer::connect(&server);
     ann.send(&Message::new(Kind::JoinRequest).user("Ann"));
     assert_eq!(ann.next().kind, Kind::JoinAccept);

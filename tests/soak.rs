@@ -83,9 +83,7 @@ fn soak_lobby() {
     let Some(seconds) = soak_seconds() else {
         return;
     };
-    let Some(server) = Server::own(&["lobby", "0", "--max-users", "1000"]) else {
-        return;
-    };
+    let server = Server::start(&["lobby", "0", "--max-users", "1000"]);
     let mut rng = Rng::new(seconds);
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut users: Vec<User> = Vec::new();
@@ -307,9 +305,7 @@ fn soak_listed<D: Listed>(dialect: &str) {
     // at most 40).
     let args = D::args(&dir);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let Some(server) = Server::own(&args) else {
-        return;
-    };
+    let server = Server::start(&args);
     let mut rng = Rng::new(seconds);
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut users: Vec<Member> = Vec::new();
@@ -486,9 +482,7 @@ fn soak_channels() {
     let Some(seconds) = soak_seconds() else {
         return;
     };
-    let Some(server) = Server::own(&["channels", "0"]) else {
-        return;
-    };
+    let server = Server::start(&["channels", "0"]);
     let mut setup = server.connect();
     setup.send(records("SoakSetup"));
     for channel in CHANNELS {
@@ -611,6 +605,20 @@ fn soak_channels() {
 /// each answered exactly as a model of the registry and of who is waiting
 /// says. Every round the registry file is the model's lines; every tenth,
 /// `/info` on the server's stdin prints exactly the model.
+/// The contacts an append-only registry log says: one line per id, in
+/// order of first registration, each id's last line being its contact.
+fn registry_contacts(file: &str) -> String {
+    let mut order: Vec<&str> = Vec::new();
+    let mut last: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+    for line in file.lines() {
+        let id = line.split(' ').next().unwrap_or("");
+        if last.insert(id, line).is_none() {
+            order.push(id);
+        }
+    }
+    order.iter().map(|id| format!("{}\n", last[id])).collect()
+}
+
 #[test]
 fn soak_bridge() {
     let Some(seconds) = soak_seconds() else {
@@ -619,15 +627,14 @@ fn soak_bridge() {
     let dir = crate::util::TempDir::new("soak-bridge");
     let registry = dir.join("registry.txt");
     let path = dir.arg("registry.txt");
-    let Some(mut server) = Server::own_with_stdin(&["bridge", "--port=0", "--registry", &path])
-    else {
-        return;
-    };
+    let mut server = Server::start_with_stdin(&["bridge", "--port=0", "--registry", &path]);
     let mut rng = Rng::new(seconds);
     let deadline = Instant::now() + Duration::from_secs(seconds);
-    // (id, port) in order of first registration, and who waits.
+    // (id, port) in order of first registration, and the pairing state:
+    // each one's partner, and who bridged and waits for one.
     let mut model: Vec<(String, u16)> = Vec::new();
-    let mut waiting: Option<usize> = None;
+    let mut partner: Vec<Option<usize>> = Vec::new();
+    let mut waiting: Vec<bool> = Vec::new();
     let mut f = Figures::default();
     let (mut moves, mut cut, mut pairs, mut infos) = (0u64, 0u64, 0u64, 0u64);
     let contact = |id: &str, port: u16| Contact::new(id, "127.0.0.1", port.to_string());
@@ -644,6 +651,8 @@ fn soak_bridge() {
                 0 if !model.is_empty() => rng.below(model.len()),
                 _ => {
                     model.push((format!("B{}", model.len() + 1), 0));
+                    partner.push(None);
+                    waiting.push(false);
                     model.len() - 1
                 }
             };
@@ -651,6 +660,12 @@ fn soak_bridge() {
                 moves += 1;
             }
             model[at].1 = port;
+            // Registering (again) starts afresh: unpaired, not waiting, and
+            // the old partner is free again.
+            if let Some(old) = partner[at].take() {
+                partner[old] = None;
+            }
+            waiting[at] = false;
             let c = contact(&model[at].0, port);
             let answer = BridgeMessage::RegAck {
                 contact: c.clone(),
@@ -669,13 +684,27 @@ fn soak_bridge() {
         }
         for _ in 0..rng.below(4) {
             let me = rng.below(model.len());
-            let answer = match waiting.take() {
-                Some(other) if other != me => {
-                    pairs += 1;
+            // The contract's rule: the partner; else the earliest waiting
+            // client; else the earliest other client without a partner;
+            // else nobody, and the requester waits.
+            let others =
+                |pick: &dyn Fn(usize) -> bool| (0..model.len()).find(|&k| k != me && pick(k));
+            let peer = partner[me]
+                .or_else(|| others(&|k| waiting[k]))
+                .or_else(|| others(&|k| partner[k].is_none()));
+            let answer = match peer {
+                Some(other) => {
+                    if partner[me] != Some(other) {
+                        pairs += 1;
+                    }
+                    partner[me] = Some(other);
+                    partner[other] = Some(me);
+                    waiting[me] = false;
+                    waiting[other] = false;
                     contact(&model[other].0, model[other].1)
                 }
-                _ => {
-                    waiting = Some(me);
+                None => {
+                    waiting[me] = true;
                     Contact::default()
                 }
             };
@@ -690,7 +719,12 @@ fn soak_bridge() {
             .map(|(id, port)| format!("{id} 127.0.0.1 {port}\n"))
             .collect();
         let file = std::fs::read_to_string(&registry).expect("read the registry");
-        assert_eq!(file, want, "round {}: the registry file", f.rounds);
+        assert_eq!(
+            registry_contacts(&file),
+            want,
+            "round {}: the registry file",
+            f.rounds
+        );
         f.lists += 1;
         if f.rounds % 10 == 0 {
             server.type_in("/info\n");

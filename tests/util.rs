@@ -6,10 +6,10 @@
 //!   collects the rest of its stdout for [`Server::expect_status`]. Dropping
 //!   it kills the process.
 //! - Conformance checking of other implementations is `chat-check`'s job
-//!   (the `check` crate); the lobby and channels end-to-end cases live
-//!   there and run against our binaries in `tests/check.rs`. What stays here
-//!   is what only makes sense for this project's own server: abuse,
-//!   durability and soak tests.
+//!   (the `check` crate); every dialect's end-to-end cases live there and
+//!   run against our binaries in `tests/check.rs`. What stays here is what
+//!   only makes sense for this project's own programs: abuse, durability,
+//!   soak, the clients against hostile peers and in a pseudo-terminal.
 //! - [`Peer`] is a raw TCP client with a read timeout, so a missing reply
 //!   fails the test instead of hanging it.
 //! - [`Program`] runs `chat-client` with piped stdin and stdout.
@@ -133,7 +133,7 @@ pub struct Server {
     pub addr: SocketAddr,
     child: Option<Child>,
     status: Option<Receiver<String>>,
-    /// The server's stdin, for servers started with [`Server::own_with_stdin`].
+    /// The server's stdin, for servers started with [`Server::start_with_stdin`].
     stdin: Option<ChildStdin>,
     /// The server's stdout and stderr, held open and never read, for
     /// servers started with [`Server::unread`].
@@ -141,29 +141,16 @@ pub struct Server {
 }
 
 impl Server {
-    /// Always `None`: the conformance mode (`CHAT_TEST_ADDR`) went to
-    /// `chat-check`. Kept for the tests of other areas that still ask
-    /// (abuse_storage, core).
-    pub fn external() -> Option<SocketAddr> {
-        None
-    }
-
     /// Starts `chat-server <args...>` on a free loopback port (the test gives
     /// the port argument as `0`).
     pub fn start(args: &[&str]) -> Server {
         Server::spawn(args, Stdio::null())
     }
 
-    /// The same as [`Server::start`]; `Some` always (it was `None` in the
-    /// conformance mode that `chat-check` replaced).
-    pub fn own(args: &[&str]) -> Option<Server> {
-        Some(Server::spawn(args, Stdio::null()))
-    }
-
-    /// Like [`Server::own`], with a pipe to the server's stdin for
+    /// Like [`Server::start`], with a pipe to the server's stdin for
     /// [`Server::type_in`].
-    pub fn own_with_stdin(args: &[&str]) -> Option<Server> {
-        Some(Server::spawn(args, Stdio::piped()))
+    pub fn start_with_stdin(args: &[&str]) -> Server {
+        Server::spawn(args, Stdio::piped())
     }
 
     fn spawn(args: &[&str], stdin: Stdio) -> Server {
