@@ -1,8 +1,9 @@
-//! The server core's rules end to end, those the dialect files do not
-//! pin: lobby lines ended by a pause or a half-close, channels records
-//! stripped as Python's `str.rstrip()` strips them, and the server's own
-//! machinery (connection slots, signals, limits; status output nobody
-//! reads is an abuse scenario for every dialect).
+//! The server core's rules end to end that only our own server can show
+//! (the wire rules themselves are `chat-check` cases, run by
+//! `tests/check.rs`): status lines around a half-close and a discarded
+//! tail, the server's own machinery (connection slots, signals, limits,
+//! traces; status output nobody reads is an abuse scenario for every
+//! dialect).
 //!
 //! Like every end-to-end test, these synchronise on replies; the lobby's
 //! 200 ms pause is the one rule a test must wait for, and it waits for the
@@ -32,71 +33,6 @@ fn named(server: &Server, name: &str) -> Peer {
     let mut peer = server.connect();
     peer.send(rec(name));
     peer
-}
-
-/// A channels client that reads stdin with `readline()` sends `Hi!\n`
-/// padded to a record; every course server relays `[Kay] Hi!`, and so must
-/// ours (any of space, TAB, LF, VT, FF, CR at the end is stripped).
-#[test]
-fn channels_strips_trailing_whitespace_like_rstrip() {
-    let server = Server::start(&["channels", "0"]);
-    let room = format!("rstrip.{}", std::process::id());
-    let mut kay = named(&server, "Kay");
-    let mut lee = named(&server, "Lee");
-    kay.send(rec(&format!("/create {room}")));
-    // Kay's /create is handled once Kay's next request is answered.
-    kay.send(rec("/join"));
-    kay.expect(rec(
-        "/join command must be followed by the name of a channel to join.",
-    ));
-    lee.send(rec(&format!("/join {room}\n")));
-    lee.send(rec("/join"));
-    lee.expect(rec(
-        "/join command must be followed by the name of a channel to join.",
-    ));
-    kay.send(rec("Hi!\n"));
-    lee.expect(rec("[Kay] Hi!"));
-    kay.send(rec("tabs\t\r\n\x0b\x0c \t"));
-    lee.expect(rec("[Kay] tabs"));
-    kay.send(rec("inner\ttab kept"));
-    lee.expect(rec("[Kay] inner\ttab kept"));
-}
-
-/// Five of six real lobby clients send each command in one write with no
-/// line end and wait for the answer: the 200 ms pause ends the line.
-#[test]
-fn lobby_a_pause_ends_a_line_without_lf() {
-    let server = Server::start(&["lobby", "0"]);
-    let name = format!("P{}", std::process::id());
-    let mut alice = server.connect();
-    alice.send(format!("JOIN {name}"));
-    // The reply itself is the proof that the pause ended the line.
-    alice.expect(format!("{name} joined!\n"));
-    alice.send("LIST");
-    let list = alice.read_line();
-    assert!(list.contains(&name), "{list:?}");
-    // Then more of the same, and a line with an LF still ends at once.
-    alice.send("BCST hi\n");
-    alice.expect(format!("{name} is sending a broadcast\n"));
-    alice.send("QUIT");
-    alice.expect(format!("{name} is quitting the chat server\n"));
-    alice.expect_closed();
-}
-
-/// Bytes that arrive in one burst are one line: `JOIN AliceLIST` is a JOIN
-/// of the name `AliceLIST`, never a JOIN and a LIST.
-#[test]
-fn lobby_one_burst_is_one_line() {
-    let server = Server::start(&["lobby", "0"]);
-    let name = format!("B{}", std::process::id());
-    let mut bob = server.connect();
-    bob.send(format!("JOIN {name}LIST"));
-    bob.expect(format!("{name}LIST joined!\n"));
-    // An LF inside a burst still ends a line, and the rest waits for the
-    // pause.
-    bob.send("BCST one\nBCST two");
-    bob.expect(format!("{name}LIST is sending a broadcast\n"));
-    bob.expect(format!("{name}LIST is sending a broadcast\n"));
 }
 
 /// A half-close ends a pending line as a pause does: `QUIT` and FIN.
@@ -166,10 +102,6 @@ fn lobby_quit_logs_connection_closed_and_shutdown_counts_clients() {
     assert!(status.success());
 }
 
-/// A server whose stdout is a pipe nobody reads (`chat-server 9311 |
-/// sleep 40`, a terminal paused with Ctrl-S) keeps serving everyone, and
-/// SIGTERM still ends it within 2 s. Its stderr too, with `-v` tracing
-/// every message there.
 /// Connection slots: at `--max-connections`, the oldest connection that
 /// has not registered and has been open for the slot age makes room for
 /// the newcomer; when there is none, the newcomer is accepted and closed.
@@ -393,50 +325,6 @@ fn room_messages(peer: &mut Peer, n: usize) -> Vec<RoomMessage> {
             other => panic!("connection ended after {} messages: {other:?}", out.len()),
         }
     }
-}
-
-/// A reply and what follows it in the same step are taken together: a
-/// room JOIN_ACCEPT whose history is past `--sendq`, then the joiner's own
-/// NEW_USER, never cut the joiner (issue 15: with `--sendq 1048576`, 1,100
-/// lines of 1 KB made the room unjoinable for good).
-#[test]
-fn a_reply_and_what_follows_it_in_the_same_step_pass_the_sendq_together() {
-    let dir = crate::util::TempDir::new("core-step");
-    let downloads = dir.arg("downloads");
-    let server = Server::start(&["room", "0", "--sendq", "2048", "--downloads", &downloads]);
-    let join = |name: &str| RoomMessage::new(Kind::JoinRequest).user(name).to_bytes();
-    let mut amy = server.connect();
-    amy.send(join("Amy"));
-    let got = room_messages(&mut amy, 2);
-    assert_eq!(
-        (got[0].kind, got[1].kind),
-        (Kind::JoinAccept, Kind::NewUser)
-    );
-    // Four texts of 1,000 bytes: a history of over 4 KB.
-    for i in 0..4 {
-        amy.send(RoomMessage::text("Amy", format!("{i}{}", "t".repeat(999))).to_bytes());
-        assert_eq!(room_messages(&mut amy, 1)[0].kind, Kind::Text);
-    }
-    let mut ben = server.connect();
-    ben.send(join("Ben"));
-    let got = room_messages(&mut ben, 2);
-    assert_eq!(got[0].kind, Kind::JoinAccept);
-    assert!(
-        got[0].payload.len() > 4000,
-        "history of {} bytes",
-        got[0].payload.len()
-    );
-    assert_eq!(
-        (got[1].kind, got[1].username.as_str()),
-        (Kind::NewUser, "Ben")
-    );
-    // Ben is still served.
-    ben.send(RoomMessage::new(Kind::ReportRequest).to_bytes());
-    let report = room_messages(&mut ben, 1);
-    assert_eq!(
-        (report[0].kind, report[0].number),
-        (Kind::ReportResponse, 2)
-    );
 }
 
 /// The listen backlog is the system's largest (`net.core.somaxconn`), not

@@ -496,6 +496,9 @@ fn message_rstrip(ctx: &mut Ctx) -> Check {
     a.expect_bytes(rec("[RsKay] Hi!"))?;
     kay.send(rec("tabs\t\x0b\x0c\r\n "))?;
     a.expect_bytes(rec("[RsKay] tabs"))?;
+    // Only trailing whitespace goes.
+    kay.send(rec("inner\ttab kept"))?;
+    a.expect_bytes(rec("[RsKay] inner\ttab kept"))?;
     probe(ctx, &mut a)
 }
 

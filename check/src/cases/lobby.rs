@@ -786,6 +786,9 @@ fn framing_no_line_end(ctx: &mut Ctx) -> Check {
     alice.expect_line("FnAlice")?;
     alice.send("BCST x")?;
     alice.expect_line("FnAlice is sending a broadcast")?;
+    // A line with its LF still ends at once.
+    alice.send("BCST y\n")?;
+    alice.expect_line("FnAlice is sending a broadcast")?;
     bye(ctx, alice)
 }
 
@@ -802,6 +805,10 @@ fn framing_burst(ctx: &mut Ctx) -> Check {
     let mut alice = ctx.connect("alice")?;
     alice.send("JOIN FbAliceLIST")?;
     alice.expect_line("FbAliceLIST joined!")?;
+    // An LF inside a burst still ends a line; the rest waits for the pause.
+    alice.send("BCST one\nBCST two")?;
+    alice.expect_line("FbAliceLIST is sending a broadcast")?;
+    alice.expect_line("FbAliceLIST is sending a broadcast")?;
     bye(ctx, alice)
 }
 
