@@ -761,6 +761,20 @@ fn client_session(ctx: &mut Ctx) -> Result<(crate::Client, Conn), Failure> {
 }
 
 /// Types `line`, expects the frame `sent`, answers `reply`, expects `printed`.
+/// The client logs in as John and prints `Success` (the set-up of the
+/// cases that need a logged-in client).
+fn log_in_john(ctx: &mut Ctx, client: &mut crate::Client, server: &mut Conn) -> Check {
+    exchange(
+        ctx,
+        client,
+        server,
+        "login John\n",
+        &login("John"),
+        OK,
+        "Success\n",
+    )
+}
+
 fn exchange(
     ctx: &mut Ctx,
     client: &mut crate::Client,
@@ -903,15 +917,7 @@ fn client_prints_while_typing(ctx: &mut Ctx) -> Check {
 
 fn client_logout(ctx: &mut Ctx) -> Check {
     let (mut c, mut s) = client_session(ctx)?;
-    exchange(
-        ctx,
-        &mut c,
-        &mut s,
-        "login John\n",
-        &login("John"),
-        OK,
-        "Success\n",
-    )?;
+    log_in_john(ctx, &mut c, &mut s)?;
     exchange(ctx, &mut c, &mut s, "logout\n", LOGOUT, OK, "Success\n")?;
     exchange(
         ctx,
@@ -922,15 +928,7 @@ fn client_logout(ctx: &mut Ctx) -> Check {
         &list_reply(&["Bob"]),
         "Bob\n",
     )?;
-    exchange(
-        ctx,
-        &mut c,
-        &mut s,
-        "login John\n",
-        &login("John"),
-        OK,
-        "Success\n",
-    )
+    log_in_john(ctx, &mut c, &mut s)
 }
 
 fn client_exit(ctx: &mut Ctx) -> Check {
@@ -1079,30 +1077,14 @@ fn client_end_of_input(ctx: &mut Ctx) -> Check {
 
 fn client_server_closes(ctx: &mut Ctx) -> Check {
     let (mut c, mut s) = client_session(ctx)?;
-    exchange(
-        ctx,
-        &mut c,
-        &mut s,
-        "login John\n",
-        &login("John"),
-        OK,
-        "Success\n",
-    )?;
+    log_in_john(ctx, &mut c, &mut s)?;
     drop(s);
     c.expect_exit(ctx, 0)
 }
 
 fn client_ctrl_c(ctx: &mut Ctx) -> Check {
     let (mut c, mut s) = client_session(ctx)?;
-    exchange(
-        ctx,
-        &mut c,
-        &mut s,
-        "login John\n",
-        &login("John"),
-        OK,
-        "Success\n",
-    )?;
+    log_in_john(ctx, &mut c, &mut s)?;
     c.signal(ctx, libc::SIGINT);
     c.expect_exit_code(ctx, 0)
 }
