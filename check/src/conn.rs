@@ -137,6 +137,8 @@ pub struct Conn {
     eof: bool,
     /// What [`Conn::command`] ends a text command with.
     pub eol: &'static [u8],
+    /// Wait for the peer to close when dropped (see [`Conn::depart_fully`]).
+    depart_fully: bool,
 }
 
 impl Conn {
@@ -198,7 +200,17 @@ impl Conn {
             pending: Vec::new(),
             eof: false,
             eol: b"\n",
+            depart_fully: false,
         }
+    }
+
+    /// When dropped, close the sending half and wait (bounded by the
+    /// timeout) for the peer to close. On a server shared by the cases of a
+    /// run, this makes every departure of a case complete before the next
+    /// case starts, so that no case sees another's `X left`, whatever
+    /// connection a case forgot to end.
+    pub fn depart_fully(&mut self) {
+        self.depart_fully = true;
     }
 
     pub fn label(&self) -> &str {
@@ -282,11 +294,12 @@ impl Conn {
     }
 
     /// Ends the connection with RST instead of FIN.
-    pub fn reset(self) {
+    pub fn reset(mut self) {
         self.transcript
             .note(&self.label, "reset the connection (RST)");
         let _ = socket2::SockRef::from(&self.stream).set_linger(Some(Duration::ZERO));
-        drop(self.stream);
+        // A reset is already a complete departure.
+        self.depart_fully = false;
     }
 
     /// Reads once, waiting at most until `deadline`. Returns how many bytes
@@ -553,6 +566,15 @@ impl Conn {
     /// Whether the peer has closed (as far as reads so far have shown).
     pub fn is_closed(&self) -> bool {
         self.eof
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        if self.depart_fully && !self.eof {
+            self.finish();
+            let _ = self.read_to_close(1 << 20);
+        }
     }
 }
 

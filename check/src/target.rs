@@ -628,6 +628,9 @@ impl Ctx {
         if self.bare_commands {
             conn.eol = b"";
         }
+        if self.shared() {
+            conn.depart_fully();
+        }
         Ok(conn)
     }
 

@@ -203,14 +203,11 @@ fn quit(mut peer: Conn, name: &str) -> Check {
 /// Ends a case's connection without checking anything: QUIT (so that a
 /// shared running server forgets the name even if it ignores a close), and
 /// close. A case checks its own feature, not the QUIT reply. On a shared
-/// server it waits (bounded) for the server to close, so that the next
-/// case does not see this one's departures.
-fn bye(ctx: &Ctx, mut peer: Conn) -> Check {
+/// server the drop waits (bounded) for the server to close (see
+/// `Conn::depart_fully`), so that the next case does not see this one's
+/// departures.
+fn bye(_ctx: &Ctx, mut peer: Conn) -> Check {
     let _ = peer.command("QUIT");
-    if ctx.shared() {
-        peer.finish();
-        let _ = peer.read_to_close(1 << 20);
-    }
     Ok(())
 }
 
