@@ -19,6 +19,10 @@ use crate::{Check, Failure};
 /// How long a sender must be quiet for bytes without an LF to count as a line.
 pub const PAUSE: Duration = Duration::from_millis(200);
 
+/// How long a dropped connection on a shared server waits for the server
+/// to close it (see [`Conn::depart_fully`]).
+const DEPART: Duration = Duration::from_secs(1);
+
 /// At most this many bytes of one transcript entry are kept.
 const ENTRY_BYTES: usize = 4096;
 /// At most this many entries are kept per case: the first [`HEAD`] and the
@@ -573,7 +577,16 @@ impl Drop for Conn {
     fn drop(&mut self) {
         if self.depart_fully && !self.eof {
             self.finish();
+            // A server that never closes after a FIN costs at most this
+            // per connection, not the whole timeout.
+            self.timeout = self.timeout.min(DEPART);
             let _ = self.read_to_close(1 << 20);
+            if !self.eof {
+                self.transcript.note(
+                    &self.label,
+                    &format!("not closed by the server within {DEPART:?} of its FIN"),
+                );
+            }
         }
     }
 }
