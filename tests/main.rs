@@ -1,6 +1,8 @@
 //! End-to-end tests: the real `chat-server` and `chat-client` binaries over
-//! real loopback sockets, compared byte for byte. One module per dialect;
-//! [`util`] holds the shared helpers.
+//! real loopback sockets, compared byte for byte, for what only our
+//! programs show (the wire rules are `chat-check` cases, run by
+//! `check.rs`). One module per area (abuse, durability, hostile peers, the
+//! pseudo-terminal, the recipes); [`util`] holds the shared helpers.
 
 mod abuse;
 mod abuse_storage;
