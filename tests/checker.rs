@@ -714,6 +714,29 @@ fn the_example_direct_client_fails_exactly_its_three_mistakes() {
     );
 }
 
+#[test]
+fn the_example_bridge_client_fails_exactly_its_three_mistakes() {
+    broken_fails_exactly(
+        "client",
+        "bridge",
+        &[
+            "python3",
+            "docs/examples/bridge_client.py",
+            "--id={id}",
+            "--port={peer_port}",
+            "--server={host}:{port}",
+        ],
+        &[
+            // Mistake 1: an empty line typed in a chat is sent.
+            "bridge/client/chat",
+            // Mistake 2: /quit in a chat sends no QUIT.
+            "bridge/client/quit-in-chat",
+            // Mistake 3: a received QUIT prints a line before exiting.
+            "bridge/client/received-quit",
+        ],
+    );
+}
+
 /// Every lobby client case starts the client, which prints its prompt:
 /// a client with other words for it fails the prompt case alone, beyond
 /// the example client's own mistakes.
