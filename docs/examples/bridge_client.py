@@ -13,7 +13,6 @@ The mistakes:
 3. A received QUIT prints "<peer> has left the chat." before exiting,
    where the handout's Bob exits with nothing more on his terminal.
 """
-import argparse
 import os
 import socket
 import sys
@@ -221,21 +220,24 @@ def command(line):
         note("Not in a chat, so this line was not sent: /register, /bridge, then /chat (or wait for a call)")
 
 
-parser = argparse.ArgumentParser()
-parser.add_argument("--id", required=True)
-parser.add_argument("--port", type=int, required=True)
-parser.add_argument("--server", required=True)
-args = parser.parse_args()
-if not (args.id.isascii() and args.id.isalnum() and len(args.id) <= 32):
-    note(f"bad clientID: {args.id}")
+def option(name):
+    for arg in sys.argv[1:]:
+        if arg.startswith(f"--{name}="):
+            return arg.split("=", 1)[1]
+    note("usage: bridge_client.py --id=<ID> --port=<PORT> --server=<IP:PORT>")
     sys.exit(2)
-host, _, port = args.server.rpartition(":")
+
+
+my_id = option("id")
+if not (my_id.isascii() and my_id.isalnum() and len(my_id) <= 32):
+    note(f"bad clientID: {my_id}")
+    sys.exit(2)
+host, _, port = option("server").rpartition(":")
 server = (host, int(port))
-my_id = args.id
 
 listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-listener.bind(("", args.port))
+listener.bind(("", int(option("port"))))
 listener.listen(8)
 my_port = listener.getsockname()[1]
 # The address that reaches the server; a UDP connect sends nothing.
