@@ -815,3 +815,25 @@ runpy.run_path({:?}, run_name="__main__")
     assert_eq!(run.code, Some(0));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_example_room_client_fails_exactly_its_three_mistakes() {
+    broken_fails_exactly(
+        "client",
+        "room",
+        &[
+            "python3",
+            "docs/examples/room_client.py",
+            "{host}",
+            "{port}",
+        ],
+        &[
+            // Mistake 2: an attachment saved outside downloads/.
+            "room/client/download",
+            // Mistake 3: its own QUIT_ACCEPT printed.
+            "room/client/quit",
+            // Mistake 1: the report numbers users from 0.
+            "room/client/report",
+        ],
+    );
+}
