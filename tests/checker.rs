@@ -12,6 +12,14 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The `--timeout` of the runs against the example programs: chat-check's
+/// default. A program's start-up counts against the first wait for it, and
+/// a Python interpreter (through a pyenv shim) took up to 2.4 s to start on
+/// a loaded machine, so the 2 s and 3 s these runs had failed a case now
+/// and then for nothing the program did. A planted mistake that waits the
+/// whole timeout costs these 5 s, side by side with the other cases.
+const WAIT: &str = "5";
+
 /// The workspace root.
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -95,7 +103,7 @@ fn the_example_server_fails_exactly_its_three_mistakes() {
         "lobby",
         "--handout-only",
         "--timeout",
-        "2",
+        WAIT,
         "--junit",
         junit.to_str().expect("path"),
         "--json",
@@ -208,7 +216,7 @@ fn the_typical_server_fails_only_the_cases_of_its_mistakes() {
         "lobby",
         "--handout-only",
         "--timeout",
-        "2",
+        WAIT,
         "--",
         "python3",
         "docs/examples/lobby_typical_server.py",
@@ -278,7 +286,7 @@ fn a_channels_server_with_another_join_usage_fails_only_that_case() {
         "channels",
         "--handout-only",
         "--timeout",
-        "2",
+        WAIT,
         "--",
         "python3",
         path.to_str().expect("path"),
@@ -307,7 +315,7 @@ fn the_example_channels_server_fails_exactly_its_three_mistakes() {
         "channels",
         "--handout-only",
         "--timeout",
-        "2",
+        WAIT,
         "--",
         "python3",
         "docs/examples/channels_server.py",
@@ -338,7 +346,7 @@ fn the_example_client_fails_exactly_its_mistakes() {
         "client",
         "lobby",
         "--timeout",
-        "2",
+        WAIT,
         "--",
         "python3",
         "docs/examples/lobby_client.py",
@@ -634,7 +642,7 @@ fn broken_server_fails_exactly(dialect: &str, command: &[&str], failed: &[&str])
 }
 
 fn broken_fails_exactly(side: &str, dialect: &str, command: &[&str], failed: &[&str]) -> Run {
-    let mut args = vec![side, dialect, "--handout-only", "--timeout", "3", "--"];
+    let mut args = vec![side, dialect, "--handout-only", "--timeout", WAIT, "--"];
     args.extend(command);
     let run = chat_check(&args);
     assert_eq!(run.with("FAIL"), strings(failed), "{}", run.stdout);
@@ -752,7 +760,7 @@ fn a_lobby_client_with_another_prompt_fails_only_the_prompt_case() {
         "lobby",
         "--handout-only",
         "--timeout",
-        "2",
+        WAIT,
         "--",
         "python3",
         path.to_str().expect("path"),
