@@ -14,9 +14,25 @@ The mistakes:
    where the handout's Bob exits with nothing more on his terminal.
 """
 import os
+import signal
 import socket
 import sys
 import threading
+
+
+def on_ctrl_c(then):
+    """Runs `then` on Ctrl-C. SIGINT is blocked in every thread (call this
+    before starting any) and taken by one thread that waits for it. With
+    KeyboardInterrupt instead, a Ctrl-C that lands just before the main
+    thread blocks in its stdin read is lost, and the client ignores it."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+
+    def wait():
+        signal.sigwait({signal.SIGINT})
+        then()
+
+    threading.Thread(target=wait, daemon=True).start()
+
 
 lock = threading.Lock()
 state = {"bridged": False, "peer": None, "chat": None}
@@ -228,6 +244,20 @@ def option(name):
     sys.exit(2)
 
 
+def interrupted():
+    """Ctrl-C: a chat in progress is told QUIT and closed; the program ends."""
+    with lock:
+        chat = state["chat"]
+    if chat is not None:
+        try:
+            chat.sendall(b"QUIT\r\n\r\n")
+        except OSError:
+            pass
+        chat.close()
+    finish(0)
+
+
+on_ctrl_c(interrupted)
 my_id = option("id")
 if not (my_id.isascii() and my_id.isalnum() and len(my_id) <= 32):
     note(f"bad clientID: {my_id}")
@@ -248,25 +278,14 @@ probe.close()
 out(f"{my_id} running on {my_ip}:{my_port}")
 threading.Thread(target=listen, args=(listener,), daemon=True).start()
 
-try:
-    while True:
-        line = sys.stdin.readline()
-        if not line:
-            break
-        command(line.rstrip("\r\n"))
-    # End of input: an idle client ends; a waiting or chatting one goes on.
-    with lock:
-        goes_on = state["chat"] is not None or (state["bridged"] and state["peer"] is None)
-    if not goes_on:
-        finish(0)
-    threading.Event().wait()
-except KeyboardInterrupt:
-    with lock:
-        chat = state["chat"]
-    if chat is not None:
-        try:
-            chat.sendall(b"QUIT\r\n\r\n")
-        except OSError:
-            pass
-        chat.close()
+while True:
+    line = sys.stdin.readline()
+    if not line:
+        break
+    command(line.rstrip("\r\n"))
+# End of input: an idle client ends; a waiting or chatting one goes on.
+with lock:
+    goes_on = state["chat"] is not None or (state["bridged"] and state["peer"] is None)
+if not goes_on:
     finish(0)
+threading.Event().wait()

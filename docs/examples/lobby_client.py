@@ -13,9 +13,24 @@ The mistakes:
 3. What the server sends is printed raw, escape sequences and all.
 """
 import os
+import signal
 import socket
 import sys
 import threading
+
+
+def on_ctrl_c(then):
+    """Runs `then` on Ctrl-C. SIGINT is blocked in every thread (call this
+    before starting any) and taken by one thread that waits for it. With
+    KeyboardInterrupt instead, a Ctrl-C that lands just before the main
+    thread blocks in its stdin read is lost, and the client ignores it."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+
+    def wait():
+        signal.sigwait({signal.SIGINT})
+        then()
+
+    threading.Thread(target=wait, daemon=True).start()
 
 
 def receive(sock):
@@ -36,6 +51,7 @@ def main():
     if len(sys.argv) != 3:
         print("usage: python3 lobby_client.py <host> <port>")
         sys.exit(1)
+    on_ctrl_c(lambda: os._exit(0))
     host, port = sys.argv[1], int(sys.argv[2])
     sys.stdout.write("Enter JOIN followed by your username: ")
     sys.stdout.flush()
@@ -45,14 +61,10 @@ def main():
         print(f"Unable to connect to {host}:{port}")
         sys.exit(1)
     threading.Thread(target=receive, args=(sock,), daemon=True).start()
-    try:
-        for line in sys.stdin:
-            sock.sendall(line.encode())  # mistake 1: empty lines too
-        sock.shutdown(socket.SHUT_WR)
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        sock.close()
-        os._exit(0)
+    for line in sys.stdin:
+        sock.sendall(line.encode())  # mistake 1: empty lines too
+    sock.shutdown(socket.SHUT_WR)
+    threading.Event().wait()
 
 
 if __name__ == "__main__":

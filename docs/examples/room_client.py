@@ -15,9 +15,25 @@ attachments and quits. The mistakes:
    chatroom.") before the menu.
 """
 import os
+import signal
 import socket
 import sys
 import threading
+
+
+def on_ctrl_c(then):
+    """Runs `then` on Ctrl-C. SIGINT is blocked in every thread (call this
+    before starting any) and taken by one thread that waits for it. With
+    KeyboardInterrupt instead, a Ctrl-C that lands just before the main
+    thread blocks in its stdin read is lost, and the client ignores it."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+
+    def wait():
+        signal.sigwait({signal.SIGINT})
+        then()
+
+    threading.Thread(target=wait, daemon=True).start()
+
 
 FLAGS = ["REPORT_REQUEST_FLAG", "REPORT_RESPONSE_FLAG", "JOIN_REQUEST_FLAG",
          "JOIN_REJECT_FLAG", "JOIN_ACCEPT_FLAG", "NEW_USER_FLAG",
@@ -207,7 +223,5 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except KeyboardInterrupt:
-        os._exit(0)
+    on_ctrl_c(lambda: os._exit(0))
+    main()
