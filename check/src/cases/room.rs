@@ -1714,10 +1714,9 @@ fn expect_from_client(conn: &mut Conn, flag: Option<&str>) -> Result<Msg, Failur
     Ok(got)
 }
 
-/// From the menu: option 2, name, JOIN_REQUEST answered with an accept
-/// carrying `history`; the welcome and the history printed.
-/// Option 2, the name, the JOIN_REQUEST, and the accept with `history`
-/// and the joiner's NEW_USER sent back; nothing printed is checked.
+/// From the menu: option 2, the name, the JOIN_REQUEST, and the accept
+/// with `history` and the joiner's NEW_USER sent back; nothing printed is
+/// checked (set-up for the cases of other features).
 fn client_joins_as_setup(
     ctx: &mut Ctx,
     client: &mut Client,
