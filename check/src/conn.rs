@@ -143,6 +143,8 @@ pub struct Conn {
     pub eol: &'static [u8],
     /// Wait for the peer to close when dropped (see [`Conn::depart_fully`]).
     depart_fully: bool,
+    /// The sending half is closed.
+    fin_sent: bool,
 }
 
 impl Conn {
@@ -205,6 +207,7 @@ impl Conn {
             eof: false,
             eol: b"\n",
             depart_fully: false,
+            fin_sent: false,
         }
     }
 
@@ -290,8 +293,13 @@ impl Conn {
         Ok(())
     }
 
-    /// Closes the sending half (FIN) and keeps reading.
+    /// Closes the sending half (FIN) and keeps reading. Once only: a
+    /// second call does nothing.
     pub fn finish(&mut self) {
+        if self.fin_sent {
+            return;
+        }
+        self.fin_sent = true;
         self.transcript
             .note(&self.label, "closed its sending half (FIN)");
         let _ = self.stream.shutdown(Shutdown::Write);

@@ -206,7 +206,7 @@ fn quit(mut peer: Conn, name: &str) -> Check {
 /// server the drop waits (bounded) for the server to close (see
 /// `Conn::depart_fully`), so that the next case does not see this one's
 /// departures.
-fn bye(_ctx: &Ctx, mut peer: Conn) -> Check {
+fn bye(mut peer: Conn) -> Check {
     let _ = peer.command("QUIT");
     Ok(())
 }
@@ -235,7 +235,7 @@ fn calibrate(ctx: &mut Ctx) -> Result<Option<Vec<u8>>, Failure> {
     }
     peer.command(PROBE)?;
     let reply = peer.read_line()?.filter(|r| !r.is_empty());
-    bye(ctx, peer)?;
+    bye(peer)?;
     Ok(reply)
 }
 
@@ -308,7 +308,7 @@ fn join_when_free(ctx: &mut Ctx, name: &str) -> Result<Conn, Failure> {
 
 fn join_ok(ctx: &mut Ctx) -> Check {
     let alice = join(ctx, "JoAlice")?;
-    bye(ctx, alice)
+    bye(alice)
 }
 
 fn join_announced(ctx: &mut Ctx) -> Check {
@@ -322,8 +322,8 @@ fn join_announced(ctx: &mut Ctx) -> Check {
     // The unregistered connection was told none of it: what the others
     // got has arrived, and nothing reached it.
     lurker.expect_silence(QUIET)?;
-    bye(ctx, bob)?;
-    bye(ctx, alice)
+    bye(bob)?;
+    bye(alice)
 }
 
 fn join_again_gets_a_reply(ctx: &mut Ctx) -> Check {
@@ -343,8 +343,8 @@ fn join_again_gets_a_reply(ctx: &mut Ctx) -> Check {
     probe(ctx, &mut alice)?;
     let other = join(ctx, "JrOther")?;
     alice.expect_line("JrOther joined!")?;
-    bye(ctx, other)?;
-    bye(ctx, alice)
+    bye(other)?;
+    bye(alice)
 }
 
 fn join_again_words(ctx: &mut Ctx) -> Check {
@@ -353,7 +353,7 @@ fn join_again_words(ctx: &mut Ctx) -> Check {
         alice.command(again)?;
         alice.expect_line("Already Registered as JwAlice")?;
     }
-    bye(ctx, alice)
+    bye(alice)
 }
 
 fn join_invalid(ctx: &mut Ctx) -> Check {
@@ -376,14 +376,14 @@ fn join_invalid(ctx: &mut Ctx) -> Check {
     // Still unregistered (a registered one would be `Already Registered`).
     other.command("JOIN JiBob")?;
     other.expect_line("JiBob joined!")?;
-    bye(ctx, other)
+    bye(other)
 }
 
 fn join_32(ctx: &mut Ctx) -> Check {
     let name = format!("J3{}", "b".repeat(30));
     let mut peer = join(ctx, &name)?;
     probe(ctx, &mut peer)?;
-    bye(ctx, peer)
+    bye(peer)
 }
 
 fn join_taken(ctx: &mut Ctx) -> Check {
@@ -394,8 +394,8 @@ fn join_taken(ctx: &mut Ctx) -> Check {
     other.command("JOIN JtBob")?;
     other.expect_line("JtBob joined!")?;
     alice.expect_line("JtBob joined!")?;
-    bye(ctx, other)?;
-    bye(ctx, alice)
+    bye(other)?;
+    bye(alice)
 }
 
 fn ten_users(
@@ -441,9 +441,9 @@ fn room_after_leave(ctx: &mut Ctx) -> Check {
     let (_, mut peers) = ten_users(ctx, "Ra", 10)?;
     let last = peers.pop().ok_or_else(|| Failure::note("no peers"))?;
     // However it answers the QUIT; the place must come free.
-    bye(ctx, last)?;
+    bye(last)?;
     let late = join_when_free(ctx, "RaLate")?;
-    bye(ctx, late)
+    bye(late)
 }
 
 fn max_users_option(ctx: &mut Ctx) -> Check {
@@ -469,9 +469,9 @@ fn list_in_join_order(ctx: &mut Ctx) -> Check {
         peer.command("LIST")?;
         peer.expect_lines(&["LoZed", "LoAmy", "LoMax"])?;
     }
-    bye(ctx, max)?;
-    bye(ctx, amy)?;
-    bye(ctx, zed)
+    bye(max)?;
+    bye(amy)?;
+    bye(zed)
 }
 
 fn list_after_leave(ctx: &mut Ctx) -> Check {
@@ -490,7 +490,7 @@ fn list_after_leave(ctx: &mut Ctx) -> Check {
         alice.command("LIST")?;
         alice.expect_line("LlAlice")?;
         match probe(ctx, &mut alice) {
-            Ok(()) => return bye(ctx, alice),
+            Ok(()) => return bye(alice),
             Err(failure) if std::time::Instant::now() >= deadline => {
                 return Err(Failure {
                     what: format!("LIST after LlBob left: {}", failure.what),
@@ -535,9 +535,9 @@ fn mesg_relay(ctx: &mut Ctx) -> Check {
     // Carol got nothing: her probe is the next thing she receives.
     probe(ctx, &mut carol)?;
     probe(ctx, &mut bob)?;
-    bye(ctx, carol)?;
-    bye(ctx, bob)?;
-    bye(ctx, alice)
+    bye(carol)?;
+    bye(bob)?;
+    bye(alice)
 }
 
 fn mesg_sender_gets_nothing(ctx: &mut Ctx) -> Check {
@@ -547,8 +547,8 @@ fn mesg_sender_gets_nothing(ctx: &mut Ctx) -> Check {
     alice.command("MESG MsBob hi")?;
     bob.expect_line("MsAlice: hi")?;
     probe(ctx, &mut alice)?;
-    bye(ctx, bob)?;
-    bye(ctx, alice)
+    bye(bob)?;
+    bye(alice)
 }
 
 fn mesg_text_as_sent(ctx: &mut Ctx) -> Check {
@@ -559,22 +559,22 @@ fn mesg_text_as_sent(ctx: &mut Ctx) -> Check {
     bob.expect_line("MtAlice:  spaced  text \t")?;
     alice.command("MESG MtBob MESG BCST LIST")?;
     bob.expect_line("MtAlice: MESG BCST LIST")?;
-    bye(ctx, bob)?;
-    bye(ctx, alice)
+    bye(bob)?;
+    bye(alice)
 }
 
 fn mesg_to_self(ctx: &mut Ctx) -> Check {
     let mut alice = join(ctx, "MmAlice")?;
     alice.command("MESG MmAlice note to self")?;
     alice.expect_line("MmAlice: note to self")?;
-    bye(ctx, alice)
+    bye(alice)
 }
 
 fn mesg_unknown_recipient(ctx: &mut Ctx) -> Check {
     let mut alice = join(ctx, "MuAlice")?;
     alice.command("MESG MuNobody hi")?;
     alice.expect_line("Unknown Recipient")?;
-    bye(ctx, alice)
+    bye(alice)
 }
 
 fn mesg_unregistered(ctx: &mut Ctx) -> Check {
@@ -589,7 +589,7 @@ fn mesg_missing_parts(ctx: &mut Ctx) -> Check {
         alice.command(bad)?;
         alice.expect_line("Unknown Message")?;
     }
-    bye(ctx, alice)
+    bye(alice)
 }
 
 // ---- BCST ----
@@ -608,9 +608,9 @@ fn bcst_relay(ctx: &mut Ctx) -> Check {
     // Carol got nothing else, the unregistered connection nothing at all.
     probe(ctx, &mut carol)?;
     lurker.expect_silence(QUIET)?;
-    bye(ctx, carol)?;
-    bye(ctx, bob)?;
-    bye(ctx, alice)
+    bye(carol)?;
+    bye(bob)?;
+    bye(alice)
 }
 
 fn bcst_sender_reply(ctx: &mut Ctx) -> Check {
@@ -622,8 +622,8 @@ fn bcst_sender_reply(ctx: &mut Ctx) -> Check {
     bob.expect_line("BsAlice:  Hello  ")?;
     // The sender does not get its own text: its probe comes next.
     probe(ctx, &mut alice)?;
-    bye(ctx, bob)?;
-    bye(ctx, alice)
+    bye(bob)?;
+    bye(alice)
 }
 
 fn bcst_unregistered(ctx: &mut Ctx) -> Check {
@@ -638,7 +638,7 @@ fn bcst_no_text(ctx: &mut Ctx) -> Check {
         alice.command(bad)?;
         alice.expect_line("Unknown Message")?;
     }
-    bye(ctx, alice)
+    bye(alice)
 }
 
 // ---- QUIT ----
@@ -652,9 +652,9 @@ fn quit_announced(ctx: &mut Ctx) -> Check {
     let mut alice = join(ctx, "QaAlice")?;
     let bob = join(ctx, "QaBob")?;
     settle(ctx, &mut alice)?;
-    bye(ctx, bob)?;
+    bye(bob)?;
     alice.expect_line("QaBob left")?;
-    bye(ctx, alice)
+    bye(alice)
 }
 
 fn quit_unregistered(ctx: &mut Ctx) -> Check {
@@ -689,7 +689,7 @@ fn quit_name_free(ctx: &mut Ctx) -> Check {
         &String::from_utf8_lossy(&said),
     )?;
     let alice = join(ctx, "QfAlice")?;
-    bye(ctx, alice)
+    bye(alice)
 }
 
 fn leave_fin(ctx: &mut Ctx) -> Check {
@@ -700,8 +700,8 @@ fn leave_fin(ctx: &mut Ctx) -> Check {
     alice.expect_line("LfCarol left")?;
     carol.expect_closed()?;
     let carol = join(ctx, "LfCarol")?;
-    bye(ctx, carol)?;
-    bye(ctx, alice)
+    bye(carol)?;
+    bye(alice)
 }
 
 fn leave_rst(ctx: &mut Ctx) -> Check {
@@ -715,8 +715,8 @@ fn leave_rst(ctx: &mut Ctx) -> Check {
     carol.expect_line("LrBob left")?;
     alice.command("LIST")?;
     alice.expect_lines(&["LrAlice", "LrCarol"])?;
-    bye(ctx, carol)?;
-    bye(ctx, alice)
+    bye(carol)?;
+    bye(alice)
 }
 
 // ---- Unknown ----
@@ -725,7 +725,7 @@ fn unknown_registered(ctx: &mut Ctx) -> Check {
     let mut alice = join(ctx, "UrAlice")?;
     alice.command("HELLO there")?;
     alice.expect_line("Unknown Message")?;
-    bye(ctx, alice)
+    bye(alice)
 }
 
 fn unknown_variants(ctx: &mut Ctx) -> Check {
@@ -745,7 +745,7 @@ fn unknown_variants(ctx: &mut Ctx) -> Check {
         alice.command(bad)?;
         alice.expect_line("Unknown Message")?;
     }
-    bye(ctx, alice)
+    bye(alice)
 }
 
 fn unknown_unregistered(ctx: &mut Ctx) -> Check {
@@ -770,7 +770,7 @@ fn unknown_unregistered(ctx: &mut Ctx) -> Check {
     }
     anon.command("JOIN UuAlice")?;
     anon.expect_line("UuAlice joined!")?;
-    bye(ctx, anon)
+    bye(anon)
 }
 
 // ---- Framing ----
@@ -786,7 +786,7 @@ fn framing_no_line_end(ctx: &mut Ctx) -> Check {
     // A line with its LF still ends at once.
     alice.send("BCST y\n")?;
     alice.expect_line("FnAlice is sending a broadcast")?;
-    bye(ctx, alice)
+    bye(alice)
 }
 
 fn framing_fin_ends_line(ctx: &mut Ctx) -> Check {
@@ -806,7 +806,7 @@ fn framing_burst(ctx: &mut Ctx) -> Check {
     alice.send("BCST one\nBCST two")?;
     alice.expect_line("FbAliceLIST is sending a broadcast")?;
     alice.expect_line("FbAliceLIST is sending a broadcast")?;
-    bye(ctx, alice)
+    bye(alice)
 }
 
 fn framing_cr_blank(ctx: &mut Ctx) -> Check {
@@ -818,8 +818,8 @@ fn framing_cr_blank(ctx: &mut Ctx) -> Check {
     // Only the CR right before the LF goes.
     alice.send("BCST a\rb\r\n")?;
     bob.expect_line("FcAlice: a\rb")?;
-    bye(ctx, bob)?;
-    bye(ctx, alice)
+    bye(bob)?;
+    bye(alice)
 }
 
 fn framing_split(ctx: &mut Ctx) -> Check {
@@ -834,7 +834,7 @@ fn framing_split(ctx: &mut Ctx) -> Check {
         Duration::from_millis(5),
     )?;
     alice.expect_line("FsAlice")?;
-    bye(ctx, alice)
+    bye(alice)
 }
 
 fn framing_not_utf8(ctx: &mut Ctx) -> Check {
@@ -844,7 +844,7 @@ fn framing_not_utf8(ctx: &mut Ctx) -> Check {
     alice.send(b"\xc3\n")?;
     alice.expect_line("Unknown Message")?;
     probe(ctx, &mut alice)?;
-    bye(ctx, alice)
+    bye(alice)
 }
 
 fn line_4096(ctx: &mut Ctx) -> Check {
@@ -860,7 +860,7 @@ fn line_4096(ctx: &mut Ctx) -> Check {
     alice.expect_silence(Duration::from_millis(300))?;
     alice.send("yyy\nLIST\n")?;
     alice.expect_line("TlAlice")?;
-    bye(ctx, alice)
+    bye(alice)
 }
 
 fn slow_reader(ctx: &mut Ctx) -> Check {
@@ -937,7 +937,7 @@ fn max_connections(ctx: &mut Ctx) -> Check {
     a.read_to_close(4096)?;
     drop(a);
     let d = join(ctx, "McD")?;
-    bye(ctx, d)
+    bye(d)
 }
 
 fn slot_for_a_newcomer(ctx: &mut Ctx) -> Check {
@@ -992,7 +992,7 @@ fn status_lines(ctx: &mut Ctx) -> Check {
     ctx.expect_status("`fd N: ...` naming JOIN StAlice", |l| {
         l.starts_with("fd ") && l.contains("JOIN StAlice")
     })?;
-    bye(ctx, alice)
+    bye(alice)
 }
 
 fn usage(ctx: &mut Ctx) -> Check {
@@ -1043,8 +1043,8 @@ fn stdin_closed(ctx: &mut Ctx) -> Check {
     ctx.close_server_stdin()?;
     let mut bob = join(ctx, "ScBob")?;
     probe(ctx, &mut bob)?;
-    bye(ctx, bob)?;
-    bye(ctx, alice)
+    bye(bob)?;
+    bye(alice)
 }
 
 fn handout_session(ctx: &mut Ctx) -> Check {
@@ -1073,12 +1073,12 @@ fn handout_session(ctx: &mut Ctx) -> Check {
     peers[4].expect_lines(&names)?;
     // Test case 4: Alex quits.
     let alex = peers.remove(2);
-    bye(ctx, alex)?;
+    bye(alex)?;
     for peer in &mut peers {
         peer.expect_line("Alex left")?;
     }
     for peer in peers {
-        bye(ctx, peer)?;
+        bye(peer)?;
     }
     Ok(())
 }

@@ -486,14 +486,12 @@ fn quit(conn: &mut Conn, name: &str) -> Check {
 
 /// Ends a case's connection without checking anything: QUIT_REQUEST (so
 /// that a shared running server frees the name), then close. Only the QUIT
-/// cases check what QUIT gets.
-fn bye(ctx: &Ctx, conn: &mut Conn) -> Check {
+/// cases check what QUIT gets. On a shared server the drop waits (bounded)
+/// for the server to close (`Conn::depart_fully`), so that the next case
+/// does not see this one's departure.
+fn bye(conn: &mut Conn) -> Check {
     let _ = send(conn, &msg("QUIT_REQUEST_FLAG"));
     conn.finish();
-    if ctx.shared() {
-        // The next case must not see this one's departure.
-        let _ = conn.read_to_close(1 << 20);
-    }
     Ok(())
 }
 
@@ -649,8 +647,8 @@ fn join_accept(ctx: &mut Ctx) -> Check {
     let (mut a, _) = joined(ctx, "JaCool")?;
     let (mut b, _) = joined(ctx, "JaFun")?;
     expect(&mut a, &new_user("JaFun"))?;
-    bye(ctx, &mut b)?;
-    bye(ctx, &mut a)
+    bye(&mut b)?;
+    bye(&mut a)
 }
 
 fn join_taken(ctx: &mut Ctx) -> Check {
@@ -660,8 +658,8 @@ fn join_taken(ctx: &mut Ctx) -> Check {
     expect(&mut other, &reject(REJECT_TAKEN))?;
     join(&mut other, "JtFun")?;
     expect(&mut a, &new_user("JtFun"))?;
-    bye(ctx, &mut other)?;
-    bye(ctx, &mut a)
+    bye(&mut other)?;
+    bye(&mut a)
 }
 
 fn join_full(ctx: &mut Ctx) -> Check {
@@ -695,7 +693,7 @@ fn join_already(ctx: &mut Ctx) -> Check {
         send(&mut a, &msg("JOIN_REQUEST_FLAG").user(name))?;
         expect(&mut a, &reject(REJECT_JOINED))?;
     }
-    bye(ctx, &mut a)
+    bye(&mut a)
 }
 
 fn join_invalid(ctx: &mut Ctx) -> Check {
@@ -716,7 +714,7 @@ fn join_again_after_quit(ctx: &mut Ctx) -> Check {
     let (mut a, _) = joined(ctx, "JqFire")?;
     leave_now(&mut a)?;
     let (mut b, _) = joined(ctx, "JqFire")?;
-    bye(ctx, &mut b)
+    bye(&mut b)
 }
 
 fn join_max_users(ctx: &mut Ctx) -> Check {
@@ -836,8 +834,8 @@ fn chat_relayed_to_all(ctx: &mut Ctx) -> Check {
             &got.show(),
         )?;
     }
-    bye(ctx, &mut b)?;
-    bye(ctx, &mut a)
+    bye(&mut b)?;
+    bye(&mut a)
 }
 
 fn chat_relayed(ctx: &mut Ctx) -> Check {
@@ -848,8 +846,8 @@ fn chat_relayed(ctx: &mut Ctx) -> Check {
     for c in [&mut a, &mut b] {
         expect(c, &text("CrFun", "Hi Cool, are you there?").at())?;
     }
-    bye(ctx, &mut b)?;
-    bye(ctx, &mut a)
+    bye(&mut b)?;
+    bye(&mut a)
 }
 
 fn chat_own_name(ctx: &mut Ctx) -> Check {
@@ -858,7 +856,7 @@ fn chat_own_name(ctx: &mut Ctx) -> Check {
     m.timestamp = "00:00:00".into();
     send(&mut a, &m)?;
     expect(&mut a, &text("CoCool", "who am I?").at())?;
-    bye(ctx, &mut a)
+    bye(&mut a)
 }
 
 fn chat_empty_ignored(ctx: &mut Ctx) -> Check {
@@ -866,7 +864,7 @@ fn chat_empty_ignored(ctx: &mut Ctx) -> Check {
     send(&mut a, &text("CeCool", ""))?;
     send(&mut a, &text("CeCool", "after"))?;
     expect(&mut a, &text("CeCool", "after").at())?;
-    bye(ctx, &mut a)
+    bye(&mut a)
 }
 
 fn chat_64k(ctx: &mut Ctx) -> Check {
@@ -883,8 +881,8 @@ fn chat_64k(ctx: &mut Ctx) -> Check {
     send(&mut a, &text("CkCool", "after"))?;
     expect(&mut a, &text("CkCool", "after").at())?;
     expect(&mut b, &text("CkCool", "after").at())?;
-    bye(ctx, &mut b)?;
-    bye(ctx, &mut a)
+    bye(&mut b)?;
+    bye(&mut a)
 }
 
 fn chat_history_lines(ctx: &mut Ctx) -> Check {
@@ -1474,7 +1472,7 @@ fn malformed(ctx: &mut Ctx) -> Check {
     }
     send(&mut watcher, &text("MfWatcher", "still here"))?;
     expect(&mut watcher, &text("MfWatcher", "still here").at())?;
-    bye(ctx, &mut watcher)
+    bye(&mut watcher)
 }
 
 fn strict_encoding(ctx: &mut Ctx) -> Check {
@@ -1534,7 +1532,7 @@ fn byte_at_a_time(ctx: &mut Ctx) -> Check {
     )?;
     expect(&mut c, &new_user("BbSlow"))?;
     expect(&mut c, &text("BbSlow", "bytewise").at())?;
-    bye(ctx, &mut c)
+    bye(&mut c)
 }
 
 fn history_file(ctx: &mut Ctx) -> Check {
